@@ -1,0 +1,31 @@
+//! # schemas
+//!
+//! The contracts every stage of the pipeline shares, as plain data and pure
+//! functions:
+//!
+//! - [`event`]: the audit event v1 type and its canonical JSON form;
+//! - [`validate`]: parsing untrusted bytes into an [`AuditEvent`], naming the
+//!   exact field and rule on failure;
+//! - [`limits`]: the configurable bounds validation enforces;
+//! - [`archive`]: the Arrow schema of the Parquet archive and the conversions
+//!   between events and record batches.
+//!
+//! Architecture Invariant: this crate does no IO. It reads no files, opens no
+//! sockets and reads no clock except to mint a UUIDv7 for an event without an id.
+#![deny(missing_docs)]
+
+pub mod archive;
+pub mod event;
+pub mod limits;
+pub mod validate;
+
+pub use event::{Actor, AuditEvent, EventTime, Outcome, Resource, TraceContext};
+pub use limits::Limits;
+pub use validate::{FieldError, parse_event};
+
+/// The JSON Schema (draft 2020-12) of audit event v1, as published in
+/// `schemas/audit-event.v1.schema.json`.
+pub const EVENT_JSON_SCHEMA: &str = include_str!("../audit-event.v1.schema.json");
+
+/// The only schema version this build accepts and writes.
+pub const SCHEMA_VERSION: u16 = 1;
