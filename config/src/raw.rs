@@ -1,0 +1,199 @@
+//! The configuration file as written. Every field has a documented default.
+
+use std::collections::BTreeMap;
+
+use schemas::Limits;
+use serde::{Deserialize, Serialize};
+
+/// The whole file.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    /// Broker connection and topics.
+    #[serde(default)]
+    pub kafka: RawKafka,
+    /// Bounds on one audit event.
+    #[serde(default)]
+    pub limits: Limits,
+    /// The HTTP gateway.
+    #[serde(default)]
+    pub ingest: RawIngest,
+    /// The archive bucket.
+    #[serde(default)]
+    pub s3: RawS3,
+    /// Logs and metrics.
+    #[serde(default)]
+    pub telemetry: RawTelemetry,
+}
+
+/// `[kafka]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawKafka {
+    /// Comma-separated `host:port` list.
+    #[serde(default = "default_bootstrap")]
+    pub bootstrap_servers: String,
+    /// The topic audit events are published to.
+    #[serde(default = "default_events_topic")]
+    pub events_topic: String,
+    /// Partitions for `auditlog topics create`.
+    #[serde(default = "default_partitions")]
+    pub partitions: i32,
+    /// Replication factor for `auditlog topics create`.
+    #[serde(default = "default_replication")]
+    pub replication_factor: i32,
+    /// Upper bound for one produce to be acknowledged (librdkafka
+    /// `message.timeout.ms`), in milliseconds.
+    #[serde(default = "default_message_timeout_ms")]
+    pub message_timeout_ms: u64,
+    /// Upper bound for metadata and admin requests, in milliseconds.
+    #[serde(default = "default_request_timeout_ms")]
+    pub request_timeout_ms: u64,
+    /// librdkafka properties passed through as-is (e.g. `security.protocol`,
+    /// `linger.ms`). Delivery-critical ones are forced afterwards.
+    #[serde(default)]
+    pub properties: BTreeMap<String, String>,
+}
+
+impl Default for RawKafka {
+    fn default() -> Self {
+        Self {
+            bootstrap_servers: default_bootstrap(),
+            events_topic: default_events_topic(),
+            partitions: default_partitions(),
+            replication_factor: default_replication(),
+            message_timeout_ms: default_message_timeout_ms(),
+            request_timeout_ms: default_request_timeout_ms(),
+            properties: BTreeMap::new(),
+        }
+    }
+}
+
+fn default_bootstrap() -> String {
+    "127.0.0.1:9092".into()
+}
+fn default_events_topic() -> String {
+    "audit.events".into()
+}
+fn default_partitions() -> i32 {
+    6
+}
+fn default_replication() -> i32 {
+    1
+}
+fn default_message_timeout_ms() -> u64 {
+    15_000
+}
+fn default_request_timeout_ms() -> u64 {
+    5_000
+}
+
+/// `[ingest]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawIngest {
+    /// Address the gateway listens on.
+    #[serde(default = "default_listen")]
+    pub listen: String,
+    /// Most events being published at once; beyond it requests get 503.
+    #[serde(default = "default_max_in_flight")]
+    pub max_in_flight_events: usize,
+    /// Largest request body, in bytes; beyond it requests get 413.
+    #[serde(default = "default_max_body_bytes")]
+    pub max_body_bytes: usize,
+    /// Most events in one request.
+    #[serde(default = "default_max_batch_events")]
+    pub max_batch_events: usize,
+    /// Upper bound for one request, from headers to answer, in milliseconds.
+    #[serde(default = "default_request_timeout")]
+    pub request_timeout_ms: u64,
+    /// How long shutdown waits for in-flight requests, in milliseconds.
+    #[serde(default = "default_shutdown_grace")]
+    pub shutdown_grace_ms: u64,
+    /// How often broker reachability is probed for `/readyz`, in milliseconds.
+    #[serde(default = "default_readiness_interval")]
+    pub readiness_interval_ms: u64,
+}
+
+impl Default for RawIngest {
+    fn default() -> Self {
+        Self {
+            listen: default_listen(),
+            max_in_flight_events: default_max_in_flight(),
+            max_body_bytes: default_max_body_bytes(),
+            max_batch_events: default_max_batch_events(),
+            request_timeout_ms: default_request_timeout(),
+            shutdown_grace_ms: default_shutdown_grace(),
+            readiness_interval_ms: default_readiness_interval(),
+        }
+    }
+}
+
+fn default_listen() -> String {
+    "127.0.0.1:8080".into()
+}
+fn default_max_in_flight() -> usize {
+    50_000
+}
+fn default_max_body_bytes() -> usize {
+    16 * 1024 * 1024
+}
+fn default_max_batch_events() -> usize {
+    10_000
+}
+fn default_request_timeout() -> u64 {
+    30_000
+}
+fn default_shutdown_grace() -> u64 {
+    20_000
+}
+fn default_readiness_interval() -> u64 {
+    1_000
+}
+
+/// `[s3]`
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawS3 {
+    /// Endpoint URL for S3-compatible servers (MinIO, moto); empty for AWS.
+    #[serde(default)]
+    pub endpoint: String,
+    /// Region name.
+    #[serde(default = "default_region")]
+    pub region: String,
+    /// The archive bucket; empty when no archive is configured.
+    #[serde(default)]
+    pub bucket: String,
+    /// Path-style addressing (needed by MinIO and moto).
+    #[serde(default)]
+    pub force_path_style: bool,
+}
+
+fn default_region() -> String {
+    "us-east-1".into()
+}
+
+/// `[telemetry]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTelemetry {
+    /// `text` or `json`.
+    #[serde(default = "default_log_format")]
+    pub log_format: String,
+    /// A `tracing` filter such as `info` or `ingest=debug,info`.
+    #[serde(default = "default_log_level")]
+    pub log_level: String,
+}
+
+impl Default for RawTelemetry {
+    fn default() -> Self {
+        Self { log_format: default_log_format(), log_level: default_log_level() }
+    }
+}
+
+fn default_log_format() -> String {
+    "text".into()
+}
+fn default_log_level() -> String {
+    "info".into()
+}

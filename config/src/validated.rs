@@ -1,0 +1,202 @@
+//! Typed, cross-checked configuration.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::num::NonZeroUsize;
+use std::time::Duration;
+
+use schemas::Limits;
+
+use crate::ConfigError;
+use crate::raw::RawConfig;
+
+/// The validated configuration every component reads.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `[kafka]`
+    pub kafka: KafkaConfig,
+    /// `[limits]`
+    pub limits: Limits,
+    /// `[ingest]`
+    pub ingest: IngestConfig,
+    /// `[s3]`, when a bucket is configured.
+    pub s3: Option<S3Config>,
+    /// `[telemetry] log_format`
+    pub log_format: LogFormat,
+    /// `[telemetry] log_level`
+    pub log_level: String,
+    /// The raw form, kept so `auditlog config` can print what is in effect.
+    pub raw: RawConfig,
+}
+
+/// `[kafka]`, validated.
+#[derive(Debug, Clone)]
+pub struct KafkaConfig {
+    /// `host:port[,host:port…]`
+    pub bootstrap_servers: String,
+    /// The events topic.
+    pub events_topic: String,
+    /// Partitions for topic creation.
+    pub partitions: i32,
+    /// Replication factor for topic creation.
+    pub replication_factor: i32,
+    /// Delivery bound for one produce.
+    pub message_timeout: Duration,
+    /// Bound on metadata and admin requests.
+    pub request_timeout: Duration,
+    /// The user's librdkafka properties, before forcing.
+    pub properties: BTreeMap<String, String>,
+}
+
+/// `[ingest]`, validated.
+#[derive(Debug, Clone)]
+pub struct IngestConfig {
+    /// Listen address.
+    pub listen: SocketAddr,
+    /// Bound on events in flight.
+    pub max_in_flight_events: NonZeroUsize,
+    /// Bound on one request body.
+    pub max_body_bytes: NonZeroUsize,
+    /// Bound on events in one request.
+    pub max_batch_events: NonZeroUsize,
+    /// Bound on one request.
+    pub request_timeout: Duration,
+    /// Drain time at shutdown.
+    pub shutdown_grace: Duration,
+    /// Broker probe period.
+    pub readiness_interval: Duration,
+}
+
+/// `[s3]`, validated.
+#[derive(Debug, Clone)]
+pub struct S3Config {
+    /// Endpoint URL, if not AWS.
+    pub endpoint: Option<String>,
+    /// Region.
+    pub region: String,
+    /// Bucket.
+    pub bucket: String,
+    /// Path-style addressing.
+    pub force_path_style: bool,
+}
+
+/// How logs are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+fn invalid(field: &str, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid { field: field.to_owned(), message: message.into() }
+}
+
+fn non_zero(field: &str, v: usize) -> Result<NonZeroUsize, ConfigError> {
+    NonZeroUsize::new(v).ok_or_else(|| invalid(field, "must be greater than 0"))
+}
+
+fn millis(field: &str, v: u64) -> Result<Duration, ConfigError> {
+    if v == 0 {
+        return Err(invalid(field, "must be greater than 0 milliseconds"));
+    }
+    Ok(Duration::from_millis(v))
+}
+
+/// Kafka topic names: 1–249 of `[a-zA-Z0-9._-]`, not `.` or `..`.
+pub(crate) fn check_topic(field: &str, name: &str) -> Result<(), ConfigError> {
+    let ok_chars = name.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+    if name.is_empty() || name.len() > 249 || !ok_chars || name == "." || name == ".." {
+        return Err(invalid(field, format!("{name:?} is not a valid Kafka topic name ([a-zA-Z0-9._-], 1 to 249 characters)")));
+    }
+    Ok(())
+}
+
+impl Config {
+    /// Turns the raw file into typed values, naming the first field at fault.
+    pub fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
+        let k = &raw.kafka;
+        if k.bootstrap_servers.trim().is_empty() {
+            return Err(invalid("kafka.bootstrap_servers", "must list at least one host:port"));
+        }
+        check_topic("kafka.events_topic", &k.events_topic)?;
+        if k.partitions < 1 {
+            return Err(invalid("kafka.partitions", "must be at least 1"));
+        }
+        if !(1..=i32::from(i16::MAX)).contains(&k.replication_factor) {
+            return Err(invalid("kafka.replication_factor", "must be at least 1"));
+        }
+        if k.properties.contains_key("bootstrap.servers") {
+            return Err(invalid("kafka.properties", "set bootstrap.servers with kafka.bootstrap_servers instead"));
+        }
+        let kafka = KafkaConfig {
+            bootstrap_servers: k.bootstrap_servers.clone(),
+            events_topic: k.events_topic.clone(),
+            partitions: k.partitions,
+            replication_factor: k.replication_factor,
+            message_timeout: millis("kafka.message_timeout_ms", k.message_timeout_ms)?,
+            request_timeout: millis("kafka.request_timeout_ms", k.request_timeout_ms)?,
+            properties: k.properties.clone(),
+        };
+
+        let l = &raw.limits;
+        for (field, v) in [
+            ("limits.max_event_bytes", l.max_event_bytes),
+            ("limits.max_string_len", l.max_string_len),
+            ("limits.max_text_len", l.max_text_len),
+            ("limits.max_attribute_key_len", l.max_attribute_key_len),
+            ("limits.max_attribute_value_len", l.max_attribute_value_len),
+        ] {
+            non_zero(field, v)?;
+        }
+
+        let i = &raw.ingest;
+        let listen = i.listen.parse::<SocketAddr>().map_err(|_| {
+            invalid("ingest.listen", format!("{:?} is not an address such as 127.0.0.1:8080", i.listen))
+        })?;
+        let ingest = IngestConfig {
+            listen,
+            max_in_flight_events: non_zero("ingest.max_in_flight_events", i.max_in_flight_events)?,
+            max_body_bytes: non_zero("ingest.max_body_bytes", i.max_body_bytes)?,
+            max_batch_events: non_zero("ingest.max_batch_events", i.max_batch_events)?,
+            request_timeout: millis("ingest.request_timeout_ms", i.request_timeout_ms)?,
+            shutdown_grace: millis("ingest.shutdown_grace_ms", i.shutdown_grace_ms)?,
+            readiness_interval: millis("ingest.readiness_interval_ms", i.readiness_interval_ms)?,
+        };
+        if ingest.max_batch_events.get() > ingest.max_in_flight_events.get() {
+            return Err(invalid(
+                "ingest.max_batch_events",
+                "must not exceed ingest.max_in_flight_events, or a full batch could never be admitted",
+            ));
+        }
+        if ingest.max_body_bytes.get() < l.max_event_bytes {
+            return Err(invalid("ingest.max_body_bytes", "must be at least limits.max_event_bytes"));
+        }
+
+        let s3 = if raw.s3.bucket.is_empty() {
+            None
+        } else {
+            Some(S3Config {
+                endpoint: (!raw.s3.endpoint.is_empty()).then(|| raw.s3.endpoint.clone()),
+                region: raw.s3.region.clone(),
+                bucket: raw.s3.bucket.clone(),
+                force_path_style: raw.s3.force_path_style,
+            })
+        };
+        let log_format = match raw.telemetry.log_format.as_str() {
+            "text" => LogFormat::Text,
+            "json" => LogFormat::Json,
+            other => return Err(invalid("telemetry.log_format", format!("{other:?} is not text or json"))),
+        };
+        Ok(Config {
+            kafka,
+            limits: raw.limits.clone(),
+            ingest,
+            s3,
+            log_format,
+            log_level: raw.telemetry.log_level.clone(),
+            raw,
+        })
+    }
+}
