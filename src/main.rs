@@ -1,1 +1,90 @@
-fn main(){}
+//! `auditlog`: the command-line interface of the sealed audit-log pipeline.
+//! This file only parses arguments and dispatches; the work is in the
+//! library crates.
+
+mod commands;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Sealed audit-log pipeline: ingest, seal, archive and verify audit events.
+#[derive(Debug, Parser)]
+#[command(name = "auditlog", version, propagate_version = true)]
+struct Cli {
+    /// Configuration file (TOML). AUDITLOG_<SECTION>__<FIELD> variables
+    /// override it.
+    #[arg(long, global = true, env = "AUDITLOG_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the HTTP ingest gateway.
+    Ingest,
+    /// Publish NDJSON events from a file (or - for standard input) straight
+    /// to Kafka. Nothing is published if any line is invalid.
+    Publish {
+        /// The NDJSON file, or - for standard input.
+        #[arg(default_value = "-")]
+        file: String,
+    },
+    /// Create or describe the events topic.
+    Topics {
+        #[command(subcommand)]
+        action: TopicsAction,
+    },
+    /// Print deterministic sample events as NDJSON.
+    Sample {
+        /// How many events.
+        #[arg(long, default_value_t = 100)]
+        count: usize,
+        /// Seed; the same seed gives the same events.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Number of distinct tenants.
+        #[arg(long, default_value_t = 8)]
+        tenants: usize,
+    },
+    /// Validate the configuration and print it as in effect.
+    Config,
+}
+
+#[derive(Debug, Subcommand)]
+enum TopicsAction {
+    /// Create the topic unless it exists.
+    Create {
+        /// Topic name [default: kafka.events_topic].
+        #[arg(long)]
+        topic: Option<String>,
+        /// Partitions [default: kafka.partitions].
+        #[arg(long)]
+        partitions: Option<i32>,
+        /// Replication factor [default: kafka.replication_factor].
+        #[arg(long)]
+        replication_factor: Option<i32>,
+    },
+    /// Show partitions, leaders and offsets.
+    Describe {
+        /// Topic name [default: kafka.events_topic].
+        #[arg(long)]
+        topic: Option<String>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match commands::run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(commands::exit_code(&e))
+        }
+    }
+}

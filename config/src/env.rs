@@ -22,14 +22,21 @@ pub fn apply_overrides(
     table: &mut toml::Table,
     vars: impl IntoIterator<Item = (String, String)>,
 ) -> Result<Vec<String>, ConfigError> {
-    let mut vars: Vec<(String, String)> =
-        vars.into_iter().filter(|(k, _)| k.starts_with(PREFIX) && !NOT_OVERRIDES.contains(&k.as_str())).collect();
+    let mut vars: Vec<(String, String)> = vars
+        .into_iter()
+        .filter(|(k, _)| k.starts_with(PREFIX) && !NOT_OVERRIDES.contains(&k.as_str()))
+        .collect();
     vars.sort();
     let mut used = Vec::new();
     for (var, value) in vars {
-        let path: Vec<String> = var[PREFIX.len()..].split("__").map(str::to_ascii_lowercase).collect();
+        let path: Vec<String> = var[PREFIX.len()..]
+            .split("__")
+            .map(str::to_ascii_lowercase)
+            .collect();
         let (section, rest) = match path.as_slice() {
-            [section, rest @ ..] if !rest.is_empty() && rest.iter().all(|p| !p.is_empty()) => (section, rest),
+            [section, rest @ ..] if !rest.is_empty() && rest.iter().all(|p| !p.is_empty()) => {
+                (section, rest)
+            }
             _ => {
                 return Err(ConfigError::Env {
                     var,
@@ -47,14 +54,25 @@ pub fn apply_overrides(
         let last = keys.pop().unwrap_or_default();
         for k in keys {
             cur = match cur {
-                toml::Value::Table(t) => t.entry(k).or_insert_with(|| toml::Value::Table(toml::Table::new())),
-                _ => return Err(ConfigError::Env { var, message: "names a field inside a non-table value".into() }),
+                toml::Value::Table(t) => t
+                    .entry(k)
+                    .or_insert_with(|| toml::Value::Table(toml::Table::new())),
+                _ => {
+                    return Err(ConfigError::Env {
+                        var,
+                        message: "names a field inside a non-table value".into(),
+                    });
+                }
             };
         }
         let toml::Value::Table(t) = cur else {
-            return Err(ConfigError::Env { var, message: "names a field inside a non-table value".into() });
+            return Err(ConfigError::Env {
+                var,
+                message: "names a field inside a non-table value".into(),
+            });
         };
-        let in_properties = section == "kafka" && rest.first().map(String::as_str) == Some("properties");
+        let in_properties =
+            section == "kafka" && rest.first().map(String::as_str) == Some("properties");
         t.insert(last, typed(&value, in_properties));
         used.push(var);
     }

@@ -26,13 +26,33 @@ struct Forced {
 }
 
 const PRODUCER_FORCED: &[Forced] = &[
-    Forced { key: "acks", aliases: &["request.required.acks"], value: "all", equivalent: &["all", "-1"] },
-    Forced { key: "enable.idempotence", aliases: &[], value: "true", equivalent: &["true"] },
+    Forced {
+        key: "acks",
+        aliases: &["request.required.acks"],
+        value: "all",
+        equivalent: &["all", "-1"],
+    },
+    Forced {
+        key: "enable.idempotence",
+        aliases: &[],
+        value: "true",
+        equivalent: &["true"],
+    },
 ];
 
 const CONSUMER_FORCED: &[Forced] = &[
-    Forced { key: "enable.auto.commit", aliases: &[], value: "false", equivalent: &["false"] },
-    Forced { key: "enable.auto.offset.store", aliases: &[], value: "false", equivalent: &["false"] },
+    Forced {
+        key: "enable.auto.commit",
+        aliases: &[],
+        value: "false",
+        equivalent: &["false"],
+    },
+    Forced {
+        key: "enable.auto.offset.store",
+        aliases: &[],
+        value: "false",
+        equivalent: &["false"],
+    },
     Forced {
         key: "partition.assignment.strategy",
         aliases: &[],
@@ -44,9 +64,9 @@ const CONSUMER_FORCED: &[Forced] = &[
 fn base(cfg: &KafkaConfig) -> BTreeMap<String, String> {
     let mut props = cfg.properties.clone();
     props.insert("bootstrap.servers".into(), cfg.bootstrap_servers.clone());
-    props.entry("socket.connection.setup.timeout.ms".into()).or_insert_with(|| {
-        cfg.request_timeout.as_millis().to_string()
-    });
+    props
+        .entry("socket.connection.setup.timeout.ms".into())
+        .or_insert_with(|| cfg.request_timeout.as_millis().to_string());
     props
 }
 
@@ -55,7 +75,10 @@ fn force(props: &mut BTreeMap<String, String>, forced: &[Forced]) -> Vec<ForcedO
     for f in forced {
         for key in std::iter::once(f.key).chain(f.aliases.iter().copied()) {
             if let Some(user) = props.remove(key) {
-                if !f.equivalent.contains(&user.trim().to_ascii_lowercase().as_str()) {
+                if !f
+                    .equivalent
+                    .contains(&user.trim().to_ascii_lowercase().as_str())
+                {
                     overrides.push(ForcedOverride {
                         key: key.to_owned(),
                         user_value: user,
@@ -73,17 +96,24 @@ fn force(props: &mut BTreeMap<String, String>, forced: &[Forced]) -> Vec<ForcedO
 /// bound defaults to `kafka.message_timeout_ms`.
 pub fn producer_properties(cfg: &KafkaConfig) -> (BTreeMap<String, String>, Vec<ForcedOverride>) {
     let mut props = base(cfg);
-    props.entry("message.timeout.ms".into()).or_insert_with(|| cfg.message_timeout.as_millis().to_string());
+    props
+        .entry("message.timeout.ms".into())
+        .or_insert_with(|| cfg.message_timeout.as_millis().to_string());
     let overrides = force(&mut props, PRODUCER_FORCED);
     (props, overrides)
 }
 
 /// Consumer properties: manual offset storage and commits, cooperative-sticky
 /// assignment.
-pub fn consumer_properties(cfg: &KafkaConfig, group_id: &str) -> (BTreeMap<String, String>, Vec<ForcedOverride>) {
+pub fn consumer_properties(
+    cfg: &KafkaConfig,
+    group_id: &str,
+) -> (BTreeMap<String, String>, Vec<ForcedOverride>) {
     let mut props = base(cfg);
     props.insert("group.id".into(), group_id.to_owned());
-    props.entry("auto.offset.reset".into()).or_insert_with(|| "earliest".into());
+    props
+        .entry("auto.offset.reset".into())
+        .or_insert_with(|| "earliest".into());
     let overrides = force(&mut props, CONSUMER_FORCED);
     (props, overrides)
 }

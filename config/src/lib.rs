@@ -74,7 +74,10 @@ impl Config {
     ) -> Result<Config, ConfigError> {
         let (text, origin) = match path {
             Some(p) => (
-                std::fs::read_to_string(p).map_err(|source| ConfigError::Io { path: p.to_owned(), source })?,
+                std::fs::read_to_string(p).map_err(|source| ConfigError::Io {
+                    path: p.to_owned(),
+                    source,
+                })?,
                 p.display().to_string(),
             ),
             None => (String::new(), "defaults".to_owned()),
@@ -88,17 +91,22 @@ impl Config {
         origin: &str,
         vars: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Config, ConfigError> {
-        let mut table: toml::Table = toml::from_str(text)
-            .map_err(|e| ConfigError::Parse { origin: origin.to_owned(), message: e.to_string() })?;
-        let overridden = env::apply_overrides(&mut table, vars)?;
-        let raw: raw::RawConfig = table.try_into().map_err(|e: toml::de::Error| ConfigError::Parse {
-            origin: if overridden.is_empty() {
-                origin.to_owned()
-            } else {
-                format!("{origin} with overrides from {}", overridden.join(", "))
-            },
+        let mut table: toml::Table = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            origin: origin.to_owned(),
             message: e.to_string(),
         })?;
+        let overridden = env::apply_overrides(&mut table, vars)?;
+        let raw: raw::RawConfig =
+            table
+                .try_into()
+                .map_err(|e: toml::de::Error| ConfigError::Parse {
+                    origin: if overridden.is_empty() {
+                        origin.to_owned()
+                    } else {
+                        format!("{origin} with overrides from {}", overridden.join(", "))
+                    },
+                    message: e.to_string(),
+                })?;
         Config::validate(raw)
     }
 }

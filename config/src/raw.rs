@@ -187,7 +187,10 @@ pub struct RawTelemetry {
 
 impl Default for RawTelemetry {
     fn default() -> Self {
-        Self { log_format: default_log_format(), log_level: default_log_level() }
+        Self {
+            log_format: default_log_format(),
+            log_level: default_log_level(),
+        }
     }
 }
 

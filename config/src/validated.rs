@@ -90,7 +90,10 @@ pub enum LogFormat {
 }
 
 fn invalid(field: &str, message: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid { field: field.to_owned(), message: message.into() }
+    ConfigError::Invalid {
+        field: field.to_owned(),
+        message: message.into(),
+    }
 }
 
 fn non_zero(field: &str, v: usize) -> Result<NonZeroUsize, ConfigError> {
@@ -106,9 +109,16 @@ fn millis(field: &str, v: u64) -> Result<Duration, ConfigError> {
 
 /// Kafka topic names: 1–249 of `[a-zA-Z0-9._-]`, not `.` or `..`.
 pub(crate) fn check_topic(field: &str, name: &str) -> Result<(), ConfigError> {
-    let ok_chars = name.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+    let ok_chars = name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
     if name.is_empty() || name.len() > 249 || !ok_chars || name == "." || name == ".." {
-        return Err(invalid(field, format!("{name:?} is not a valid Kafka topic name ([a-zA-Z0-9._-], 1 to 249 characters)")));
+        return Err(invalid(
+            field,
+            format!(
+                "{name:?} is not a valid Kafka topic name ([a-zA-Z0-9._-], 1 to 249 characters)"
+            ),
+        ));
     }
     Ok(())
 }
@@ -118,7 +128,10 @@ impl Config {
     pub fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         let k = &raw.kafka;
         if k.bootstrap_servers.trim().is_empty() {
-            return Err(invalid("kafka.bootstrap_servers", "must list at least one host:port"));
+            return Err(invalid(
+                "kafka.bootstrap_servers",
+                "must list at least one host:port",
+            ));
         }
         check_topic("kafka.events_topic", &k.events_topic)?;
         if k.partitions < 1 {
@@ -128,7 +141,10 @@ impl Config {
             return Err(invalid("kafka.replication_factor", "must be at least 1"));
         }
         if k.properties.contains_key("bootstrap.servers") {
-            return Err(invalid("kafka.properties", "set bootstrap.servers with kafka.bootstrap_servers instead"));
+            return Err(invalid(
+                "kafka.properties",
+                "set bootstrap.servers with kafka.bootstrap_servers instead",
+            ));
         }
         let kafka = KafkaConfig {
             bootstrap_servers: k.bootstrap_servers.clone(),
@@ -153,7 +169,10 @@ impl Config {
 
         let i = &raw.ingest;
         let listen = i.listen.parse::<SocketAddr>().map_err(|_| {
-            invalid("ingest.listen", format!("{:?} is not an address such as 127.0.0.1:8080", i.listen))
+            invalid(
+                "ingest.listen",
+                format!("{:?} is not an address such as 127.0.0.1:8080", i.listen),
+            )
         })?;
         let ingest = IngestConfig {
             listen,
@@ -171,7 +190,10 @@ impl Config {
             ));
         }
         if ingest.max_body_bytes.get() < l.max_event_bytes {
-            return Err(invalid("ingest.max_body_bytes", "must be at least limits.max_event_bytes"));
+            return Err(invalid(
+                "ingest.max_body_bytes",
+                "must be at least limits.max_event_bytes",
+            ));
         }
 
         let s3 = if raw.s3.bucket.is_empty() {
@@ -187,7 +209,12 @@ impl Config {
         let log_format = match raw.telemetry.log_format.as_str() {
             "text" => LogFormat::Text,
             "json" => LogFormat::Json,
-            other => return Err(invalid("telemetry.log_format", format!("{other:?} is not text or json"))),
+            other => {
+                return Err(invalid(
+                    "telemetry.log_format",
+                    format!("{other:?} is not text or json"),
+                ));
+            }
         };
         Ok(Config {
             kafka,

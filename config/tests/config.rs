@@ -4,7 +4,10 @@ use auditlog_config::kafka::{consumer_properties, producer_properties};
 use auditlog_config::{Config, ConfigError};
 
 fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-    pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
 }
 
 #[test]
@@ -17,17 +20,26 @@ fn defaults_are_valid() {
 
 #[test]
 fn unknown_field_is_named() {
-    let err = Config::from_toml("[ingest]\nlisten_on = \"x\"\n", "f.toml", vars(&[])).expect_err("unknown");
+    let err = Config::from_toml("[ingest]\nlisten_on = \"x\"\n", "f.toml", vars(&[]))
+        .expect_err("unknown");
     let msg = err.to_string();
     assert!(msg.contains("f.toml") && msg.contains("listen_on"), "{msg}");
 }
 
 #[test]
 fn invalid_value_names_the_field() {
-    let err = Config::from_toml("[ingest]\nlisten = \"nowhere\"\n", "f.toml", vars(&[])).expect_err("bad");
-    assert!(matches!(err, ConfigError::Invalid { ref field, .. } if field == "ingest.listen"), "{err}");
-    let err = Config::from_toml("[kafka]\nevents_topic = \"a b\"\n", "f.toml", vars(&[])).expect_err("bad");
-    assert!(matches!(err, ConfigError::Invalid { ref field, .. } if field == "kafka.events_topic"), "{err}");
+    let err = Config::from_toml("[ingest]\nlisten = \"nowhere\"\n", "f.toml", vars(&[]))
+        .expect_err("bad");
+    assert!(
+        matches!(err, ConfigError::Invalid { ref field, .. } if field == "ingest.listen"),
+        "{err}"
+    );
+    let err = Config::from_toml("[kafka]\nevents_topic = \"a b\"\n", "f.toml", vars(&[]))
+        .expect_err("bad");
+    assert!(
+        matches!(err, ConfigError::Invalid { ref field, .. } if field == "kafka.events_topic"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -47,15 +59,22 @@ fn environment_overrides_the_file() {
     .expect("valid");
     assert_eq!(c.kafka.bootstrap_servers, "env:2");
     assert_eq!(c.ingest.max_in_flight_events.get(), 20);
-    assert_eq!(c.kafka.properties.get("linger.ms").map(String::as_str), Some("7"));
+    assert_eq!(
+        c.kafka.properties.get("linger.ms").map(String::as_str),
+        Some("7")
+    );
 }
 
 #[test]
 fn bad_environment_override_is_named() {
-    let err = Config::from_toml("", "f.toml", vars(&[("AUDITLOG_INGEST__NOPE", "1")])).expect_err("bad");
+    let err =
+        Config::from_toml("", "f.toml", vars(&[("AUDITLOG_INGEST__NOPE", "1")])).expect_err("bad");
     assert!(err.to_string().contains("AUDITLOG_INGEST__NOPE"), "{err}");
     let err = Config::from_toml("", "f.toml", vars(&[("AUDITLOG_KAFKA", "1")])).expect_err("bad");
-    assert!(matches!(err, ConfigError::Env { ref var, .. } if var == "AUDITLOG_KAFKA"), "{err}");
+    assert!(
+        matches!(err, ConfigError::Env { ref var, .. } if var == "AUDITLOG_KAFKA"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -64,7 +83,10 @@ fn producer_safety_properties_are_forced_and_reported() {
     let c = Config::from_toml(toml, "f.toml", vars(&[])).expect("valid");
     let (props, overrides) = producer_properties(&c.kafka);
     assert_eq!(props.get("acks").map(String::as_str), Some("all"));
-    assert_eq!(props.get("enable.idempotence").map(String::as_str), Some("true"));
+    assert_eq!(
+        props.get("enable.idempotence").map(String::as_str),
+        Some("true")
+    );
     assert_eq!(props.get("linger.ms").map(String::as_str), Some("3"));
     let keys: Vec<&str> = overrides.iter().map(|o| o.key.as_str()).collect();
     assert_eq!(keys, ["acks", "enable.idempotence"]);
@@ -85,9 +107,20 @@ fn consumer_commits_are_manual() {
     let toml = "[kafka.properties]\n\"enable.auto.commit\" = \"true\"\n";
     let c = Config::from_toml(toml, "f.toml", vars(&[])).expect("valid");
     let (props, overrides) = consumer_properties(&c.kafka, "g");
-    assert_eq!(props.get("enable.auto.commit").map(String::as_str), Some("false"));
-    assert_eq!(props.get("enable.auto.offset.store").map(String::as_str), Some("false"));
-    assert_eq!(props.get("partition.assignment.strategy").map(String::as_str), Some("cooperative-sticky"));
+    assert_eq!(
+        props.get("enable.auto.commit").map(String::as_str),
+        Some("false")
+    );
+    assert_eq!(
+        props.get("enable.auto.offset.store").map(String::as_str),
+        Some("false")
+    );
+    assert_eq!(
+        props
+            .get("partition.assignment.strategy")
+            .map(String::as_str),
+        Some("cooperative-sticky")
+    );
     assert_eq!(overrides.len(), 1);
 }
 
@@ -95,5 +128,8 @@ fn consumer_commits_are_manual() {
 fn batch_bound_must_fit_in_flight_bound() {
     let toml = "[ingest]\nmax_in_flight_events = 10\nmax_batch_events = 11\n";
     let err = Config::from_toml(toml, "f.toml", vars(&[])).expect_err("bad");
-    assert!(matches!(err, ConfigError::Invalid { ref field, .. } if field == "ingest.max_batch_events"), "{err}");
+    assert!(
+        matches!(err, ConfigError::Invalid { ref field, .. } if field == "ingest.max_batch_events"),
+        "{err}"
+    );
 }

@@ -9,8 +9,8 @@
 use std::sync::Arc;
 
 use arrow_array::builder::{
-    BinaryBuilder, Int32Builder, Int64Builder, ListBuilder, MapBuilder, StringBuilder, StructBuilder,
-    TimestampMicrosecondBuilder,
+    BinaryBuilder, Int32Builder, Int64Builder, ListBuilder, MapBuilder, StringBuilder,
+    StructBuilder, TimestampMicrosecondBuilder,
 };
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Int32Type, Int64Type, TimestampMicrosecondType};
@@ -82,15 +82,25 @@ fn attributes_type() -> DataType {
         Field::new("keys", DataType::Utf8, false),
         Field::new("values", DataType::Utf8, true),
     ]);
-    DataType::Map(Arc::new(Field::new("entries", DataType::Struct(entries), false)), false)
+    DataType::Map(
+        Arc::new(Field::new("entries", DataType::Struct(entries), false)),
+        false,
+    )
 }
 
 fn header_fields() -> Fields {
-    Fields::from(vec![Field::new("key", DataType::Utf8, true), Field::new("value", DataType::Binary, true)])
+    Fields::from(vec![
+        Field::new("key", DataType::Utf8, true),
+        Field::new("value", DataType::Binary, true),
+    ])
 }
 
 fn headers_type() -> DataType {
-    DataType::List(Arc::new(Field::new("item", DataType::Struct(header_fields()), true)))
+    DataType::List(Arc::new(Field::new(
+        "item",
+        DataType::Struct(header_fields()),
+        true,
+    )))
 }
 
 /// The Arrow schema of archive objects (events table).
@@ -129,19 +139,32 @@ pub fn archive_schema() -> SchemaRef {
 pub fn to_record_batch(rows: &[ArchivedRecord]) -> Result<RecordBatch, ArchiveError> {
     let n = rows.len();
     let strings = || StringBuilder::with_capacity(n, n * 16);
-    let (mut version, mut id, mut time) =
-        (Int32Builder::with_capacity(n), strings(), TimestampMicrosecondBuilder::with_capacity(n).with_timezone("UTC"));
+    let (mut version, mut id, mut time) = (
+        Int32Builder::with_capacity(n),
+        strings(),
+        TimestampMicrosecondBuilder::with_capacity(n).with_timezone("UTC"),
+    );
     let (mut tenant, mut source, mut action) = (strings(), strings(), strings());
-    let (mut actor_type, mut actor_id, mut actor_ip, mut actor_ua) = (strings(), strings(), strings(), strings());
-    let (mut res_type, mut res_id, mut outcome, mut reason) = (strings(), strings(), strings(), strings());
-    let (mut trace_id, mut span_id, mut flags) = (strings(), strings(), Int32Builder::with_capacity(n));
+    let (mut actor_type, mut actor_id, mut actor_ip, mut actor_ua) =
+        (strings(), strings(), strings(), strings());
+    let (mut res_type, mut res_id, mut outcome, mut reason) =
+        (strings(), strings(), strings(), strings());
+    let (mut trace_id, mut span_id, mut flags) =
+        (strings(), strings(), Int32Builder::with_capacity(n));
     let mut attrs = MapBuilder::new(None, StringBuilder::new(), StringBuilder::new());
-    let (mut k_topic, mut k_part, mut k_off) = (strings(), Int32Builder::with_capacity(n), Int64Builder::with_capacity(n));
+    let (mut k_topic, mut k_part, mut k_off) = (
+        strings(),
+        Int32Builder::with_capacity(n),
+        Int64Builder::with_capacity(n),
+    );
     let mut k_ts = TimestampMicrosecondBuilder::with_capacity(n).with_timezone("UTC");
     let (mut k_key, mut k_val) = (BinaryBuilder::new(), BinaryBuilder::new());
     let header_builder = StructBuilder::new(
         header_fields(),
-        vec![Box::new(StringBuilder::new()), Box::new(BinaryBuilder::new())],
+        vec![
+            Box::new(StringBuilder::new()),
+            Box::new(BinaryBuilder::new()),
+        ],
     );
     let mut k_headers = ListBuilder::new(header_builder);
 
@@ -219,52 +242,115 @@ fn field_builder<T: arrow_array::builder::ArrayBuilder>(
     b: &mut StructBuilder,
     i: usize,
 ) -> Result<&mut T, ArchiveError> {
-    b.field_builder::<T>(i).ok_or(ArchiveError::ColumnType("kafka_headers"))
+    b.field_builder::<T>(i)
+        .ok_or(ArchiveError::ColumnType("kafka_headers"))
 }
 
 /// Reads an archive record batch back into records, in row order.
 pub fn from_record_batch(batch: &RecordBatch) -> Result<Vec<ArchivedRecord>, ArchiveError> {
-    let col = |name: &'static str| batch.column_by_name(name).ok_or(ArchiveError::MissingColumn(name));
+    let col = |name: &'static str| {
+        batch
+            .column_by_name(name)
+            .ok_or(ArchiveError::MissingColumn(name))
+    };
     let string = |name: &'static str| -> Result<_, ArchiveError> {
-        col(name)?.as_string_opt::<i32>().ok_or(ArchiveError::ColumnType(name))
+        col(name)?
+            .as_string_opt::<i32>()
+            .ok_or(ArchiveError::ColumnType(name))
     };
     let int32 = |name: &'static str| -> Result<_, ArchiveError> {
-        col(name)?.as_primitive_opt::<Int32Type>().ok_or(ArchiveError::ColumnType(name))
+        col(name)?
+            .as_primitive_opt::<Int32Type>()
+            .ok_or(ArchiveError::ColumnType(name))
     };
     let micros = |name: &'static str| -> Result<_, ArchiveError> {
-        col(name)?.as_primitive_opt::<TimestampMicrosecondType>().ok_or(ArchiveError::ColumnType(name))
+        col(name)?
+            .as_primitive_opt::<TimestampMicrosecondType>()
+            .ok_or(ArchiveError::ColumnType(name))
     };
     let binary = |name: &'static str| -> Result<_, ArchiveError> {
-        col(name)?.as_binary_opt::<i32>().ok_or(ArchiveError::ColumnType(name))
+        col(name)?
+            .as_binary_opt::<i32>()
+            .ok_or(ArchiveError::ColumnType(name))
     };
-    let (version, id, time) = (int32("schema_version")?, string("event_id")?, micros("event_time")?);
+    let (version, id, time) = (
+        int32("schema_version")?,
+        string("event_id")?,
+        micros("event_time")?,
+    );
     let (tenant, source, action) = (string("tenant")?, string("source")?, string("action")?);
     let (actor_type, actor_id) = (string("actor_type")?, string("actor_id")?);
     let (actor_ip, actor_ua) = (string("actor_ip")?, string("actor_user_agent")?);
-    let (res_type, res_id, outcome) = (string("resource_type")?, string("resource_id")?, string("outcome")?);
-    let (reason, trace_id, span_id, flags) =
-        (string("reason")?, string("trace_id")?, string("span_id")?, int32("trace_flags")?);
-    let attrs = col("attributes")?.as_map_opt().ok_or(ArchiveError::ColumnType("attributes"))?;
-    let attr_keys = attrs.keys().as_string_opt::<i32>().ok_or(ArchiveError::ColumnType("attributes"))?;
-    let attr_vals = attrs.values().as_string_opt::<i32>().ok_or(ArchiveError::ColumnType("attributes"))?;
+    let (res_type, res_id, outcome) = (
+        string("resource_type")?,
+        string("resource_id")?,
+        string("outcome")?,
+    );
+    let (reason, trace_id, span_id, flags) = (
+        string("reason")?,
+        string("trace_id")?,
+        string("span_id")?,
+        int32("trace_flags")?,
+    );
+    let attrs = col("attributes")?
+        .as_map_opt()
+        .ok_or(ArchiveError::ColumnType("attributes"))?;
+    let attr_keys = attrs
+        .keys()
+        .as_string_opt::<i32>()
+        .ok_or(ArchiveError::ColumnType("attributes"))?;
+    let attr_vals = attrs
+        .values()
+        .as_string_opt::<i32>()
+        .ok_or(ArchiveError::ColumnType("attributes"))?;
     let (k_topic, k_part) = (string("kafka_topic")?, int32("kafka_partition")?);
-    let k_off = col("kafka_offset")?.as_primitive_opt::<Int64Type>().ok_or(ArchiveError::ColumnType("kafka_offset"))?;
-    let (k_ts, k_key, k_val) = (micros("kafka_timestamp")?, binary("kafka_key")?, binary("kafka_value")?);
-    let k_headers = col("kafka_headers")?.as_list_opt::<i32>().ok_or(ArchiveError::ColumnType("kafka_headers"))?;
-    let h_struct = k_headers.values().as_struct_opt().ok_or(ArchiveError::ColumnType("kafka_headers"))?;
-    let h_keys = h_struct.column(0).as_string_opt::<i32>().ok_or(ArchiveError::ColumnType("kafka_headers"))?;
-    let h_vals = h_struct.column(1).as_binary_opt::<i32>().ok_or(ArchiveError::ColumnType("kafka_headers"))?;
+    let k_off = col("kafka_offset")?
+        .as_primitive_opt::<Int64Type>()
+        .ok_or(ArchiveError::ColumnType("kafka_offset"))?;
+    let (k_ts, k_key, k_val) = (
+        micros("kafka_timestamp")?,
+        binary("kafka_key")?,
+        binary("kafka_value")?,
+    );
+    let k_headers = col("kafka_headers")?
+        .as_list_opt::<i32>()
+        .ok_or(ArchiveError::ColumnType("kafka_headers"))?;
+    let h_struct = k_headers
+        .values()
+        .as_struct_opt()
+        .ok_or(ArchiveError::ColumnType("kafka_headers"))?;
+    let h_keys = h_struct
+        .column(0)
+        .as_string_opt::<i32>()
+        .ok_or(ArchiveError::ColumnType("kafka_headers"))?;
+    let h_vals = h_struct
+        .column(1)
+        .as_binary_opt::<i32>()
+        .ok_or(ArchiveError::ColumnType("kafka_headers"))?;
 
-    let opt = |a: &arrow_array::StringArray, row: usize| (!a.is_null(row)).then(|| a.value(row).to_owned());
+    let opt = |a: &arrow_array::StringArray, row: usize| {
+        (!a.is_null(row)).then(|| a.value(row).to_owned())
+    };
     let mut out = Vec::with_capacity(batch.num_rows());
     for row in 0..batch.num_rows() {
-        let invalid = |column: &'static str, reason: &str| ArchiveError::Invalid { column, row, reason: reason.into() };
-        let event_id = Uuid::try_parse(id.value(row)).map_err(|_| invalid("event_id", "not a UUID"))?;
-        let outcome = Outcome::parse(outcome.value(row)).ok_or_else(|| invalid("outcome", "unknown outcome"))?;
+        let invalid = |column: &'static str, reason: &str| ArchiveError::Invalid {
+            column,
+            row,
+            reason: reason.into(),
+        };
+        let event_id =
+            Uuid::try_parse(id.value(row)).map_err(|_| invalid("event_id", "not a UUID"))?;
+        let outcome = Outcome::parse(outcome.value(row))
+            .ok_or_else(|| invalid("outcome", "unknown outcome"))?;
         let trace = match (opt(trace_id, row), opt(span_id, row)) {
             (Some(trace_id), Some(span_id)) => {
-                let flags = u8::try_from(flags.value(row)).map_err(|_| invalid("trace_flags", "not a byte"))?;
-                Some(TraceContext { trace_id, span_id, flags })
+                let flags = u8::try_from(flags.value(row))
+                    .map_err(|_| invalid("trace_flags", "not a byte"))?;
+                Some(TraceContext {
+                    trace_id,
+                    span_id,
+                    flags,
+                })
             }
             _ => None,
         };
@@ -275,8 +361,8 @@ pub fn from_record_batch(batch: &RecordBatch) -> Result<Vec<ArchivedRecord>, Arc
                 (attr_keys.value(i).to_owned(), attr_vals.value(i).to_owned())
             })
             .collect();
-        let schema_version =
-            u16::try_from(version.value(row)).map_err(|_| invalid("schema_version", "out of range"))?;
+        let schema_version = u16::try_from(version.value(row))
+            .map_err(|_| invalid("schema_version", "out of range"))?;
         let event = AuditEvent {
             schema_version,
             event_id,
@@ -290,17 +376,26 @@ pub fn from_record_batch(batch: &RecordBatch) -> Result<Vec<ArchivedRecord>, Arc
                 ip: opt(actor_ip, row),
                 user_agent: opt(actor_ua, row),
             },
-            resource: Resource { kind: res_type.value(row).to_owned(), id: res_id.value(row).to_owned() },
+            resource: Resource {
+                kind: res_type.value(row).to_owned(),
+                id: res_id.value(row).to_owned(),
+            },
             outcome,
             reason: opt(reason, row),
             trace,
             attributes,
         };
-        let (h_start, h_end) = (k_headers.value_offsets()[row], k_headers.value_offsets()[row + 1]);
+        let (h_start, h_end) = (
+            k_headers.value_offsets()[row],
+            k_headers.value_offsets()[row + 1],
+        );
         let headers = (h_start..h_end)
             .map(|i| {
                 let i = usize::try_from(i).unwrap_or_default();
-                (h_keys.value(i).to_owned(), (!h_vals.is_null(i)).then(|| h_vals.value(i).to_vec()))
+                (
+                    h_keys.value(i).to_owned(),
+                    (!h_vals.is_null(i)).then(|| h_vals.value(i).to_vec()),
+                )
             })
             .collect();
         let kafka = KafkaRecord {

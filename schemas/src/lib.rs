@@ -17,6 +17,7 @@
 pub mod archive;
 pub mod event;
 pub mod limits;
+pub mod sample;
 pub mod validate;
 
 pub use event::{Actor, AuditEvent, EventTime, Outcome, Resource, TraceContext};

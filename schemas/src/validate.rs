@@ -12,9 +12,9 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
+use crate::SCHEMA_VERSION;
 use crate::event::{Actor, AuditEvent, EventTime, Outcome, Resource, TraceContext};
 use crate::limits::Limits;
-use crate::SCHEMA_VERSION;
 
 /// One reason an event was refused.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -29,7 +29,11 @@ pub struct FieldError {
 
 impl FieldError {
     fn new(field: impl Into<String>, rule: &'static str, message: impl Into<String>) -> Self {
-        Self { field: field.into(), rule, message: message.into() }
+        Self {
+            field: field.into(),
+            rule,
+            message: message.into(),
+        }
     }
 }
 
@@ -69,11 +73,19 @@ pub fn parse_event(bytes: &[u8], limits: &Limits) -> Result<AuditEvent, Vec<Fiel
         return Err(vec![FieldError::new(
             "",
             "max_event_bytes",
-            format!("event is {} bytes; the limit is {}", bytes.len(), limits.max_event_bytes),
+            format!(
+                "event is {} bytes; the limit is {}",
+                bytes.len(),
+                limits.max_event_bytes
+            ),
         )]);
     }
     let value: Value = serde_json::from_slice(bytes).map_err(|e| {
-        vec![FieldError::new("", "json_syntax", format!("not valid JSON: {e}"))]
+        vec![FieldError::new(
+            "",
+            "json_syntax",
+            format!("not valid JSON: {e}"),
+        )]
     })?;
     validate_value(&value, limits)
 }
@@ -82,9 +94,16 @@ pub fn parse_event(bytes: &[u8], limits: &Limits) -> Result<AuditEvent, Vec<Fiel
 /// limit is not checked here: the caller knows the encoded size.
 pub fn validate_value(value: &Value, limits: &Limits) -> Result<AuditEvent, Vec<FieldError>> {
     let Some(obj) = value.as_object() else {
-        return Err(vec![FieldError::new("", "type", "an event must be a JSON object")]);
+        return Err(vec![FieldError::new(
+            "",
+            "type",
+            "an event must be a JSON object",
+        )]);
     };
-    let mut c = Checker { errors: Vec::new(), limits };
+    let mut c = Checker {
+        errors: Vec::new(),
+        limits,
+    };
     c.unknown_fields("", obj, TOP_LEVEL);
 
     match obj.get("schema_version") {
@@ -98,7 +117,9 @@ pub fn validate_value(value: &Value, limits: &Limits) -> Result<AuditEvent, Vec<
     }
     let event_id = match obj.get("event_id") {
         None | Some(Value::Null) => Some(Uuid::now_v7()),
-        Some(v) => c.str_field("event_id", v).and_then(|s| c.uuid("event_id", s)),
+        Some(v) => c
+            .str_field("event_id", v)
+            .and_then(|s| c.uuid("event_id", s)),
     };
     let event_time = c
         .required(obj, "event_time")
@@ -106,7 +127,11 @@ pub fn validate_value(value: &Value, limits: &Limits) -> Result<AuditEvent, Vec<
         .and_then(|s| match EventTime::parse_rfc3339(s) {
             Some(t) => Some(t),
             None => {
-                c.fail("event_time", "rfc3339", "must be RFC 3339 with an offset, e.g. 2026-01-31T12:00:00.000Z");
+                c.fail(
+                    "event_time",
+                    "rfc3339",
+                    "must be RFC 3339 with an offset, e.g. 2026-01-31T12:00:00.000Z",
+                );
                 None
             }
         });
@@ -128,12 +153,20 @@ pub fn validate_value(value: &Value, limits: &Limits) -> Result<AuditEvent, Vec<
             },
         };
         let user_agent = c.optional_text(a, "actor.user_agent", "user_agent");
-        Some(Actor { kind: kind?, id: id?, ip: ip?, user_agent: user_agent? })
+        Some(Actor {
+            kind: kind?,
+            id: id?,
+            ip: ip?,
+            user_agent: user_agent?,
+        })
     });
     let resource = c.object(obj, "resource", RESOURCE_FIELDS).and_then(|r| {
         let kind = c.ident(r, "resource.", "type");
         let id = c.ident(r, "resource.", "id");
-        Some(Resource { kind: kind?, id: id? })
+        Some(Resource {
+            kind: kind?,
+            id: id?,
+        })
     });
     let outcome = c
         .required(obj, "outcome")
@@ -141,7 +174,11 @@ pub fn validate_value(value: &Value, limits: &Limits) -> Result<AuditEvent, Vec<
         .and_then(|s| match Outcome::parse(s) {
             Some(o) => Some(o),
             None => {
-                c.fail("outcome", "enum", format!("must be success, failure or unknown, got {s:?}"));
+                c.fail(
+                    "outcome",
+                    "enum",
+                    format!("must be success, failure or unknown, got {s:?}"),
+                );
                 None
             }
         });
@@ -162,7 +199,10 @@ pub fn validate_value(value: &Value, limits: &Limits) -> Result<AuditEvent, Vec<
     if !c.errors.is_empty() {
         return Err(c.errors);
     }
-    match (event_id, event_time, tenant, source, action, actor, resource, outcome, reason, trace, attributes) {
+    match (
+        event_id, event_time, tenant, source, action, actor, resource, outcome, reason, trace,
+        attributes,
+    ) {
         (
             Some(event_id),
             Some(event_time),
@@ -191,7 +231,11 @@ pub fn validate_value(value: &Value, limits: &Limits) -> Result<AuditEvent, Vec<
         }),
         // Every `None` above recorded an error, so this arm is unreachable in
         // practice; refuse rather than panic if that ever stops being true.
-        _ => Err(vec![FieldError::new("", "internal", "validation produced no event")]),
+        _ => Err(vec![FieldError::new(
+            "",
+            "internal",
+            "validation produced no event",
+        )]),
     }
 }
 
@@ -208,7 +252,11 @@ impl Checker<'_> {
     fn unknown_fields(&mut self, prefix: &str, obj: &Map<String, Value>, known: &[&str]) {
         for key in obj.keys() {
             if !known.contains(&key.as_str()) {
-                self.fail(format!("{prefix}{key}"), "unknown_field", "is not a field of audit event v1");
+                self.fail(
+                    format!("{prefix}{key}"),
+                    "unknown_field",
+                    "is not a field of audit event v1",
+                );
             }
         }
     }
@@ -235,15 +283,26 @@ impl Checker<'_> {
 
     fn uuid(&mut self, path: &str, s: &str) -> Option<Uuid> {
         match Uuid::try_parse(s) {
-            Ok(u) if u.get_variant() == uuid::Variant::RFC4122 && (1..=8).contains(&u.get_version_num()) => {
+            Ok(u)
+                if u.get_variant() == uuid::Variant::RFC4122
+                    && (1..=8).contains(&u.get_version_num()) =>
+            {
                 Some(u)
             }
             Ok(_) => {
-                self.fail(path, "uuid_version", "must be an RFC 9562 UUID of version 1 to 8");
+                self.fail(
+                    path,
+                    "uuid_version",
+                    "must be an RFC 9562 UUID of version 1 to 8",
+                );
                 None
             }
             Err(_) => {
-                self.fail(path, "uuid", "must be a UUID such as 0190a5a4-7c3e-7b5e-8f3a-2d4c5b6a7e8f");
+                self.fail(
+                    path,
+                    "uuid",
+                    "must be a UUID such as 0190a5a4-7c3e-7b5e-8f3a-2d4c5b6a7e8f",
+                );
                 None
             }
         }
@@ -267,25 +326,43 @@ impl Checker<'_> {
 
     fn bounded(&mut self, path: &str, s: &str, max: usize) -> Option<String> {
         if s.len() > max {
-            self.fail(path, "max_length", format!("is {} bytes; the limit is {max}", s.len()));
+            self.fail(
+                path,
+                "max_length",
+                format!("is {} bytes; the limit is {max}", s.len()),
+            );
             return None;
         }
         if s.chars().any(char::is_control) {
-            self.fail(path, "control_character", "must not contain control characters");
+            self.fail(
+                path,
+                "control_character",
+                "must not contain control characters",
+            );
             return None;
         }
         Some(s.to_owned())
     }
 
     /// `None`: invalid (error recorded). `Some(None)`: absent or null.
-    fn optional_str<'v>(&mut self, obj: &'v Map<String, Value>, path: &str, name: &str) -> Option<Option<&'v str>> {
+    fn optional_str<'v>(
+        &mut self,
+        obj: &'v Map<String, Value>,
+        path: &str,
+        name: &str,
+    ) -> Option<Option<&'v str>> {
         match obj.get(name) {
             None | Some(Value::Null) => Some(None),
             Some(v) => self.str_field(path, v).map(Some),
         }
     }
 
-    fn optional_text(&mut self, obj: &Map<String, Value>, path: &str, name: &str) -> Option<Option<String>> {
+    fn optional_text(
+        &mut self,
+        obj: &Map<String, Value>,
+        path: &str,
+        name: &str,
+    ) -> Option<Option<String>> {
         match self.optional_str(obj, path, name)? {
             None => Some(None),
             Some(s) => {
@@ -295,7 +372,12 @@ impl Checker<'_> {
         }
     }
 
-    fn object<'v>(&mut self, obj: &'v Map<String, Value>, name: &str, known: &[&str]) -> Option<&'v Map<String, Value>> {
+    fn object<'v>(
+        &mut self,
+        obj: &'v Map<String, Value>,
+        name: &str,
+        known: &[&str],
+    ) -> Option<&'v Map<String, Value>> {
         let v = self.required(obj, name)?;
         match v.as_object() {
             Some(o) => {
@@ -319,7 +401,11 @@ impl Checker<'_> {
         };
         let max_count = self.limits.max_attributes;
         if map.len() > max_count {
-            self.fail("attributes", "max_items", format!("has {} entries; the limit is {max_count}", map.len()));
+            self.fail(
+                "attributes",
+                "max_items",
+                format!("has {} entries; the limit is {max_count}", map.len()),
+            );
             return None;
         }
         let before = self.errors.len();
@@ -333,7 +419,9 @@ impl Checker<'_> {
             let key_max = self.limits.max_attribute_key_len;
             let val_max = self.limits.max_attribute_value_len;
             let key = self.bounded(&path, k, key_max);
-            let val = self.str_field(&path, v).and_then(|s| self.bounded(&path, s, val_max));
+            let val = self
+                .str_field(&path, v)
+                .and_then(|s| self.bounded(&path, s, val_max));
             if let (Some(key), Some(val)) = (key, val) {
                 out.insert(key, val);
             }

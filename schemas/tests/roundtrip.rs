@@ -15,9 +15,15 @@ fn text() -> impl Strategy<Value = Option<String>> {
 }
 
 fn trace() -> impl Strategy<Value = Option<TraceContext>> {
-    proptest::option::of(("[0-9a-f]{31}[1-9a-f]", "[1-9a-f][0-9a-f]{15}", any::<u8>()).prop_map(
-        |(trace_id, span_id, flags)| TraceContext { trace_id, span_id, flags },
-    ))
+    proptest::option::of(
+        ("[0-9a-f]{31}[1-9a-f]", "[1-9a-f][0-9a-f]{15}", any::<u8>()).prop_map(
+            |(trace_id, span_id, flags)| TraceContext {
+                trace_id,
+                span_id,
+                flags,
+            },
+        ),
+    )
 }
 
 fn ip() -> impl Strategy<Value = Option<String>> {
@@ -35,27 +41,48 @@ fn event() -> impl Strategy<Value = AuditEvent> {
         (ident(), ident(), ident()),
         (ident(), ident(), ip(), text()),
         (ident(), ident()),
-        prop_oneof![Just(Outcome::Success), Just(Outcome::Failure), Just(Outcome::Unknown)],
+        prop_oneof![
+            Just(Outcome::Success),
+            Just(Outcome::Failure),
+            Just(Outcome::Unknown)
+        ],
         text(),
         trace(),
         proptest::collection::btree_map("[a-z_.]{1,20}", "[ -~]{0,40}", 0..8),
     )
-        .prop_map(|(id, t, (tenant, source, action), (ak, aid, ip, ua), (rk, rid), outcome, reason, trace, attributes)| {
-            AuditEvent {
-                schema_version: 1,
-                event_id: uuid::Builder::from_random_bytes(id.to_le_bytes()).into_uuid(),
-                event_time: EventTime(t),
-                tenant,
-                source,
-                action,
-                actor: Actor { kind: ak, id: aid, ip, user_agent: ua },
-                resource: Resource { kind: rk, id: rid },
+        .prop_map(
+            |(
+                id,
+                t,
+                (tenant, source, action),
+                (ak, aid, ip, ua),
+                (rk, rid),
                 outcome,
                 reason,
                 trace,
-                attributes: attributes.into_iter().collect::<BTreeMap<_, _>>(),
-            }
-        })
+                attributes,
+            )| {
+                AuditEvent {
+                    schema_version: 1,
+                    event_id: uuid::Builder::from_random_bytes(id.to_le_bytes()).into_uuid(),
+                    event_time: EventTime(t),
+                    tenant,
+                    source,
+                    action,
+                    actor: Actor {
+                        kind: ak,
+                        id: aid,
+                        ip,
+                        user_agent: ua,
+                    },
+                    resource: Resource { kind: rk, id: rid },
+                    outcome,
+                    reason,
+                    trace,
+                    attributes: attributes.into_iter().collect::<BTreeMap<_, _>>(),
+                }
+            },
+        )
 }
 
 fn kafka(offset: i64, value: Vec<u8>) -> KafkaRecord {
@@ -103,6 +130,9 @@ fn archive_timestamps_are_utc_micros() {
     let schema = schemas::archive::archive_schema();
     for name in ["event_time", "kafka_timestamp"] {
         let f = schema.field_with_name(name).expect("column");
-        assert_eq!(f.data_type(), &DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())));
+        assert_eq!(
+            f.data_type(),
+            &DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
+        );
     }
 }

@@ -57,7 +57,10 @@ fn valid_event_is_normalised() {
     assert_eq!(e.event_time.to_string(), "2026-11-26T10:30:00.123456Z");
     assert_eq!(e.actor.ip.as_deref(), Some("2001:db8::1"));
     assert_eq!(e.outcome, Outcome::Success);
-    assert_eq!(e.trace.as_ref().map(|t| t.span_id.as_str()), Some("00f067aa0ba902b7"));
+    assert_eq!(
+        e.trace.as_ref().map(|t| t.span_id.as_str()),
+        Some("00f067aa0ba902b7")
+    );
     assert_eq!(e.schema_version, 1);
 }
 
@@ -70,11 +73,23 @@ fn missing_event_id_gets_a_uuid_v7() {
 
 #[test]
 fn required_fields() {
-    for f in ["event_time", "tenant", "source", "action", "actor", "resource", "outcome"] {
+    for f in [
+        "event_time",
+        "tenant",
+        "source",
+        "action",
+        "actor",
+        "resource",
+        "outcome",
+    ] {
         assert_rule(with(&[f], Value::Null), f, "required");
     }
     assert_rule(with(&["actor", "id"], Value::Null), "actor.id", "required");
-    assert_rule(with(&["resource", "type"], Value::Null), "resource.type", "required");
+    assert_rule(
+        with(&["resource", "type"], Value::Null),
+        "resource.type",
+        "required",
+    );
 }
 
 #[test]
@@ -100,7 +115,10 @@ fn not_an_object() {
 
 #[test]
 fn max_event_bytes() {
-    let limits = Limits { max_event_bytes: 100, ..Limits::default() };
+    let limits = Limits {
+        max_event_bytes: 100,
+        ..Limits::default()
+    };
     let bytes = serde_json::to_vec(&valid()).expect("json");
     let errs = parse_event(&bytes, &limits).expect_err("too big");
     assert_eq!(errs[0].rule, "max_event_bytes");
@@ -109,7 +127,11 @@ fn max_event_bytes() {
 #[test]
 fn unknown_fields() {
     assert_rule(with(&["colour"], json!("red")), "colour", "unknown_field");
-    assert_rule(with(&["actor", "email"], json!("a@b")), "actor.email", "unknown_field");
+    assert_rule(
+        with(&["actor", "email"], json!("a@b")),
+        "actor.email",
+        "unknown_field",
+    );
 }
 
 #[test]
@@ -117,42 +139,88 @@ fn wrong_types() {
     assert_rule(with(&["tenant"], json!(7)), "tenant", "type");
     assert_rule(with(&["actor"], json!("bob")), "actor", "type");
     assert_rule(with(&["attributes"], json!([1])), "attributes", "type");
-    assert_rule(with(&["attributes"], json!({"n": 1})), "attributes.n", "type");
+    assert_rule(
+        with(&["attributes"], json!({"n": 1})),
+        "attributes.n",
+        "type",
+    );
 }
 
 #[test]
 fn schema_version() {
-    assert_rule(with(&["schema_version"], json!(2)), "schema_version", "unsupported_version");
+    assert_rule(
+        with(&["schema_version"], json!(2)),
+        "schema_version",
+        "unsupported_version",
+    );
     assert!(errors_of(&with(&["schema_version"], json!(1))).is_empty());
 }
 
 #[test]
 fn uuid_rules() {
     assert_rule(with(&["event_id"], json!("nope")), "event_id", "uuid");
-    assert_rule(with(&["event_id"], json!("00000000-0000-0000-0000-000000000000")), "event_id", "uuid_version");
-    assert!(errors_of(&with(&["event_id"], json!("6ba7b810-9dad-11d1-80b4-00c04fd430c8"))).is_empty());
+    assert_rule(
+        with(&["event_id"], json!("00000000-0000-0000-0000-000000000000")),
+        "event_id",
+        "uuid_version",
+    );
+    assert!(
+        errors_of(&with(
+            &["event_id"],
+            json!("6ba7b810-9dad-11d1-80b4-00c04fd430c8")
+        ))
+        .is_empty()
+    );
 }
 
 #[test]
 fn event_time_rules() {
-    assert_rule(with(&["event_time"], json!("2026-11-26 10:00")), "event_time", "rfc3339");
-    assert_rule(with(&["event_time"], json!("2026-11-26T10:00:00")), "event_time", "rfc3339");
+    assert_rule(
+        with(&["event_time"], json!("2026-11-26 10:00")),
+        "event_time",
+        "rfc3339",
+    );
+    assert_rule(
+        with(&["event_time"], json!("2026-11-26T10:00:00")),
+        "event_time",
+        "rfc3339",
+    );
 }
 
 #[test]
 fn string_rules() {
     assert_rule(with(&["action"], json!("")), "action", "non_empty");
-    assert_rule(with(&["source"], json!("x".repeat(257))), "source", "max_length");
-    assert_rule(with(&["tenant"], json!("a\u{0007}b")), "tenant", "control_character");
-    assert_rule(with(&["reason"], json!("r".repeat(4097))), "reason", "max_length");
-    assert_rule(with(&["actor", "user_agent"], json!("u".repeat(4097))), "actor.user_agent", "max_length");
+    assert_rule(
+        with(&["source"], json!("x".repeat(257))),
+        "source",
+        "max_length",
+    );
+    assert_rule(
+        with(&["tenant"], json!("a\u{0007}b")),
+        "tenant",
+        "control_character",
+    );
+    assert_rule(
+        with(&["reason"], json!("r".repeat(4097))),
+        "reason",
+        "max_length",
+    );
+    assert_rule(
+        with(&["actor", "user_agent"], json!("u".repeat(4097))),
+        "actor.user_agent",
+        "max_length",
+    );
 }
 
 #[test]
 fn string_lengths_count_utf8_bytes() {
     // 128 two-byte characters are 256 bytes: allowed; one more is not.
     assert!(errors_of(&with(&["tenant"], json!("é".repeat(128)))).is_empty());
-    assert_rule(with(&["tenant"], json!("é".repeat(129))), "tenant", "max_length");
+    assert_rule(
+        with(&["tenant"], json!("é".repeat(129))),
+        "tenant",
+        "max_length",
+    );
 }
 
 #[test]
@@ -162,28 +230,59 @@ fn outcome_enum() {
 
 #[test]
 fn ip_address() {
-    assert_rule(with(&["actor", "ip"], json!("300.1.1.1")), "actor.ip", "ip_address");
+    assert_rule(
+        with(&["actor", "ip"], json!("300.1.1.1")),
+        "actor.ip",
+        "ip_address",
+    );
 }
 
 #[test]
 fn traceparent() {
-    assert_rule(with(&["trace"], json!("00-abc-def-01")), "trace", "traceparent");
+    assert_rule(
+        with(&["trace"], json!("00-abc-def-01")),
+        "trace",
+        "traceparent",
+    );
 }
 
 #[test]
 fn attribute_rules() {
-    let many: serde_json::Map<String, Value> = (0..65).map(|i| (format!("k{i}"), json!("v"))).collect();
-    assert_rule(with(&["attributes"], Value::Object(many)), "attributes", "max_items");
-    assert_rule(with(&["attributes"], json!({"": "v"})), "attributes.", "non_empty");
+    let many: serde_json::Map<String, Value> =
+        (0..65).map(|i| (format!("k{i}"), json!("v"))).collect();
+    assert_rule(
+        with(&["attributes"], Value::Object(many)),
+        "attributes",
+        "max_items",
+    );
+    assert_rule(
+        with(&["attributes"], json!({"": "v"})),
+        "attributes.",
+        "non_empty",
+    );
     let long_key = "k".repeat(129);
-    assert_rule(with(&["attributes"], json!({ long_key.clone(): "v" })), &format!("attributes.{long_key}"), "max_length");
-    assert_rule(with(&["attributes"], json!({"k": "v".repeat(1025)})), "attributes.k", "max_length");
+    assert_rule(
+        with(&["attributes"], json!({ long_key.clone(): "v" })),
+        &format!("attributes.{long_key}"),
+        "max_length",
+    );
+    assert_rule(
+        with(&["attributes"], json!({"k": "v".repeat(1025)})),
+        "attributes.k",
+        "max_length",
+    );
 }
 
 #[test]
 fn limits_are_configurable() {
-    let limits = Limits { max_attributes: 1, ..Limits::default() };
+    let limits = Limits {
+        max_attributes: 1,
+        ..Limits::default()
+    };
     let v = with(&["attributes"], json!({"a": "1", "b": "2"}));
     let errs = parse_event(&serde_json::to_vec(&v).expect("json"), &limits).expect_err("too many");
-    assert_eq!((errs[0].field.as_str(), errs[0].rule), ("attributes", "max_items"));
+    assert_eq!(
+        (errs[0].field.as_str(), errs[0].rule),
+        ("attributes", "max_items")
+    );
 }

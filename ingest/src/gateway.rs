@@ -1,0 +1,273 @@
+//! The HTTP gateway: `POST /v1/events`, `GET /healthz`, `GET /readyz`,
+//! `GET /metrics`.
+//!
+//! A request is answered 202 only after the broker acknowledged every one of
+//! its events. Work in flight is bounded by a semaphore counted in events;
+//! when it is exhausted the gateway answers 503 with `Retry-After` instead of
+//! queueing without bound. While the broker is unreachable `/readyz` and
+//! `POST` answer 503 at once.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use auditlog_config::IngestConfig;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use metrics_exporter_prometheus::PrometheusHandle;
+use schemas::Limits;
+use serde_json::json;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+
+use crate::body::{BodyError, format_of, parse_body};
+use crate::producer::EventProducer;
+use crate::{IngestError, telemetry};
+
+/// Everything a request handler needs.
+#[derive(Debug)]
+pub struct Gateway {
+    producer: Arc<EventProducer>,
+    limits: Limits,
+    cfg: IngestConfig,
+    ready: AtomicBool,
+    permits: Semaphore,
+    metrics: PrometheusHandle,
+}
+
+impl Gateway {
+    /// Assembles a gateway. It reports not-ready until the first probe.
+    pub fn new(
+        producer: Arc<EventProducer>,
+        limits: Limits,
+        cfg: IngestConfig,
+        metrics: PrometheusHandle,
+    ) -> Self {
+        let permits = Semaphore::new(cfg.max_in_flight_events.get());
+        Self {
+            producer,
+            limits,
+            cfg,
+            ready: AtomicBool::new(false),
+            permits,
+            metrics,
+        }
+    }
+
+    /// The routes.
+    pub fn router(self: Arc<Self>) -> Router {
+        let limit = self.cfg.max_body_bytes.get();
+        Router::new()
+            .route("/v1/events", post(post_events))
+            .route("/healthz", get(|| async { "ok\n" }))
+            .route("/readyz", get(readyz))
+            .route("/metrics", get(metrics))
+            .layer(DefaultBodyLimit::max(limit))
+            .with_state(self)
+    }
+
+    /// Probes the broker every `ingest.readiness_interval_ms` until `stop`
+    /// resolves, keeping `/readyz` current.
+    pub async fn watch_broker(self: Arc<Self>, stop: impl Future<Output = ()>) {
+        tokio::pin!(stop);
+        loop {
+            let producer = Arc::clone(&self.producer);
+            let result = tokio::task::spawn_blocking(move || producer.probe()).await;
+            let ready = matches!(result, Ok(Ok(_)));
+            let was = self.ready.swap(ready, Ordering::SeqCst);
+            if was != ready {
+                match &result {
+                    Ok(Ok(partitions)) => tracing::info!(
+                        topic = self.producer.topic(),
+                        partitions,
+                        "broker reachable"
+                    ),
+                    Ok(Err(error)) => tracing::warn!(%error, "broker not ready"),
+                    Err(error) => tracing::warn!(%error, "readiness probe panicked"),
+                }
+            }
+            telemetry::broker_ready(ready);
+            tokio::select! {
+                () = &mut stop => return,
+                () = tokio::time::sleep(self.cfg.readiness_interval) => {}
+            }
+        }
+    }
+
+    fn in_flight(&self) -> usize {
+        self.cfg.max_in_flight_events.get() - self.permits.available_permits()
+    }
+}
+
+/// Serves until `shutdown` resolves, then stops accepting, lets requests in
+/// flight finish (bounded by `ingest.shutdown_grace_ms`), and flushes the
+/// producer.
+pub async fn serve(
+    gateway: Arc<Gateway>,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), IngestError> {
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let watcher = {
+        let mut rx = stop_rx.clone();
+        tokio::spawn(Arc::clone(&gateway).watch_broker(async move {
+            let _ = rx.wait_for(|s| *s).await;
+        }))
+    };
+    let grace = gateway.cfg.shutdown_grace;
+    let app = Arc::clone(&gateway).router();
+    let mut server_rx = stop_rx.clone();
+    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+        let _ = server_rx.wait_for(|s| *s).await;
+    });
+    let server = tokio::spawn(async move { server.await });
+    shutdown.await;
+    tracing::info!(
+        in_flight = gateway.in_flight(),
+        "shutting down; draining requests in flight"
+    );
+    let _ = stop_tx.send(true);
+    let drained = tokio::time::timeout(grace, server).await;
+    watcher.abort();
+    let producer = Arc::clone(&gateway.producer);
+    let flushed = tokio::task::spawn_blocking(move || producer.flush(grace)).await;
+    match drained {
+        Ok(Ok(Ok(()))) => {}
+        Ok(Ok(Err(e))) => return Err(IngestError::Serve(e)),
+        Ok(Err(e)) => return Err(IngestError::Serve(std::io::Error::other(e))),
+        Err(_) => tracing::warn!(
+            ?grace,
+            "requests still in flight when the shutdown grace ran out"
+        ),
+    }
+    if let Ok(Err(error)) = flushed {
+        tracing::warn!(%error, "producer queue not empty at exit");
+    }
+    Ok(())
+}
+
+fn retry_after(status: StatusCode, body: serde_json::Value) -> Response {
+    let mut r = (status, Json(body)).into_response();
+    r.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    r
+}
+
+async fn readyz(State(g): State<Arc<Gateway>>) -> Response {
+    if g.ready.load(Ordering::SeqCst) {
+        (StatusCode::OK, "ready\n").into_response()
+    } else {
+        retry_after(
+            StatusCode::SERVICE_UNAVAILABLE,
+            json!({"error": "broker_unavailable"}),
+        )
+    }
+}
+
+async fn metrics(State(g): State<Arc<Gateway>>) -> Response {
+    telemetry::in_flight(g.in_flight());
+    let mut r = g.metrics.render().into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4"),
+    );
+    r
+}
+
+async fn post_events(State(g): State<Arc<Gateway>>, headers: HeaderMap, body: Bytes) -> Response {
+    let started = Instant::now();
+    let response = match tokio::time::timeout(g.cfg.request_timeout, handle(&g, &headers, &body))
+        .await
+    {
+        Ok(r) => r,
+        Err(_) => retry_after(
+            StatusCode::SERVICE_UNAVAILABLE,
+            json!({"error": "timeout", "message": "the broker did not acknowledge in time; resend with the same event_ids"}),
+        ),
+    };
+    telemetry::request_answered(response.status().as_u16(), started.elapsed().as_secs_f64());
+    response
+}
+
+async fn handle(g: &Gateway, headers: &HeaderMap, body: &[u8]) -> Response {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    let parsed = format_of(content_type)
+        .and_then(|format| parse_body(format, body, &g.limits, g.cfg.max_batch_events.get()));
+    let events = match parsed {
+        Ok(events) => events,
+        Err(e) => return refusal(e),
+    };
+    if !g.ready.load(Ordering::SeqCst) {
+        return retry_after(
+            StatusCode::SERVICE_UNAVAILABLE,
+            json!({"error": "broker_unavailable", "message": "the broker is unreachable; nothing was published"}),
+        );
+    }
+    let n = u32::try_from(events.len()).unwrap_or(u32::MAX);
+    let Ok(_permit) = g.permits.try_acquire_many(n) else {
+        telemetry::overloaded();
+        return retry_after(
+            StatusCode::SERVICE_UNAVAILABLE,
+            json!({"error": "overloaded", "message": "too many events in flight; nothing was published"}),
+        );
+    };
+    telemetry::in_flight(g.in_flight());
+    let results = g.producer.publish_all(&events).await;
+    let failed: Vec<serde_json::Value> = results
+        .iter()
+        .enumerate()
+        .filter_map(|(index, r)| r.as_ref().err().map(|e| json!({"index": index, "event_id": events[index].event_id, "error": e.to_string()})))
+        .collect();
+    if failed.is_empty() {
+        let acks: Vec<_> = results.into_iter().flatten().collect();
+        telemetry::events_accepted(acks.len());
+        return (
+            StatusCode::ACCEPTED,
+            Json(json!({"accepted": acks.len(), "events": acks})),
+        )
+            .into_response();
+    }
+    telemetry::publish_failed(failed.len());
+    telemetry::events_accepted(events.len() - failed.len());
+    tracing::warn!(
+        failed = failed.len(),
+        total = events.len(),
+        "events not acknowledged by the broker"
+    );
+    let acked: Vec<_> = results.into_iter().flatten().collect();
+    retry_after(
+        StatusCode::SERVICE_UNAVAILABLE,
+        json!({
+            "error": "not_acknowledged",
+            "message": "some events were not acknowledged; resend the failed ones with the event_ids given",
+            "failed": failed,
+            "events": acked,
+        }),
+    )
+}
+
+fn refusal(e: BodyError) -> Response {
+    let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST);
+    let body = match e {
+        BodyError::UnsupportedMediaType(ct) => json!({"error": "unsupported_media_type",
+            "message": format!("content type {ct:?} is not application/json or application/x-ndjson")}),
+        BodyError::Malformed(message) => json!({"error": "malformed_body", "message": message}),
+        BodyError::Empty => json!({"error": "empty_body", "message": "the body holds no event"}),
+        BodyError::TooManyEvents { count, max } => json!({"error": "too_many_events",
+            "message": format!("{count} events in one request; the limit is {max}")}),
+        BodyError::Invalid(items) => {
+            telemetry::events_rejected(items.iter().map(|i| i.rule));
+            json!({"error": "invalid_events",
+                "message": "no event was published because at least one is invalid",
+                "errors": items})
+        }
+    };
+    (status, Json(body)).into_response()
+}

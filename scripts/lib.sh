@@ -1,0 +1,53 @@
+# Shared by scripts/*: paths, the cached installs, and small helpers.
+# shellcheck shell=bash
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+CACHE=${AUDITLOG_CACHE:-$HOME/.cache/auditlog}
+STACK_DIR=${AUDITLOG_STACK_DIR:-$ROOT/.stack}
+TANSU_VERSION=0.6.0
+TANSU_ROOT=$CACHE/tansu-$TANSU_VERSION
+TANSU_BIN=$TANSU_ROOT/bin/tansu
+REQS=$ROOT/scripts/requirements.txt
+VENV=$CACHE/venv-$(sha256sum "$REQS" | cut -c1-12)
+PY=$VENV/bin/python
+
+say() { printf '%s\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# Tansu from crates.io, built once per machine (about 11 minutes on 2 cores).
+ensure_tansu() {
+  [ -x "$TANSU_BIN" ] && return 0
+  command -v cargo >/dev/null || die "cargo is not installed; it is needed to build Tansu $TANSU_VERSION"
+  mkdir -p "$CACHE"
+  local log=$CACHE/tansu-install.log
+  say "installing Tansu $TANSU_VERSION into $TANSU_ROOT (once per machine, ~11 min on 2 cores; log: $log)"
+  (
+    flock 9
+    [ -x "$TANSU_BIN" ] && exit 0
+    cargo install "tansu@$TANSU_VERSION" --locked --features dynostore,libsql --root "$TANSU_ROOT" >"$log" 2>&1
+  ) 9>"$CACHE/tansu.lock" || { tail -20 "$log" >&2; die "installing Tansu $TANSU_VERSION failed; see $log"; }
+}
+
+# The Python venv: moto for S3, and the independent clients tests use.
+ensure_venv() {
+  [ -f "$VENV/.complete" ] && return 0
+  command -v python3 >/dev/null || die "python3 is not installed"
+  mkdir -p "$CACHE"
+  local log=$CACHE/venv-install.log
+  say "creating Python venv $VENV (once per requirements change; log: $log)"
+  (
+    flock 9
+    [ -f "$VENV/.complete" ] && exit 0
+    rm -rf "$VENV"
+    python3 -m venv "$VENV" >"$log" 2>&1 &&
+      "$VENV/bin/pip" install --disable-pip-version-check -q -r "$REQS" >>"$log" 2>&1 &&
+      touch "$VENV/.complete"
+  ) 9>"$CACHE/venv.lock" || { tail -20 "$log" >&2; die "installing Python packages failed; see $log"; }
+}
+
+# Builds the auditlog binary (dev profile, shared with `cargo test`).
+ensure_binary() {
+  say "building auditlog"
+  (cd "$ROOT" && cargo build --quiet --bin auditlog) || die "cargo build failed"
+  AUDITLOG_BIN=$ROOT/target/debug/auditlog
+  export AUDITLOG_BIN
+}

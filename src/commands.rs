@@ -1,0 +1,281 @@
+//! One function per subcommand.
+
+use std::io::{BufReader, IsTerminal, Read, Write};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use auditlog_config::{Config, ConfigError, LogFormat};
+use ingest::gateway::Gateway;
+use ingest::producer::EventProducer;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
+
+use crate::{Cli, Command, TopicsAction};
+
+/// Exit code for usage and configuration errors; 1 is for everything else.
+const EXIT_USAGE: u8 = 2;
+
+pub fn exit_code(e: &anyhow::Error) -> u8 {
+    if e.downcast_ref::<ConfigError>().is_some() {
+        EXIT_USAGE
+    } else {
+        1
+    }
+}
+
+pub fn run(cli: Cli) -> Result<ExitCode> {
+    if let Command::Sample {
+        count,
+        seed,
+        tenants,
+    } = cli.command
+    {
+        return sample(count, seed, tenants);
+    }
+    let config = Config::load(cli.config.as_deref(), std::env::vars())?;
+    init_logging(&config);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    match cli.command {
+        Command::Ingest => runtime.block_on(ingest(config)),
+        Command::Publish { file } => runtime.block_on(publish(config, &file)),
+        Command::Topics { action } => runtime.block_on(topics(config, action)),
+        Command::Config => {
+            println!("{}", toml_of(&config.raw)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Sample { .. } => unreachable!("handled above"),
+    }
+}
+
+fn toml_of(raw: &auditlog_config::raw::RawConfig) -> Result<String> {
+    // Render through serde_json so the output does not depend on a TOML
+    // serializer; the shape is the file's.
+    Ok(serde_json::to_string_pretty(raw)?)
+}
+
+fn init_logging(config: &Config) {
+    let filter = std::env::var("AUDITLOG_LOG").unwrap_or_else(|_| config.log_level.clone());
+    let filter = tracing_subscriber::EnvFilter::try_new(&filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match config.log_format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder
+            .with_ansi(std::io::stderr().is_terminal())
+            .try_init(),
+    };
+}
+
+fn producer(config: &Config) -> Result<EventProducer> {
+    let (producer, overrides) = EventProducer::new(&config.kafka)?;
+    for o in overrides {
+        tracing::warn!(
+            property = %o.key,
+            configured = %o.user_value,
+            in_effect = %o.forced_value,
+            "kafka property overridden: delivery guarantees depend on it"
+        );
+    }
+    Ok(producer)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+async fn ingest(config: Config) -> Result<ExitCode> {
+    let metrics = PrometheusBuilder::new()
+        .set_buckets_for_metric(
+            Matcher::Full(ingest::telemetry::REQUEST_SECONDS.into()),
+            ingest::telemetry::REQUEST_BUCKETS,
+        )
+        .context("configuring metrics")?
+        .install_recorder()
+        .context("installing the metrics recorder")?;
+    ingest::telemetry::describe();
+    let producer = Arc::new(producer(&config)?);
+    let addr = config.ingest.listen;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| ingest::IngestError::Bind { addr, source })?;
+    let local = listener.local_addr().unwrap_or(addr);
+    tracing::info!(listen = %local, topic = %config.kafka.events_topic, bootstrap = %config.kafka.bootstrap_servers, "ingest gateway listening");
+    let gateway = Arc::new(Gateway::new(
+        producer,
+        config.limits.clone(),
+        config.ingest.clone(),
+        metrics,
+    ));
+    ingest::gateway::serve(gateway, listener, shutdown_signal()).await?;
+    tracing::info!("ingest gateway stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn publish(config: Config, file: &str) -> Result<ExitCode> {
+    // Standard input cannot be read twice, so it is held in memory.
+    let stdin_bytes = if file == "-" {
+        let mut buf = Vec::new();
+        std::io::stdin()
+            .read_to_end(&mut buf)
+            .context("reading standard input")?;
+        Some(buf)
+    } else {
+        None
+    };
+    let open = || -> Result<Box<dyn std::io::BufRead>> {
+        Ok(match &stdin_bytes {
+            Some(b) => Box::new(std::io::Cursor::new(b.clone())),
+            None => Box::new(BufReader::with_capacity(
+                1 << 20,
+                std::fs::File::open(file).with_context(|| format!("cannot open {file}"))?,
+            )),
+        })
+    };
+    let validation = ingest::publish::validate(open()?, &config.limits, file)?;
+    if !validation.invalid.is_empty() {
+        let mut err = std::io::stderr().lock();
+        for bad in validation.invalid.iter().take(50) {
+            for e in &bad.errors {
+                let _ = writeln!(err, "{file}:{}: {e}", bad.line);
+            }
+        }
+        let lines: Vec<String> = validation
+            .invalid
+            .iter()
+            .map(|b| b.line.to_string())
+            .collect();
+        let shown = if lines.len() > 50 {
+            format!("{} …", lines[..50].join(", "))
+        } else {
+            lines.join(", ")
+        };
+        bail!(
+            "{} of {} events in {file} are invalid (lines {shown}); nothing was published",
+            validation.invalid.len(),
+            validation.events
+        );
+    }
+    let producer = producer(&config)?;
+    let probe = tokio::task::block_in_place(|| producer.probe());
+    probe.context("checking the events topic before publishing")?;
+    let bar = indicatif::ProgressBar::with_draw_target(
+        Some(validation.events as u64),
+        indicatif::ProgressDrawTarget::stderr(),
+    );
+    let summary = ingest::publish::publish(open()?, file, &config.limits, &producer, |n| {
+        bar.set_position(n as u64)
+    })
+    .await?;
+    bar.finish_and_clear();
+    let secs = summary.elapsed.as_secs_f64().max(1e-9);
+    let parts: Vec<String> = summary
+        .per_partition
+        .iter()
+        .map(|(p, n)| format!("{p}:{n}"))
+        .collect();
+    println!(
+        "published {} of {} events from {file} to {} in {:.1}s ({:.0} events/s); per partition {}",
+        summary.published,
+        validation.events,
+        config.kafka.events_topic,
+        secs,
+        summary.published as f64 / secs,
+        parts.join(" ")
+    );
+    if !summary.failed.is_empty() {
+        for (line, why) in summary.failed.iter().take(50) {
+            eprintln!("{file}:{line}: not acknowledged: {why}");
+        }
+        let lines: Vec<String> = summary.failed.iter().map(|(l, _)| l.to_string()).collect();
+        bail!(
+            "{} events were not acknowledged (lines {}); publish those lines again (their event_ids are in the file only if set there)",
+            summary.failed.len(),
+            lines.join(", ")
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn topics(config: Config, action: TopicsAction) -> Result<ExitCode> {
+    match action {
+        TopicsAction::Create {
+            topic,
+            partitions,
+            replication_factor,
+        } => {
+            let topic = topic.unwrap_or_else(|| config.kafka.events_topic.clone());
+            let partitions = partitions.unwrap_or(config.kafka.partitions);
+            let rf = replication_factor.unwrap_or(config.kafka.replication_factor);
+            let created =
+                ingest::admin::create_topic(&config.kafka, &topic, partitions, rf).await?;
+            if created {
+                println!(
+                    "created topic {topic} with {partitions} partitions (replication factor {rf})"
+                );
+            } else {
+                println!("topic {topic} already exists");
+            }
+        }
+        TopicsAction::Describe { topic, json } => {
+            let topic = topic.unwrap_or_else(|| config.kafka.events_topic.clone());
+            let kafka = config.kafka.clone();
+            let info =
+                tokio::task::spawn_blocking(move || ingest::admin::describe_topic(&kafka, &topic))
+                    .await??;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&info)?);
+            } else {
+                println!(
+                    "topic {} ({} partitions, {} records retained)",
+                    info.topic,
+                    info.partitions.len(),
+                    info.records()
+                );
+                println!(
+                    "{:>9} {:>7} {:>12} {:>12}",
+                    "partition", "leader", "start", "end"
+                );
+                for p in &info.partitions {
+                    println!(
+                        "{:>9} {:>7} {:>12} {:>12}",
+                        p.partition, p.leader, p.low, p.high
+                    );
+                }
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn sample(count: usize, seed: u64, tenants: usize) -> Result<ExitCode> {
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    for e in schemas::sample::sample_events(count, seed, tenants) {
+        out.write_all(&e.to_canonical_json())?;
+        out.write_all(b"\n")?;
+    }
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
