@@ -6,16 +6,20 @@
 //! double underscore separates levels. Under `[kafka.properties]` single
 //! underscores become dots: `AUDITLOG_KAFKA__PROPERTIES__LINGER_MS=5` sets
 //! `linger.ms`. Values that parse as TOML integers or booleans are typed so;
-//! anything else is a string. `AUDITLOG_CONFIG` names the file and is not an
-//! override.
+//! anything else is a string.
+//!
+//! Only names containing `__` are overrides; other `AUDITLOG_*` variables
+//! (`AUDITLOG_CONFIG`, `AUDITLOG_LOG`, the scripts' `AUDITLOG_STACK_*`) are
+//! left alone. A name like `AUDITLOG_KAFKA_BOOTSTRAP_SERVERS`, which starts
+//! with a section but has no `__`, is refused as a likely typo.
 
 use crate::ConfigError;
 
 /// The prefix every override carries.
 pub const PREFIX: &str = "AUDITLOG_";
 
-/// Variables with the prefix that are not overrides.
-const NOT_OVERRIDES: &[&str] = &["AUDITLOG_CONFIG", "AUDITLOG_LOG"];
+/// The sections of the file, for the single-underscore typo check.
+const SECTIONS: &[&str] = &["KAFKA", "LIMITS", "INGEST", "S3", "TELEMETRY"];
 
 /// Applies overrides in place and returns the names of the variables used.
 pub fn apply_overrides(
@@ -24,9 +28,23 @@ pub fn apply_overrides(
 ) -> Result<Vec<String>, ConfigError> {
     let mut vars: Vec<(String, String)> = vars
         .into_iter()
-        .filter(|(k, _)| k.starts_with(PREFIX) && !NOT_OVERRIDES.contains(&k.as_str()))
+        .filter(|(k, _)| k.starts_with(PREFIX))
         .collect();
     vars.sort();
+    if let Some((var, _)) = vars.iter().find(|(k, _)| {
+        let rest = &k[PREFIX.len()..];
+        !rest.contains("__")
+            && SECTIONS.iter().any(|s| {
+                rest.strip_prefix(s)
+                    .is_some_and(|r| r.is_empty() || r.starts_with('_'))
+            })
+    }) {
+        return Err(ConfigError::Env {
+            var: var.clone(),
+            message: "looks like an override but lacks the double underscore, e.g. AUDITLOG_KAFKA__BOOTSTRAP_SERVERS".into(),
+        });
+    }
+    vars.retain(|(k, _)| k.contains("__"));
     let mut used = Vec::new();
     for (var, value) in vars {
         let path: Vec<String> = var[PREFIX.len()..]
@@ -34,7 +52,11 @@ pub fn apply_overrides(
             .map(str::to_ascii_lowercase)
             .collect();
         let (section, rest) = match path.as_slice() {
-            [section, rest @ ..] if !rest.is_empty() && rest.iter().all(|p| !p.is_empty()) => {
+            [section, rest @ ..]
+                if !section.is_empty()
+                    && !rest.is_empty()
+                    && rest.iter().all(|p| !p.is_empty()) =>
+            {
                 (section, rest)
             }
             _ => {

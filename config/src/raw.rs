@@ -152,7 +152,7 @@ fn default_readiness_interval() -> u64 {
 }
 
 /// `[s3]`
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawS3 {
     /// Endpoint URL for S3-compatible servers (MinIO, moto); empty for AWS.
@@ -167,6 +167,17 @@ pub struct RawS3 {
     /// Path-style addressing (needed by MinIO and moto).
     #[serde(default)]
     pub force_path_style: bool,
+}
+
+impl Default for RawS3 {
+    fn default() -> Self {
+        Self {
+            endpoint: String::new(),
+            region: default_region(),
+            bucket: String::new(),
+            force_path_style: false,
+        }
+    }
 }
 
 fn default_region() -> String {

@@ -70,11 +70,27 @@ fn bad_environment_override_is_named() {
     let err =
         Config::from_toml("", "f.toml", vars(&[("AUDITLOG_INGEST__NOPE", "1")])).expect_err("bad");
     assert!(err.to_string().contains("AUDITLOG_INGEST__NOPE"), "{err}");
-    let err = Config::from_toml("", "f.toml", vars(&[("AUDITLOG_KAFKA", "1")])).expect_err("bad");
-    assert!(
-        matches!(err, ConfigError::Env { ref var, .. } if var == "AUDITLOG_KAFKA"),
-        "{err}"
+    for typo in [
+        "AUDITLOG_KAFKA",
+        "AUDITLOG_KAFKA_BOOTSTRAP_SERVERS",
+        "AUDITLOG___X",
+    ] {
+        let err = Config::from_toml("", "f.toml", vars(&[(typo, "x:1")])).expect_err("bad");
+        assert!(
+            matches!(err, ConfigError::Env { ref var, .. } if var == typo),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn other_auditlog_variables_are_not_overrides() {
+    let c = Config::from_toml(
+        "",
+        "f.toml",
+        vars(&[("AUDITLOG_BIN", "/x"), ("AUDITLOG_STACK_KAFKA_PORT", "1")]),
     );
+    assert!(c.is_ok(), "{c:?}");
 }
 
 #[test]

@@ -1,0 +1,191 @@
+"""Fixtures for integration tests against the real local stack.
+
+The stack (Tansu + moto) must be up (`scripts/stack up`); if it is not, every
+test fails with a clear message. Nothing is skipped. Each test gets its own
+topic. Every wait is bounded.
+"""
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+import requests
+
+ROOT = Path(__file__).resolve().parents[2]
+STACK = Path(os.environ.get("AUDITLOG_STACK_DIR", ROOT / ".stack"))
+
+
+def read_env():
+    env_file = STACK / "env"
+    if not env_file.exists():
+        pytest.fail(f"{env_file} is missing: run `scripts/stack up` first (scripts/test does)")
+    return dict(line.split("=", 1) for line in env_file.read_text().split() if "=" in line)
+
+
+def wait_until(what, predicate, timeout=30.0, interval=0.1):
+    """Polls predicate until it returns a truthy value; fails after timeout."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            value = predicate()
+            if value:
+                return value
+        except Exception as e:  # noqa: BLE001 - reported on timeout
+            last = e
+        time.sleep(interval)
+    pytest.fail(f"timed out after {timeout}s waiting for {what} (last error: {last})")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Stack:
+    def __init__(self):
+        env = read_env()
+        self.kafka = f"127.0.0.1:{env['AUDITLOG_STACK_KAFKA_PORT']}"
+        self.s3 = f"http://127.0.0.1:{env['AUDITLOG_STACK_S3_PORT']}"
+        self.bin = os.environ.get("AUDITLOG_BIN", str(ROOT / "target" / "debug" / "auditlog"))
+        if not Path(self.bin).exists():
+            pytest.fail(f"{self.bin} is missing: build with `cargo build --bin auditlog`")
+
+    def admin(self):
+        from confluent_kafka.admin import AdminClient
+
+        return AdminClient({"bootstrap.servers": self.kafka, "log_level": 0})
+
+    def create_topic(self, partitions=6):
+        from confluent_kafka.admin import NewTopic
+
+        name = f"test.{uuid.uuid4().hex[:12]}"
+        admin = self.admin()  # must outlive the future
+        admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1)])[name].result(30)
+        wait_until(f"topic {name} in metadata", lambda: len(self.admin().list_topics(name, timeout=5).topics[name].partitions) == partitions)
+        return name
+
+    def end_offsets(self, topic):
+        from confluent_kafka import Consumer, TopicPartition
+
+        c = Consumer({"bootstrap.servers": self.kafka, "group.id": "offsets-probe", "log_level": 0})
+        try:
+            parts = c.list_topics(topic, timeout=10).topics[topic].partitions
+            return {p: c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in sorted(parts)}
+        finally:
+            c.close()
+
+    def read_all(self, topic, timeout=120.0):
+        """Every record of topic, read by confluent-kafka (an independent client)."""
+        from confluent_kafka import Consumer, TopicPartition
+
+        ends = self.end_offsets(topic)
+        c = Consumer({"bootstrap.servers": self.kafka, "group.id": f"reader-{uuid.uuid4().hex}",
+                      "enable.auto.commit": False, "log_level": 0})
+        try:
+            c.assign([TopicPartition(topic, p, 0) for p in ends])
+            records = []
+            pos = {p: 0 for p in ends}
+            deadline = time.monotonic() + timeout
+            while any(pos[p] < ends[p] for p in ends):
+                if time.monotonic() > deadline:
+                    pytest.fail(f"reading {topic} timed out at {pos} of {ends}")
+                for m in c.consume(num_messages=1000, timeout=1.0):
+                    if m.error():
+                        continue
+                    records.append(m)
+                    pos[m.partition()] = m.offset() + 1
+            return records
+        finally:
+            c.close()
+
+    def write_config(self, path, topic, **sections):
+        lines = ["[kafka]", f'bootstrap_servers = "{self.kafka}"', f'events_topic = "{topic}"']
+        for k, v in sections.pop("kafka", {}).items():
+            lines.append(f"{k} = {json.dumps(v)}")
+        for name, values in sections.items():
+            lines.append(f"[{name}]")
+            for k, v in values.items():
+                lines.append(f"{k} = {json.dumps(v)}")
+        path.write_text("\n".join(lines) + "\n")
+        return path
+
+    def run(self, *args, config=None, timeout=300, input=None):
+        cmd = [self.bin] + (["--config", str(config)] if config else []) + list(args)
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, input=input)
+
+
+@pytest.fixture(scope="session")
+def stack():
+    s = Stack()
+    wait_until("the broker", lambda: s.admin().list_topics(timeout=5), timeout=30)
+    return s
+
+
+class Gateway:
+    def __init__(self, stack, tmp_path, topic, **ingest):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        ingest = {"listen": f"127.0.0.1:{self.port}", "readiness_interval_ms": 200, **ingest}
+        cfg = stack.write_config(tmp_path / "gateway.toml", topic, ingest=ingest,
+                                 kafka={"message_timeout_ms": 5000, "request_timeout_ms": 2000})
+        self.log = open(tmp_path / "gateway.log", "w")
+        self.proc = subprocess.Popen([stack.bin, "--config", str(cfg), "ingest"], stdout=self.log, stderr=subprocess.STDOUT)
+        wait_until("the gateway to be ready", self.ready, timeout=30)
+
+    def ready(self):
+        if self.proc.poll() is not None:
+            pytest.fail(f"gateway exited with {self.proc.returncode}; log: {self.log.name}")
+        return requests.get(self.url + "/readyz", timeout=2).status_code == 200
+
+    def post(self, body, content_type="application/json", timeout=30):
+        data = body if isinstance(body, (bytes, str)) else json.dumps(body)
+        return requests.post(self.url + "/v1/events", data=data, headers={"Content-Type": content_type}, timeout=timeout)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                pytest.fail("gateway did not stop within 30s of SIGTERM")
+        self.log.close()
+        return self.proc.returncode
+
+
+@pytest.fixture
+def gateway_factory(stack, tmp_path):
+    started = []
+
+    def make(topic, **ingest):
+        g = Gateway(stack, tmp_path, topic, **ingest)
+        started.append(g)
+        return g
+
+    yield make
+    for g in started:
+        g.stop()
+
+
+def make_event(tenant, seq, **over):
+    e = {
+        "event_id": str(uuid.uuid4()),
+        "event_time": "2026-11-26T11:30:00.123456+01:00",
+        "tenant": tenant,
+        "source": "pytest",
+        "action": "thing.do",
+        "actor": {"type": "user", "id": f"u-{seq % 97}", "ip": "192.0.2.7"},
+        "resource": {"type": "thing", "id": f"t-{seq}"},
+        "outcome": "success",
+        "trace": f"00-{uuid.uuid4().hex}-{uuid.uuid4().hex[:16]}-01",
+        "attributes": {"seq": str(seq)},
+    }
+    e.update(over)
+    return e
