@@ -30,12 +30,14 @@ def kafka(bootstrap, topic, partitions, wait_only):
     if wait_only or not topic:
         return
     md = admin.list_topics(timeout=5)
-    if topic in md.topics and not md.topics[topic].error:
-        print(f"topic {topic} exists ({len(md.topics[topic].partitions)} partitions)", file=sys.stderr)
-        return
-    fut = admin.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=1)])[topic]
-    fut.result(timeout=30)
-    print(f"created topic {topic} ({partitions} partitions)", file=sys.stderr)
+    # The events topic and its seals topic (seals for partition p go to partition p).
+    for name in (topic, topic + ".seals"):
+        if name in md.topics and not md.topics[name].error:
+            print(f"topic {name} exists ({len(md.topics[name].partitions)} partitions)", file=sys.stderr)
+            continue
+        fut = admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1)])[name]
+        fut.result(timeout=30)
+        print(f"created topic {name} ({partitions} partitions)", file=sys.stderr)
 
 
 def s3(endpoint, bucket, wait_only):

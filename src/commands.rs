@@ -32,6 +32,15 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     {
         return sample(count, seed, tenants);
     }
+    if let Command::Keygen { out } = &cli.command {
+        let (public, id) = sealer::keys::generate(out)?;
+        println!(
+            "secret key: {} (mode 0600)\npublic key: {}\nkey id:     {id}",
+            out.display(),
+            public.display()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
     let config = Config::load(cli.config.as_deref(), std::env::vars())?;
     init_logging(&config);
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -46,7 +55,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             println!("{}", toml_of(&config.raw)?);
             Ok(ExitCode::SUCCESS)
         }
-        Command::Sample { .. } => unreachable!("handled above"),
+        Command::Seal => runtime.block_on(seal(config)),
+        Command::Sample { .. } | Command::Keygen { .. } => unreachable!("handled above"),
     }
 }
 
@@ -130,6 +140,74 @@ async fn ingest(config: Config) -> Result<ExitCode> {
     ));
     ingest::gateway::serve(gateway, listener, shutdown_signal()).await?;
     tracing::info!("ingest gateway stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Serves `GET /metrics` from `handle` on `addr` until the process ends.
+async fn serve_metrics(
+    addr: std::net::SocketAddr,
+    handle: metrics_exporter_prometheus::PrometheusHandle,
+) -> Result<()> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr} for metrics"))?;
+    let app = axum::Router::new().route(
+        "/metrics",
+        axum::routing::get(move || std::future::ready(handle.render())),
+    );
+    tokio::spawn(async move {
+        if let Err(error) = axum::serve(listener, app).await {
+            tracing::warn!(%error, "metrics server stopped");
+        }
+    });
+    Ok(())
+}
+
+async fn seal(config: Config) -> Result<ExitCode> {
+    let handle = PrometheusBuilder::new()
+        .set_buckets_for_metric(
+            Matcher::Full(sealer::telemetry::SEAL_LATENCY.into()),
+            sealer::telemetry::LATENCY_BUCKETS,
+        )
+        .context("configuring metrics")?
+        .install_recorder()
+        .context("installing the metrics recorder")?;
+    sealer::telemetry::describe();
+    let sc = &config.sealer;
+    if let Some(addr) = sc.metrics_listen {
+        serve_metrics(addr, handle).await?;
+    }
+    let key = sealer::keys::load_signing_key(&sc.key_file)?;
+    let mut public = vec![key.verifying_key()];
+    for path in &sc.trusted_keys {
+        public.push(sealer::keys::load_verifying_key(path)?);
+    }
+    let settings = sealer::runtime::Settings {
+        kafka: config.kafka.clone(),
+        group_id: sc.group_id.clone(),
+        topics: sc.topics.clone(),
+        seals_suffix: sc.seals_topic_suffix.clone(),
+        policy: sealer::cutter::CutPolicy {
+            max_records: sc.max_records.get(),
+            max_interval: sc.max_interval,
+            heartbeat_interval: sc.heartbeat_interval,
+        },
+        key,
+        keys: sealer::seals_log::KeySet::new(public),
+    };
+    tracing::info!(
+        group = %sc.group_id, topics = ?sc.topics,
+        key_id = %chain::seal::KeyId::of(&settings.key.verifying_key()),
+        "sealer starting"
+    );
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = Arc::clone(&stop);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        flag.store(true, std::sync::atomic::Ordering::Relaxed);
+    });
+    tokio::task::spawn_blocking(move || sealer::runtime::run(settings, stop)).await??;
+    tracing::info!("sealer stopped");
     Ok(ExitCode::SUCCESS)
 }
 
@@ -228,14 +306,17 @@ async fn topics(config: Config, action: TopicsAction) -> Result<ExitCode> {
             let topic = topic.unwrap_or_else(|| config.kafka.events_topic.clone());
             let partitions = partitions.unwrap_or(config.kafka.partitions);
             let rf = replication_factor.unwrap_or(config.kafka.replication_factor);
-            let created =
-                ingest::admin::create_topic(&config.kafka, &topic, partitions, rf).await?;
-            if created {
-                println!(
-                    "created topic {topic} with {partitions} partitions (replication factor {rf})"
-                );
-            } else {
-                println!("topic {topic} already exists");
+            let seals = config.sealer.seals_topic(&topic);
+            for name in [&topic, &seals] {
+                let created =
+                    ingest::admin::create_topic(&config.kafka, name, partitions, rf).await?;
+                if created {
+                    println!(
+                        "created topic {name} with {partitions} partitions (replication factor {rf})"
+                    );
+                } else {
+                    println!("topic {name} already exists");
+                }
             }
         }
         TopicsAction::Describe { topic, json } => {

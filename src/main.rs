@@ -49,13 +49,23 @@ enum Command {
         #[arg(long, default_value_t = 8)]
         tenants: usize,
     },
-    /// Validate the configuration and print it as in effect.
+    /// Validate the configuration and print it as in effect (JSON).
     Config,
+    /// Seal the events topics: join the sealer group and chain every
+    /// assigned partition into signed seals.
+    Seal,
+    /// Write a new Ed25519 key pair for signing seals.
+    Keygen {
+        /// Secret key file to create (mode 0600); the public key goes next to
+        /// it with the extension .pub.
+        #[arg(long, default_value = "sealer.key")]
+        out: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
 enum TopicsAction {
-    /// Create the topic unless it exists.
+    /// Create the events topic and its seals topic unless they exist.
     Create {
         /// Topic name [default: kafka.events_topic].
         #[arg(long)]

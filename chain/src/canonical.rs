@@ -36,12 +36,20 @@ pub struct Tip {
 impl Tip {
     /// The tip of a partition with no seal yet.
     pub fn genesis(topic: &str, partition: i32) -> Self {
-        Tip { next_seq: 0, head: genesis(topic, partition), next_offset: None }
+        Tip {
+            next_seq: 0,
+            head: genesis(topic, partition),
+            next_offset: None,
+        }
     }
 
     /// The tip right after `seal`.
     pub fn after(seal: &Seal) -> Self {
-        Tip { next_seq: seal.seq + 1, head: seal.head, next_offset: Some(seal.last_offset + 1) }
+        Tip {
+            next_seq: seal.seq + 1,
+            head: seal.head,
+            next_offset: Some(seal.last_offset + 1),
+        }
     }
 }
 

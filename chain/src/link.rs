@@ -111,7 +111,10 @@ impl Chain {
     pub fn append(&mut self, r: &RecordRef<'_>) -> Result<Hash, OffsetOrder> {
         if let Some(next) = self.next_offset {
             if r.offset < next {
-                return Err(OffsetOrder { expected_at_least: next, got: r.offset });
+                return Err(OffsetOrder {
+                    expected_at_least: next,
+                    got: r.offset,
+                });
             }
         }
         let d = record_digest(r);

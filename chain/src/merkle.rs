@@ -94,7 +94,11 @@ pub fn root_from_path(leaf: &Hash, index: usize, size: usize, path: &[Hash]) -> 
     }
     let mut h = *leaf;
     for (sibling, left) in path.iter().zip(sides.iter().rev()) {
-        h = if *left { node(&h, sibling) } else { node(sibling, &h) };
+        h = if *left {
+            node(&h, sibling)
+        } else {
+            node(sibling, &h)
+        };
     }
     Some(h)
 }
@@ -104,7 +108,9 @@ mod tests {
     use super::*;
 
     fn leaves(n: usize) -> Vec<Hash> {
-        (0..n).map(|i| Sha256::digest(i.to_be_bytes()).into()).collect()
+        (0..n)
+            .map(|i| Sha256::digest(i.to_be_bytes()).into())
+            .collect()
     }
 
     #[test]
@@ -117,7 +123,11 @@ mod tests {
                 assert_eq!(root_from_path(&l[i], i, n, &p), Some(r), "n={n} i={i}");
                 // Wrong index or size fails.
                 if n > 1 {
-                    assert_ne!(root_from_path(&l[i], (i + 1) % n, n, &p), Some(r), "n={n} i={i}");
+                    assert_ne!(
+                        root_from_path(&l[i], (i + 1) % n, n, &p),
+                        Some(r),
+                        "n={n} i={i}"
+                    );
                 }
             }
         }

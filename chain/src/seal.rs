@@ -21,7 +21,11 @@ pub struct KeyId(pub [u8; 16]);
 impl KeyId {
     /// The id of a public key.
     pub fn of(key: &VerifyingKey) -> Self {
-        let d: Hash = Sha256::new().chain_update(KEY).chain_update(key.as_bytes()).finalize().into();
+        let d: Hash = Sha256::new()
+            .chain_update(KEY)
+            .chain_update(key.as_bytes())
+            .finalize()
+            .into();
         let mut id = [0u8; 16];
         id.copy_from_slice(&d[..16]);
         KeyId(id)
@@ -93,7 +97,11 @@ impl Seal {
         let mut m = Vec::with_capacity(SEAL.len() + 4 + self.topic.len() + 8 * 7 + 32 * 3 + 1 + 16);
         m.extend_from_slice(SEAL);
         m.push(self.kind.byte());
-        m.extend_from_slice(&u32::try_from(self.topic.len()).unwrap_or(u32::MAX).to_be_bytes());
+        m.extend_from_slice(
+            &u32::try_from(self.topic.len())
+                .unwrap_or(u32::MAX)
+                .to_be_bytes(),
+        );
         m.extend_from_slice(self.topic.as_bytes());
         m.extend_from_slice(&self.partition.to_be_bytes());
         m.extend_from_slice(&self.seq.to_be_bytes());
@@ -125,20 +133,32 @@ impl Seal {
         if KeyId::of(key) != self.key_id {
             return Err(bad());
         }
-        key.verify(&self.signing_message(), &Signature::from_bytes(&self.signature)).map_err(|_| bad())
+        key.verify(
+            &self.signing_message(),
+            &Signature::from_bytes(&self.signature),
+        )
+        .map_err(|_| bad())
     }
 
     /// Structural checks that need no key: count, range and kind agree.
     pub fn is_well_formed(&self) -> bool {
-        let span = self.last_offset.checked_sub(self.first_offset).and_then(|d| d.checked_add(1));
+        let span = self
+            .last_offset
+            .checked_sub(self.first_offset)
+            .and_then(|d| d.checked_add(1));
         match self.kind {
             SealKind::Heartbeat => {
-                self.count == 0 && span == Some(0) && self.prev_head == self.head && self.merkle_root == crate::merkle::empty_root()
+                self.count == 0
+                    && span == Some(0)
+                    && self.prev_head == self.head
+                    && self.merkle_root == crate::merkle::empty_root()
             }
             SealKind::Data => {
                 self.count > 0
                     && self.first_offset >= 0
-                    && span.and_then(|s| u64::try_from(s).ok()).is_some_and(|s| s >= self.count)
+                    && span
+                        .and_then(|s| u64::try_from(s).ok())
+                        .is_some_and(|s| s >= self.count)
             }
         }
     }
@@ -150,7 +170,8 @@ impl Seal {
 
     /// Decodes the JSON form.
     pub fn from_json(bytes: &[u8]) -> Result<Seal, ChainError> {
-        let j: SealJson = serde_json::from_slice(bytes).map_err(|e| ChainError::Decode(e.to_string()))?;
+        let j: SealJson =
+            serde_json::from_slice(bytes).map_err(|e| ChainError::Decode(e.to_string()))?;
         j.try_into()
     }
 }
@@ -198,15 +219,20 @@ impl From<&Seal> for SealJson {
 }
 
 fn field<const N: usize>(name: &'static str, s: &str) -> Result<[u8; N], ChainError> {
-    hex::decode_array::<N>(s)
-        .ok_or_else(|| ChainError::Field { field: name, message: format!("expected {} lowercase hex digits", N * 2) })
+    hex::decode_array::<N>(s).ok_or_else(|| ChainError::Field {
+        field: name,
+        message: format!("expected {} lowercase hex digits", N * 2),
+    })
 }
 
 impl TryFrom<SealJson> for Seal {
     type Error = ChainError;
     fn try_from(j: SealJson) -> Result<Seal, ChainError> {
         if j.v != 1 {
-            return Err(ChainError::Field { field: "v", message: format!("unsupported seal version {}", j.v) });
+            return Err(ChainError::Field {
+                field: "v",
+                message: format!("unsupported seal version {}", j.v),
+            });
         }
         Ok(Seal {
             kind: j.kind,
@@ -229,12 +255,16 @@ impl TryFrom<SealJson> for Seal {
 
 /// Reads a signing key from its 32 secret bytes.
 pub fn signing_key(secret: &[u8]) -> Result<SigningKey, ChainError> {
-    let bytes: [u8; 32] = secret.try_into().map_err(|_| ChainError::BadKey(format!("{} bytes, expected 32", secret.len())))?;
+    let bytes: [u8; 32] = secret
+        .try_into()
+        .map_err(|_| ChainError::BadKey(format!("{} bytes, expected 32", secret.len())))?;
     Ok(SigningKey::from_bytes(&bytes))
 }
 
 /// Reads a public key from its 32 bytes.
 pub fn verifying_key(public: &[u8]) -> Result<VerifyingKey, ChainError> {
-    let bytes: [u8; 32] = public.try_into().map_err(|_| ChainError::BadKey(format!("{} bytes, expected 32", public.len())))?;
+    let bytes: [u8; 32] = public
+        .try_into()
+        .map_err(|_| ChainError::BadKey(format!("{} bytes, expected 32", public.len())))?;
     VerifyingKey::from_bytes(&bytes).map_err(|e| ChainError::BadKey(e.to_string()))
 }

@@ -14,7 +14,12 @@ struct Rec {
 
 impl Rec {
     fn as_ref(&self) -> RecordRef<'_> {
-        RecordRef { offset: self.offset, timestamp_ms: self.ts, key: self.key.as_deref(), value: self.value.as_deref() }
+        RecordRef {
+            offset: self.offset,
+            timestamp_ms: self.ts,
+            key: self.key.as_deref(),
+            value: self.value.as_deref(),
+        }
     }
 }
 
@@ -30,7 +35,12 @@ fn records() -> impl Strategy<Value = Vec<Rec>> {
     .prop_map(|v| {
         v.into_iter()
             .enumerate()
-            .map(|(i, (ts, key, value))| Rec { offset: 100 + i as i64, ts, key, value })
+            .map(|(i, (ts, key, value))| Rec {
+                offset: 100 + i as i64,
+                ts,
+                key,
+                value,
+            })
             .collect()
     })
 }
@@ -139,8 +149,21 @@ proptest! {
 fn offsets_must_increase() {
     let mut c = Chain::genesis("t", 0);
     let v = b"x".as_slice();
-    c.append(&RecordRef { offset: 5, timestamp_ms: None, key: None, value: Some(v) }).expect("first");
-    let err = c.append(&RecordRef { offset: 5, timestamp_ms: None, key: None, value: Some(v) }).expect_err("repeat");
+    c.append(&RecordRef {
+        offset: 5,
+        timestamp_ms: None,
+        key: None,
+        value: Some(v),
+    })
+    .expect("first");
+    let err = c
+        .append(&RecordRef {
+            offset: 5,
+            timestamp_ms: None,
+            key: None,
+            value: Some(v),
+        })
+        .expect_err("repeat");
     assert_eq!((err.expected_at_least, err.got), (6, 5));
 }
 
@@ -150,7 +173,12 @@ fn format_test_vectors() {
     let g = genesis("audit.events", 0);
     let mut c = Chain::resume(g, None);
     let d = c
-        .append(&RecordRef { offset: 0, timestamp_ms: Some(1_764_000_000_000), key: Some(b"acme"), value: Some(b"{}") })
+        .append(&RecordRef {
+            offset: 0,
+            timestamp_ms: Some(1_764_000_000_000),
+            key: Some(b"acme"),
+            value: Some(b"{}"),
+        })
         .expect("append");
     let vectors = format!(
         "genesis={}\ndigest={}\nhead={}\n",
@@ -159,5 +187,8 @@ fn format_test_vectors() {
         chain::hex::encode(&c.head())
     );
     let doc = include_str!("../../docs/FORMAT.md");
-    assert!(doc.contains(&vectors), "docs/FORMAT.md must contain:\n{vectors}");
+    assert!(
+        doc.contains(&vectors),
+        "docs/FORMAT.md must contain:\n{vectors}"
+    );
 }

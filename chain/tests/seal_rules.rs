@@ -18,7 +18,12 @@ fn seal_over(tip: &Tip, seq: u64, first: i64, values: &[&[u8]], k: &SigningKey) 
         .enumerate()
         .map(|(i, v)| {
             chain
-                .append(&RecordRef { offset: first + i as i64, timestamp_ms: Some(1), key: None, value: Some(v) })
+                .append(&RecordRef {
+                    offset: first + i as i64,
+                    timestamp_ms: Some(1),
+                    key: None,
+                    value: Some(v),
+                })
                 .expect("append")
         })
         .collect();
@@ -42,8 +47,13 @@ fn seal_over(tip: &Tip, seq: u64, first: i64, values: &[&[u8]], k: &SigningKey) 
     s
 }
 
-fn keys(known: &[&SigningKey]) -> impl Fn(&KeyId) -> Option<VerifyingKey> + '_ {
-    move |id| known.iter().map(|k| k.verifying_key()).find(|v| KeyId::of(v) == *id)
+fn keys<'a>(known: &'a [&'a SigningKey]) -> impl Fn(&KeyId) -> Option<VerifyingKey> + 'a {
+    move |id| {
+        known
+            .iter()
+            .map(|k| k.verifying_key())
+            .find(|v| KeyId::of(v) == *id)
+    }
 }
 
 #[test]
@@ -60,7 +70,10 @@ fn signatures_cover_every_byte_of_the_signing_message() {
     let mut tampered = s.clone();
     tampered.sealed_at_ms += 1;
     assert!(tampered.verify(&k.verifying_key()).is_err());
-    assert!(s.verify(&key(2).verifying_key()).is_err(), "another key must not verify");
+    assert!(
+        s.verify(&key(2).verifying_key()).is_err(),
+        "another key must not verify"
+    );
 }
 
 #[test]
@@ -84,12 +97,22 @@ fn canonical_rule_follows_the_first_valid_successor() {
     let owner = seal_over(&tip, 1, 2, &[b"c", b"d"], &k);
     let zombie = seal_over(&tip, 1, 2, &[b"c", b"d", b"e"], &k);
     let before = tip.clone();
-    assert_eq!(apply(&mut tip, "t", 2, &zombie, keys(&known)), Ok(()), "first in log order wins");
-    assert_eq!(apply(&mut tip, "t", 2, &owner, keys(&known)), Err(Rejection::Superseded));
+    assert_eq!(
+        apply(&mut tip, "t", 2, &zombie, keys(&known)),
+        Ok(()),
+        "first in log order wins"
+    );
+    assert_eq!(
+        apply(&mut tip, "t", 2, &owner, keys(&known)),
+        Err(Rejection::Superseded)
+    );
     // A seal extending the loser does not extend the canonical tip.
     let after_owner = Tip::after(&owner);
     let fork = seal_over(&after_owner, 2, 4, &[b"e"], &k);
-    assert_eq!(apply(&mut tip, "t", 2, &fork, keys(&known)), Err(Rejection::DoesNotExtend));
+    assert_eq!(
+        apply(&mut tip, "t", 2, &fork, keys(&known)),
+        Err(Rejection::DoesNotExtend)
+    );
     // The loser adopts the winner's head and continues after its last offset.
     let next = seal_over(&tip, 2, 5, &[b"f"], &k);
     assert_eq!(apply(&mut tip, "t", 2, &next, keys(&known)), Ok(()));
@@ -104,17 +127,32 @@ fn canonical_rule_refuses_unknown_keys_bad_signatures_gaps_and_strangers() {
     let known = [&k];
     let mut tip = Tip::genesis("t", 2);
     let forged = seal_over(&tip, 0, 0, &[b"a"], &stranger);
-    assert!(matches!(apply(&mut tip, "t", 2, &forged, keys(&known)), Err(Rejection::UnknownKey(_))));
+    assert!(matches!(
+        apply(&mut tip, "t", 2, &forged, keys(&known)),
+        Err(Rejection::UnknownKey(_))
+    ));
     let mut bad = seal_over(&tip, 0, 0, &[b"a"], &k);
     bad.signature[0] ^= 1;
-    assert_eq!(apply(&mut tip, "t", 2, &bad, keys(&known)), Err(Rejection::BadSignature));
+    assert_eq!(
+        apply(&mut tip, "t", 2, &bad, keys(&known)),
+        Err(Rejection::BadSignature)
+    );
     let s0 = seal_over(&tip, 0, 0, &[b"a"], &k);
     assert_eq!(apply(&mut tip, "t", 2, &s0, keys(&known)), Ok(()));
     let gap = seal_over(&tip, 1, 5, &[b"b"], &k);
-    assert_eq!(apply(&mut tip, "t", 2, &gap, keys(&known)), Err(Rejection::DoesNotExtend));
+    assert_eq!(
+        apply(&mut tip, "t", 2, &gap, keys(&known)),
+        Err(Rejection::DoesNotExtend)
+    );
     let skip = seal_over(&tip, 2, 1, &[b"b"], &k);
-    assert_eq!(apply(&mut tip, "t", 2, &skip, keys(&known)), Err(Rejection::DoesNotExtend));
-    assert_eq!(apply(&mut tip, "t", 3, &s0, keys(&known)), Err(Rejection::WrongPartition));
+    assert_eq!(
+        apply(&mut tip, "t", 2, &skip, keys(&known)),
+        Err(Rejection::DoesNotExtend)
+    );
+    assert_eq!(
+        apply(&mut tip, "t", 3, &s0, keys(&known)),
+        Err(Rejection::WrongPartition)
+    );
 }
 
 #[test]

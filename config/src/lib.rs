@@ -23,7 +23,7 @@ pub mod kafka;
 pub mod raw;
 mod validated;
 
-pub use validated::{Config, IngestConfig, KafkaConfig, LogFormat, S3Config};
+pub use validated::{Config, IngestConfig, KafkaConfig, LogFormat, S3Config, SealerConfig};
 
 use std::path::{Path, PathBuf};
 
@@ -32,7 +32,7 @@ use std::path::{Path, PathBuf};
 #[non_exhaustive]
 pub enum ConfigError {
     /// The file could not be read.
-    #[error("cannot read config file {path}: {source}")]
+    #[error("cannot read config file {path}")]
     Io {
         /// The file.
         path: PathBuf,

@@ -21,6 +21,9 @@ pub struct RawConfig {
     /// The archive bucket.
     #[serde(default)]
     pub s3: RawS3,
+    /// The sealer.
+    #[serde(default)]
+    pub sealer: RawSealer,
     /// Logs and metrics.
     #[serde(default)]
     pub telemetry: RawTelemetry,
@@ -182,6 +185,79 @@ impl Default for RawS3 {
 
 fn default_region() -> String {
     "us-east-1".into()
+}
+
+/// `[sealer]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSealer {
+    /// Consumer group of the sealers. Anchors are committed in
+    /// `<group_id>.anchors`.
+    #[serde(default = "default_sealer_group")]
+    pub group_id: String,
+    /// Events topics to seal; empty means `kafka.events_topic`.
+    #[serde(default)]
+    pub topics: Vec<String>,
+    /// Seals for topic T go to `T<seals_topic_suffix>`, partition for partition.
+    #[serde(default = "default_seals_suffix")]
+    pub seals_topic_suffix: String,
+    /// The Ed25519 secret key file (`auditlog keygen`); must be mode 0600.
+    #[serde(default = "default_key_file")]
+    pub key_file: String,
+    /// Extra public key files whose seals are accepted as canonical (keys
+    /// of other sealers in the group, or retired keys during rotation).
+    #[serde(default)]
+    pub trusted_keys: Vec<String>,
+    /// Cut a seal after this many records.
+    #[serde(default = "default_max_records")]
+    pub max_records: usize,
+    /// Cut a seal this long after its first record arrived, in milliseconds.
+    #[serde(default = "default_max_interval_ms")]
+    pub max_interval_ms: u64,
+    /// Heartbeat an idle partition this often, in milliseconds.
+    #[serde(default = "default_heartbeat_interval_ms")]
+    pub heartbeat_interval_ms: u64,
+    /// Where `/metrics` is served; empty to disable.
+    #[serde(default = "default_sealer_metrics")]
+    pub metrics_listen: String,
+}
+
+impl Default for RawSealer {
+    fn default() -> Self {
+        Self {
+            group_id: default_sealer_group(),
+            topics: Vec::new(),
+            seals_topic_suffix: default_seals_suffix(),
+            key_file: default_key_file(),
+            trusted_keys: Vec::new(),
+            max_records: default_max_records(),
+            max_interval_ms: default_max_interval_ms(),
+            heartbeat_interval_ms: default_heartbeat_interval_ms(),
+            metrics_listen: default_sealer_metrics(),
+        }
+    }
+}
+
+fn default_sealer_group() -> String {
+    "auditlog-sealer".into()
+}
+fn default_seals_suffix() -> String {
+    ".seals".into()
+}
+fn default_key_file() -> String {
+    "sealer.key".into()
+}
+fn default_max_records() -> usize {
+    10_000
+}
+fn default_max_interval_ms() -> u64 {
+    1_000
+}
+fn default_heartbeat_interval_ms() -> u64 {
+    10_000
+}
+fn default_sealer_metrics() -> String {
+    "127.0.0.1:9465".into()
 }
 
 /// `[telemetry]`

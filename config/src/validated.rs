@@ -21,6 +21,8 @@ pub struct Config {
     pub ingest: IngestConfig,
     /// `[s3]`, when a bucket is configured.
     pub s3: Option<S3Config>,
+    /// `[sealer]`
+    pub sealer: SealerConfig,
     /// `[telemetry] log_format`
     pub log_format: LogFormat,
     /// `[telemetry] log_level`
@@ -65,6 +67,36 @@ pub struct IngestConfig {
     pub shutdown_grace: Duration,
     /// Broker probe period.
     pub readiness_interval: Duration,
+}
+
+/// `[sealer]`, validated.
+#[derive(Debug, Clone)]
+pub struct SealerConfig {
+    /// Consumer group.
+    pub group_id: String,
+    /// Events topics sealed.
+    pub topics: Vec<String>,
+    /// Suffix naming each events topic's seals topic.
+    pub seals_topic_suffix: String,
+    /// Secret key file.
+    pub key_file: std::path::PathBuf,
+    /// Extra trusted public key files.
+    pub trusted_keys: Vec<std::path::PathBuf>,
+    /// Records per seal at most.
+    pub max_records: NonZeroUsize,
+    /// Longest a record waits to be sealed.
+    pub max_interval: Duration,
+    /// Heartbeat period for idle partitions.
+    pub heartbeat_interval: Duration,
+    /// Metrics listen address, if any.
+    pub metrics_listen: Option<SocketAddr>,
+}
+
+impl SealerConfig {
+    /// The seals topic of an events topic.
+    pub fn seals_topic(&self, events_topic: &str) -> String {
+        format!("{events_topic}{}", self.seals_topic_suffix)
+    }
 }
 
 /// `[s3]`, validated.
@@ -206,6 +238,52 @@ impl Config {
                 force_path_style: raw.s3.force_path_style,
             })
         };
+        let sr = &raw.sealer;
+        let topics = if sr.topics.is_empty() {
+            vec![kafka.events_topic.clone()]
+        } else {
+            sr.topics.clone()
+        };
+        for t in &topics {
+            check_topic("sealer.topics", t)?;
+            check_topic(
+                "sealer.seals_topic_suffix",
+                &format!("{t}{}", sr.seals_topic_suffix),
+            )?;
+        }
+        if sr.seals_topic_suffix.is_empty() {
+            return Err(invalid(
+                "sealer.seals_topic_suffix",
+                "must not be empty: seals need a topic of their own",
+            ));
+        }
+        if sr.group_id.trim().is_empty() {
+            return Err(invalid("sealer.group_id", "must not be empty"));
+        }
+        let metrics_listen = if sr.metrics_listen.is_empty() {
+            None
+        } else {
+            Some(sr.metrics_listen.parse::<SocketAddr>().map_err(|_| {
+                invalid(
+                    "sealer.metrics_listen",
+                    format!(
+                        "{:?} is not an address such as 127.0.0.1:9465",
+                        sr.metrics_listen
+                    ),
+                )
+            })?)
+        };
+        let sealer = SealerConfig {
+            group_id: sr.group_id.clone(),
+            topics,
+            seals_topic_suffix: sr.seals_topic_suffix.clone(),
+            key_file: sr.key_file.clone().into(),
+            trusted_keys: sr.trusted_keys.iter().map(Into::into).collect(),
+            max_records: non_zero("sealer.max_records", sr.max_records)?,
+            max_interval: millis("sealer.max_interval_ms", sr.max_interval_ms)?,
+            heartbeat_interval: millis("sealer.heartbeat_interval_ms", sr.heartbeat_interval_ms)?,
+            metrics_listen,
+        };
         let log_format = match raw.telemetry.log_format.as_str() {
             "text" => LogFormat::Text,
             "json" => LogFormat::Json,
@@ -221,6 +299,7 @@ impl Config {
             limits: raw.limits.clone(),
             ingest,
             s3,
+            sealer,
             log_format,
             log_level: raw.telemetry.log_level.clone(),
             raw,

@@ -65,7 +65,7 @@ pub enum IngestError {
         message: String,
     },
     /// The listen address could not be bound.
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr}")]
     Bind {
         /// The address.
         addr: std::net::SocketAddr,
@@ -73,7 +73,7 @@ pub enum IngestError {
         source: std::io::Error,
     },
     /// An input file could not be read.
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}")]
     Read {
         /// The file, or `-` for standard input.
         path: String,

@@ -93,7 +93,9 @@ impl PartitionSealer {
     /// Whether a data seal is due.
     pub fn data_due(&self, policy: &CutPolicy, now: Instant) -> bool {
         self.leaves.len() >= policy.max_records
-            || self.pending_since.is_some_and(|t| now.duration_since(t) >= policy.max_interval)
+            || self
+                .pending_since
+                .is_some_and(|t| now.duration_since(t) >= policy.max_interval)
     }
 
     /// Whether a heartbeat is due (nothing pending, quiet for a while).
@@ -106,7 +108,13 @@ impl PartitionSealer {
     /// [`Self::rewind`].
     pub fn cut(&self, high_watermark: i64, sealed_at_ms: i64, key: &SigningKey) -> Seal {
         let (kind, first, last, count, root) = match self.first_offset {
-            Some(first) => (SealKind::Data, first, self.last_offset, self.leaves.len() as u64, merkle::root(&self.leaves)),
+            Some(first) => (
+                SealKind::Data,
+                first,
+                self.last_offset,
+                self.leaves.len() as u64,
+                merkle::root(&self.leaves),
+            ),
             None => {
                 let next = self.tip.next_offset.unwrap_or(0);
                 (SealKind::Heartbeat, next, next - 1, 0, merkle::empty_root())
@@ -163,7 +171,11 @@ mod tests {
     use chain::seal::signing_key;
 
     fn policy() -> CutPolicy {
-        CutPolicy { max_records: 3, max_interval: Duration::from_millis(100), heartbeat_interval: Duration::from_secs(5) }
+        CutPolicy {
+            max_records: 3,
+            max_interval: Duration::from_millis(100),
+            heartbeat_interval: Duration::from_secs(5),
+        }
     }
 
     fn rec(offset: i64) -> (i64, Vec<u8>) {
@@ -179,16 +191,40 @@ mod tests {
         let mut s = PartitionSealer::new("t", 1, tip.clone(), t0);
         for o in 10..12 {
             let (off, v) = rec(o);
-            s.append(&RecordRef { offset: off, timestamp_ms: Some(o), key: None, value: Some(&v) }, t0).expect("append");
+            s.append(
+                &RecordRef {
+                    offset: off,
+                    timestamp_ms: Some(o),
+                    key: None,
+                    value: Some(&v),
+                },
+                t0,
+            )
+            .expect("append");
         }
         assert!(!s.data_due(&policy(), t0));
-        assert!(s.data_due(&policy(), t0 + Duration::from_millis(100)), "time cut");
+        assert!(
+            s.data_due(&policy(), t0 + Duration::from_millis(100)),
+            "time cut"
+        );
         let (off, v) = rec(12);
-        s.append(&RecordRef { offset: off, timestamp_ms: Some(12), key: None, value: Some(&v) }, t0).expect("append");
+        s.append(
+            &RecordRef {
+                offset: off,
+                timestamp_ms: Some(12),
+                key: None,
+                value: Some(&v),
+            },
+            t0,
+        )
+        .expect("append");
         assert!(s.data_due(&policy(), t0), "count cut");
         assert_eq!(s.oldest_pending_timestamp_ms(), Some(10));
         let seal = s.cut(13, 99, &key);
-        assert_eq!((seal.first_offset, seal.last_offset, seal.count, seal.seq), (10, 12, 3, 0));
+        assert_eq!(
+            (seal.first_offset, seal.last_offset, seal.count, seal.seq),
+            (10, 12, 3, 0)
+        );
         assert_eq!(apply(&mut tip, "t", 1, &seal, |_| Some(known)), Ok(()));
         s.confirm(&seal, t0);
         assert_eq!(s.tip(), &tip);
@@ -199,14 +235,24 @@ mod tests {
     fn heartbeat_after_quiet_interval_is_canonical_and_keeps_the_head() {
         let key = signing_key(&[7; 32]).expect("key");
         let t0 = Instant::now();
-        let mut tip = Tip { next_seq: 4, head: [9; 32], next_offset: Some(50) };
+        let mut tip = Tip {
+            next_seq: 4,
+            head: [9; 32],
+            next_offset: Some(50),
+        };
         let s = PartitionSealer::new("t", 1, tip.clone(), t0);
         assert!(!s.heartbeat_due(&policy(), t0 + Duration::from_secs(4)));
         assert!(s.heartbeat_due(&policy(), t0 + Duration::from_secs(5)));
         let hb = s.cut(50, 1, &key);
         assert_eq!(hb.kind, SealKind::Heartbeat);
-        assert_eq!((hb.first_offset, hb.last_offset, hb.count, hb.seq, hb.head), (50, 49, 0, 4, [9; 32]));
-        assert_eq!(apply(&mut tip, "t", 1, &hb, |_| Some(key.verifying_key())), Ok(()));
+        assert_eq!(
+            (hb.first_offset, hb.last_offset, hb.count, hb.seq, hb.head),
+            (50, 49, 0, 4, [9; 32])
+        );
+        assert_eq!(
+            apply(&mut tip, "t", 1, &hb, |_| Some(key.verifying_key())),
+            Ok(())
+        );
         assert_eq!(tip.next_offset, Some(50));
     }
 }

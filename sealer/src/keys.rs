@@ -15,14 +15,18 @@ use ed25519_dalek::{SigningKey, VerifyingKey};
 use crate::SealerError;
 
 fn key_error(path: &Path, message: impl Into<String>) -> SealerError {
-    SealerError::Key { path: path.to_owned(), message: message.into() }
+    SealerError::Key {
+        path: path.to_owned(),
+        message: message.into(),
+    }
 }
 
 /// Writes a new key pair to `secret_path` and `secret_path` with `.pub`.
 /// Refuses to overwrite. Returns the public key file and the key id.
 pub fn generate(secret_path: &Path) -> Result<(PathBuf, KeyId), SealerError> {
     let mut seed = [0u8; 32];
-    getrandom::fill(&mut seed).map_err(|e| key_error(secret_path, format!("no randomness: {e}")))?;
+    getrandom::fill(&mut seed)
+        .map_err(|e| key_error(secret_path, format!("no randomness: {e}")))?;
     let key = SigningKey::from_bytes(&seed);
     let public_path = secret_path.with_extension("pub");
     for p in [secret_path, public_path.as_path()] {
@@ -31,8 +35,11 @@ pub fn generate(secret_path: &Path) -> Result<(PathBuf, KeyId), SealerError> {
         }
     }
     write_private(secret_path, &format!("{}\n", chain::hex::encode(&seed)))?;
-    fs::write(&public_path, format!("{}\n", chain::hex::encode(key.verifying_key().as_bytes())))
-        .map_err(|e| key_error(&public_path, e.to_string()))?;
+    fs::write(
+        &public_path,
+        format!("{}\n", chain::hex::encode(key.verifying_key().as_bytes())),
+    )
+    .map_err(|e| key_error(&public_path, e.to_string()))?;
     Ok((public_path, KeyId::of(&key.verifying_key())))
 }
 
@@ -45,7 +52,8 @@ fn write_private(path: &Path, text: &str) -> Result<(), SealerError> {
         .mode(0o600)
         .open(path)
         .map_err(|e| key_error(path, e.to_string()))?;
-    f.write_all(text.as_bytes()).map_err(|e| key_error(path, e.to_string()))
+    f.write_all(text.as_bytes())
+        .map_err(|e| key_error(path, e.to_string()))
 }
 
 #[cfg(not(unix))]
@@ -55,7 +63,8 @@ fn write_private(path: &Path, text: &str) -> Result<(), SealerError> {
 
 fn read_hex32(path: &Path) -> Result<[u8; 32], SealerError> {
     let text = fs::read_to_string(path).map_err(|e| key_error(path, e.to_string()))?;
-    chain::hex::decode_array::<32>(text.trim()).ok_or_else(|| key_error(path, "expected 64 lowercase hex digits"))
+    chain::hex::decode_array::<32>(text.trim())
+        .ok_or_else(|| key_error(path, "expected 64 lowercase hex digits"))
 }
 
 /// Loads a secret key, refusing files readable by group or others.
@@ -66,7 +75,10 @@ pub fn load_signing_key(path: &Path) -> Result<SigningKey, SealerError> {
         let meta = fs::metadata(path).map_err(|e| key_error(path, e.to_string()))?;
         let mode = meta.permissions().mode() & 0o777;
         if mode & 0o077 != 0 {
-            return Err(key_error(path, format!("mode {mode:o} lets group or others read the secret key; run chmod 600")));
+            return Err(key_error(
+                path,
+                format!("mode {mode:o} lets group or others read the secret key; run chmod 600"),
+            ));
         }
     }
     signing_key(&read_hex32(path)?).map_err(|e| key_error(path, e.to_string()))

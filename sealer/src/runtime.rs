@@ -1,0 +1,669 @@
+//! The sealer's consumer loop.
+//!
+//! One thread polls a `BaseConsumer` subscribed to the events topics. The
+//! rebalance callbacks only record what changed (a mutex push, never IO);
+//! the loop applies the changes right after the poll that delivered them,
+//! before it touches another record. All IO (resuming, producing seals,
+//! reading them back, committing) happens on the loop thread, so a revoked
+//! partition can never be sealed by this member after the loop saw the
+//! revocation.
+//!
+//! Durability order for each seal: produce (acks=all, idempotent) → read the
+//! seals partition back up to the seal and fold it with the canonical rule →
+//! only if the seal is canonical, commit the events offset past its last
+//! record and the anchor past the seal. If a rival seal won (a zombie
+//! member's, or an earlier attempt of ours whose acknowledgement was lost),
+//! the partition adopts the winner's tip and re-reads from its next offset.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use auditlog_config::KafkaConfig;
+use auditlog_config::kafka::{consumer_properties, producer_properties};
+use chain::canonical::Tip;
+use chain::link::RecordRef;
+use chain::seal::{Seal, SealKind};
+use ed25519_dalek::SigningKey;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{ClientConfig, ClientContext, Message, Offset, TopicPartitionList};
+
+use crate::SealerError;
+use crate::cutter::{CutPolicy, PartitionSealer};
+use crate::seals_log::{KeySet, SealsLog, fold};
+use crate::telemetry;
+
+/// What the sealer needs to run.
+#[derive(Debug)]
+pub struct Settings {
+    /// Broker settings and user properties.
+    pub kafka: KafkaConfig,
+    /// The consumer group.
+    pub group_id: String,
+    /// Events topics to seal.
+    pub topics: Vec<String>,
+    /// Seals topic suffix.
+    pub seals_suffix: String,
+    /// When to cut.
+    pub policy: CutPolicy,
+    /// The signing key.
+    pub key: SigningKey,
+    /// Keys whose seals count as canonical (includes the signing key's).
+    pub keys: KeySet,
+}
+
+enum Change {
+    Assigned(Vec<(String, i32)>),
+    Revoked(Vec<(String, i32)>),
+}
+
+/// Records rebalance changes and watermarks for the loop; never blocks on IO.
+#[derive(Default)]
+struct Ctx {
+    changes: Mutex<Vec<Change>>,
+    /// (topic, partition) → high watermark, from librdkafka statistics
+    /// (refreshed every second without extra requests).
+    high_watermarks: Mutex<HashMap<(String, i32), i64>>,
+}
+
+fn partitions(tpl: &TopicPartitionList) -> Vec<(String, i32)> {
+    tpl.elements()
+        .iter()
+        .map(|e| (e.topic().to_owned(), e.partition()))
+        .collect()
+}
+
+impl Ctx {
+    fn push(&self, c: Change) {
+        match self.changes.lock() {
+            Ok(mut v) => v.push(c),
+            Err(poisoned) => poisoned.into_inner().push(c),
+        }
+    }
+
+    fn take(&self) -> Vec<Change> {
+        match self.changes.lock() {
+            Ok(mut v) => std::mem::take(&mut *v),
+            Err(poisoned) => std::mem::take(&mut *poisoned.into_inner()),
+        }
+    }
+}
+
+impl Ctx {
+    fn high_watermark(&self, topic: &str, partition: i32) -> Option<i64> {
+        let map = match self.high_watermarks.lock() {
+            Ok(m) => m,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        map.get(&(topic.to_owned(), partition))
+            .copied()
+            .filter(|h| *h >= 0)
+    }
+}
+
+impl ClientContext for Ctx {
+    fn stats(&self, stats: rdkafka::Statistics) {
+        let mut map = match self.high_watermarks.lock() {
+            Ok(m) => m,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        for (name, t) in stats.topics {
+            for (p, s) in t.partitions {
+                if p >= 0 && s.hi_offset >= 0 {
+                    map.insert((name.clone(), p), s.hi_offset);
+                }
+            }
+        }
+    }
+}
+
+impl ConsumerContext for Ctx {
+    fn pre_rebalance(&self, _: &BaseConsumer<Self>, r: &Rebalance<'_>) {
+        if let Rebalance::Revoke(tpl) = r {
+            self.push(Change::Revoked(partitions(tpl)));
+        }
+    }
+
+    fn post_rebalance(&self, _: &BaseConsumer<Self>, r: &Rebalance<'_>) {
+        if let Rebalance::Assign(tpl) = r {
+            self.push(Change::Assigned(partitions(tpl)));
+        }
+    }
+}
+
+/// A partition this member owns.
+struct Owned {
+    seals_topic: String,
+    /// `None` until resumed.
+    sealer: Option<PartitionSealer>,
+    /// Seals-partition offset up to which the log was folded.
+    seals_pos: i64,
+    /// When the last seal became canonical.
+    last_canonical: Instant,
+    /// The last resume failure, retried after `retry_at`.
+    retry_at: Instant,
+    /// A forward gap we already re-seeked for once.
+    gap_checked: Option<i64>,
+    /// Set when the partition cannot be sealed without an operator.
+    stopped: bool,
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+fn client(props: impl IntoIterator<Item = (String, String)>) -> ClientConfig {
+    let mut cc = ClientConfig::new();
+    for (k, v) in props {
+        cc.set(k, v);
+    }
+    cc
+}
+
+/// The running sealer.
+pub struct Sealer {
+    s: Settings,
+    consumer: Arc<BaseConsumer<Ctx>>,
+    producer: FutureProducer,
+    seals: SealsLog,
+    owned: HashMap<String, HashMap<i32, Owned>>,
+    timeout: Duration,
+}
+
+impl std::fmt::Debug for Sealer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sealer")
+            .field("group", &self.s.group_id)
+            .field("topics", &self.s.topics)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Sealer {
+    /// Connects, checks the topics, and subscribes.
+    pub fn connect(s: Settings) -> Result<Self, SealerError> {
+        let (mut cprops, c_over) = consumer_properties(&s.kafka, &s.group_id);
+        cprops
+            .entry("statistics.interval.ms".into())
+            .or_insert_with(|| "1000".into());
+        let (pprops, p_over) = producer_properties(&s.kafka);
+        for o in c_over.iter().chain(&p_over) {
+            tracing::warn!(property = %o.key, configured = %o.user_value, in_effect = %o.forced_value, "kafka property overridden: sealing guarantees depend on it");
+        }
+        let consumer: BaseConsumer<Ctx> = client(cprops).create_with_context(Ctx::default())?;
+        let producer: FutureProducer = client(pprops).create()?;
+        let seals = SealsLog::new(&s.kafka, &s.group_id)?;
+        let timeout = s.kafka.request_timeout.max(Duration::from_secs(5));
+        let sealer = Self {
+            s,
+            consumer: Arc::new(consumer),
+            producer,
+            seals,
+            owned: HashMap::new(),
+            timeout,
+        };
+        sealer.check_topics()?;
+        let topics: Vec<&str> = sealer.s.topics.iter().map(String::as_str).collect();
+        sealer.consumer.subscribe(&topics)?;
+        Ok(sealer)
+    }
+
+    fn partition_count(&self, topic: &str) -> Result<usize, SealerError> {
+        let md = self.consumer.fetch_metadata(Some(topic), self.timeout)?;
+        match md.topics().iter().find(|t| t.name() == topic) {
+            Some(t) if t.error().is_none() && !t.partitions().is_empty() => {
+                Ok(t.partitions().len())
+            }
+            _ => Err(SealerError::Topic {
+                topic: topic.to_owned(),
+                message: "does not exist".into(),
+            }),
+        }
+    }
+
+    fn check_topics(&self) -> Result<(), SealerError> {
+        for t in &self.s.topics {
+            let events = self.partition_count(t)?;
+            let seals_topic = format!("{t}{}", self.s.seals_suffix);
+            let seals = self.partition_count(&seals_topic)?;
+            if seals < events {
+                return Err(SealerError::Topic {
+                    topic: seals_topic,
+                    message: format!(
+                        "has {seals} partitions but {t} has {events}; seals for partition p go to partition p"
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs until `stop` is set, then seals what is pending and leaves the group.
+    pub fn run(mut self, stop: &AtomicBool) -> Result<(), SealerError> {
+        let tick = Duration::from_millis(100);
+        let mut last_tick = Instant::now();
+        let mut last_slow_tick = Instant::now();
+        let consumer = Arc::clone(&self.consumer);
+        while !stop.load(Ordering::Relaxed) {
+            let polled = consumer.poll(tick);
+            self.apply_changes();
+            match polled {
+                None => {}
+                Some(Err(e)) => {
+                    tracing::warn!(error = %e, "consumer error");
+                }
+                Some(Ok(m)) => {
+                    let record = RecordRef {
+                        offset: m.offset(),
+                        timestamp_ms: m.timestamp().to_millis(),
+                        key: m.key(),
+                        value: m.payload(),
+                    };
+                    self.on_record(m.topic(), m.partition(), &record);
+                }
+            }
+            if last_tick.elapsed() >= tick {
+                last_tick = Instant::now();
+                let slow = last_slow_tick.elapsed() >= Duration::from_secs(1);
+                if slow {
+                    last_slow_tick = last_tick;
+                }
+                self.on_tick(slow);
+            }
+        }
+        tracing::info!("stopping: sealing pending records");
+        self.apply_changes();
+        let owned: Vec<(String, i32)> = self.owned_partitions();
+        for (t, p) in owned {
+            if self
+                .get(&t, p)
+                .and_then(|o| o.sealer.as_ref())
+                .is_some_and(|s| s.pending() > 0)
+            {
+                if let Err(error) = self.seal(&t, p) {
+                    tracing::warn!(topic = %t, partition = p, %error, "could not seal pending records at shutdown; the next owner will");
+                }
+            }
+        }
+        self.consumer.unsubscribe();
+        Ok(())
+    }
+
+    fn owned_partitions(&self) -> Vec<(String, i32)> {
+        self.owned
+            .iter()
+            .flat_map(|(t, ps)| ps.keys().map(move |p| (t.clone(), *p)))
+            .collect()
+    }
+
+    fn get(&self, topic: &str, partition: i32) -> Option<&Owned> {
+        self.owned.get(topic).and_then(|m| m.get(&partition))
+    }
+
+    fn get_mut(&mut self, topic: &str, partition: i32) -> Option<&mut Owned> {
+        self.owned
+            .get_mut(topic)
+            .and_then(|m| m.get_mut(&partition))
+    }
+
+    fn apply_changes(&mut self) {
+        for change in self.consumer.context().take() {
+            match change {
+                Change::Revoked(ps) => {
+                    for (t, p) in ps {
+                        if let Some(o) = self.owned.get_mut(&t).and_then(|m| m.remove(&p)) {
+                            let pending = o.sealer.as_ref().map_or(0, PartitionSealer::pending);
+                            tracing::info!(topic = %t, partition = p, discarded_unsealed = pending, "partition revoked");
+                        }
+                    }
+                }
+                Change::Assigned(ps) => {
+                    for (t, p) in ps {
+                        tracing::info!(topic = %t, partition = p, "partition assigned");
+                        let seals_topic = format!("{t}{}", self.s.seals_suffix);
+                        let now = Instant::now();
+                        self.owned.entry(t.clone()).or_default().insert(
+                            p,
+                            Owned {
+                                seals_topic,
+                                sealer: None,
+                                seals_pos: 0,
+                                last_canonical: now,
+                                retry_at: now,
+                                gap_checked: None,
+                                stopped: false,
+                            },
+                        );
+                        self.try_resume(&t, p);
+                    }
+                }
+            }
+        }
+        telemetry::owned(self.owned.values().map(HashMap::len).sum());
+    }
+
+    fn try_resume(&mut self, topic: &str, partition: i32) {
+        match self.resume(topic, partition) {
+            Ok(()) => {}
+            Err(e @ SealerError::RetentionOutran { .. }) => {
+                telemetry::retention_outran();
+                tracing::error!(topic, partition, error = %e, "partition stopped: retention outran the sealer; it will not be re-genesised");
+                if let Some(o) = self.get_mut(topic, partition) {
+                    o.stopped = true;
+                }
+            }
+            Err(e) => {
+                tracing::warn!(topic, partition, error = %e, "resume failed; retrying");
+                if let Some(o) = self.get_mut(topic, partition) {
+                    o.retry_at = Instant::now() + Duration::from_secs(1);
+                }
+            }
+        }
+    }
+
+    /// Finds the canonical tip of a partition and positions the consumer.
+    fn resume(&mut self, topic: &str, partition: i32) -> Result<(), SealerError> {
+        let seals_topic = format!("{topic}{}", self.s.seals_suffix);
+        let (s_low, s_high) = self.seals.watermarks(&seals_topic, partition)?;
+        let anchor = self
+            .seals
+            .anchor(&seals_topic, partition)?
+            .filter(|a| *a > s_low && *a <= s_high);
+        let (start_tip, from) = match anchor {
+            Some(a) => {
+                let recs = self.seals.read(&seals_topic, partition, a - 1, a)?;
+                match recs.into_iter().next() {
+                    Some((_, Ok(seal))) if seal.topic == topic && seal.partition == partition => {
+                        let key = self.s.keys.get(&seal.key_id).ok_or_else(|| {
+                            SealerError::SealsInconsistent {
+                                topic: seals_topic.clone(),
+                                partition,
+                                message: format!(
+                                    "anchored seal at offset {} is signed by unknown key {}",
+                                    a - 1,
+                                    seal.key_id
+                                ),
+                            }
+                        })?;
+                        seal.verify(&key)
+                            .map_err(|e| SealerError::SealsInconsistent {
+                                topic: seals_topic.clone(),
+                                partition,
+                                message: format!("anchored seal at offset {}: {e}", a - 1),
+                            })?;
+                        (Tip::after(&seal), a)
+                    }
+                    _ => {
+                        return Err(SealerError::SealsInconsistent {
+                            topic: seals_topic,
+                            partition,
+                            message: format!(
+                                "anchor points past offset {} which is not a seal of this partition",
+                                a - 1
+                            ),
+                        });
+                    }
+                }
+            }
+            None => (Tip::genesis(topic, partition), s_low),
+        };
+        let records = self.seals.read(&seals_topic, partition, from, s_high)?;
+        let had_records = !records.is_empty();
+        let f = fold(start_tip, topic, partition, records, &self.s.keys);
+        if anchor.is_none() && had_records && f.accepted.is_empty() {
+            return Err(SealerError::SealsInconsistent {
+                topic: seals_topic,
+                partition,
+                message: format!(
+                    "{} records but none extends genesis ({} rejected)",
+                    s_high - s_low,
+                    f.rejected.len()
+                ),
+            });
+        }
+        let mut tip = f.tip;
+        let (e_low, e_high) = self
+            .consumer
+            .fetch_watermarks(topic, partition, self.timeout)?;
+        let next = tip.next_offset.unwrap_or(e_low);
+        if next < e_low {
+            return Err(SealerError::RetentionOutran {
+                topic: topic.to_owned(),
+                partition,
+                next_offset: next,
+                log_start: e_low,
+            });
+        }
+        tip.next_offset = Some(next);
+        tracing::info!(
+            topic,
+            partition,
+            seq = tip.next_seq,
+            next_offset = next,
+            high_watermark = e_high,
+            seals_folded = s_high - from,
+            "resumed"
+        );
+        self.consumer
+            .seek(topic, partition, Offset::Offset(next), self.timeout)?;
+        let now = Instant::now();
+        if let Some(o) = self.get_mut(topic, partition) {
+            o.sealer = Some(PartitionSealer::new(topic, partition, tip, now));
+            o.seals_pos = s_high;
+            o.last_canonical = now;
+        }
+        Ok(())
+    }
+
+    fn on_record(&mut self, topic: &str, partition: i32, r: &RecordRef<'_>) {
+        let max = self.s.policy.max_records;
+        let Some(o) = self.get_mut(topic, partition) else {
+            return;
+        };
+        let Some(s) = o.sealer.as_mut() else { return };
+        let expected = s.next_offset().unwrap_or(r.offset);
+        if r.offset < expected {
+            return; // already sealed, or fetched before the seek
+        }
+        if r.offset > expected && o.gap_checked != Some(expected) {
+            // A record from before a seek, or a real gap: re-seek once.
+            o.gap_checked = Some(expected);
+            tracing::warn!(
+                topic,
+                partition,
+                expected,
+                got = r.offset,
+                "offset gap; re-reading from the expected offset"
+            );
+            if let Err(error) =
+                self.consumer
+                    .seek(topic, partition, Offset::Offset(expected), self.timeout)
+            {
+                tracing::warn!(topic, partition, %error, "seek failed");
+            }
+            return;
+        }
+        if let Err(e) = s.append(r, Instant::now()) {
+            tracing::error!(topic, partition, error = %e, "record out of order");
+            return;
+        }
+        if s.pending() >= max {
+            if let Err(error) = self.seal(topic, partition) {
+                tracing::warn!(topic, partition, %error, "sealing failed; will retry");
+            }
+        }
+    }
+
+    /// Every tick: cut data seals that are due, retry resumes. Every slow
+    /// tick (1 s): heartbeats and the lag gauges, from the watermarks that
+    /// librdkafka's statistics report.
+    fn on_tick(&mut self, slow: bool) {
+        let now = Instant::now();
+        for (t, p) in self.owned_partitions() {
+            let Some(o) = self.get(&t, p) else { continue };
+            if o.stopped {
+                continue;
+            }
+            let Some(s) = o.sealer.as_ref() else {
+                if now >= o.retry_at {
+                    self.try_resume(&t, p);
+                }
+                continue;
+            };
+            let data_due = s.data_due(&self.s.policy, now);
+            let heartbeat_due = s.heartbeat_due(&self.s.policy, now);
+            let next = s.next_offset().unwrap_or(0);
+            let head_age = now.duration_since(o.last_canonical).as_secs_f64();
+            let mut idle = false;
+            if slow {
+                if let Some(hw) = self.consumer.context().high_watermark(&t, p) {
+                    telemetry::partition_gauges(&t, p, hw - next, head_age);
+                    idle = hw <= next;
+                }
+            }
+            let due = data_due || (heartbeat_due && idle);
+            if due {
+                if let Err(error) = self.seal(&t, p) {
+                    tracing::warn!(topic = %t, partition = p, %error, "sealing failed; will retry");
+                }
+            }
+        }
+    }
+
+    /// Cuts, publishes and confirms one seal of a partition.
+    fn seal(&mut self, topic: &str, partition: i32) -> Result<(), SealerError> {
+        let t0 = Instant::now();
+        let hw = self
+            .consumer
+            .context()
+            .high_watermark(topic, partition)
+            .unwrap_or(0);
+        let Some(o) = self.get(topic, partition) else {
+            return Ok(());
+        };
+        let Some(s) = o.sealer.as_ref() else {
+            return Ok(());
+        };
+        let seals_topic = o.seals_topic.clone();
+        let seals_pos = o.seals_pos;
+        let tip = s.tip().clone();
+        let oldest = s.oldest_pending_timestamp_ms();
+        let sealed_at = now_ms();
+        let seal = s.cut(hw.max(s.next_offset().unwrap_or(0)), sealed_at, &self.s.key);
+
+        let payload = seal.to_json();
+        let key = format!("{topic}/{partition}");
+        let record = FutureRecord::to(&seals_topic)
+            .partition(partition)
+            .key(&key)
+            .payload(&payload);
+        let fail = |message: String| SealerError::NotAcknowledged {
+            topic: topic.to_owned(),
+            partition,
+            message,
+        };
+        let delivery = self
+            .producer
+            .send_result(record)
+            .map_err(|(e, _)| fail(e.to_string()))?;
+        let seal_offset = match futures::executor::block_on(delivery) {
+            Ok(Ok(d)) => d.offset,
+            Ok(Err((e, _))) => return Err(fail(e.to_string())),
+            Err(_) => return Err(fail("delivery report dropped".into())),
+        };
+
+        let t_produce = t0.elapsed();
+        let records = self
+            .seals
+            .read(&seals_topic, partition, seals_pos, seal_offset + 1)?;
+        let f = fold(tip, topic, partition, records, &self.s.keys);
+        tracing::debug!(?t_produce, t_read = ?t0.elapsed(), "seal timings");
+        let won = f
+            .accepted
+            .last()
+            .is_some_and(|(off, _)| *off == seal_offset);
+        let now = Instant::now();
+        let Some(o) = self.get_mut(topic, partition) else {
+            return Ok(());
+        };
+        o.seals_pos = seal_offset + 1;
+        o.gap_checked = None;
+        let Some(s) = o.sealer.as_mut() else {
+            return Ok(());
+        };
+        if won {
+            s.confirm(&seal, now);
+            o.last_canonical = now;
+            let latency = oldest.map(|ts| (sealed_at - ts).max(0) as f64 / 1_000.0);
+            let kind = match seal.kind {
+                SealKind::Data => "data",
+                SealKind::Heartbeat => "heartbeat",
+            };
+            telemetry::sealed(kind, seal.count, latency);
+            tracing::debug!(
+                topic,
+                partition,
+                seq = seal.seq,
+                first_offset = seal.first_offset,
+                last_offset = seal.last_offset,
+                seal_offset,
+                "sealed"
+            );
+            self.commit(
+                topic,
+                partition,
+                &seals_topic,
+                seal.last_offset + 1,
+                seal_offset + 1,
+            )
+        } else {
+            // Someone else's seal is canonical: adopt it and re-read after it.
+            let winner: Option<&(i64, Seal)> = f.accepted.last();
+            tracing::warn!(
+                topic,
+                partition,
+                lost_seq = seal.seq,
+                seal_offset,
+                adopted_seq = winner.map(|(_, w)| w.seq),
+                next_offset = f.tip.next_offset,
+                "own seal lost to a rival; adopting the canonical chain"
+            );
+            telemetry::fork_resolved();
+            let next = f.tip.next_offset.unwrap_or(0);
+            let anchor = winner.map(|(off, _)| off + 1);
+            s.rewind(f.tip, now);
+            o.last_canonical = now;
+            self.consumer
+                .seek(topic, partition, Offset::Offset(next), self.timeout)?;
+            match anchor {
+                Some(a) => self.commit(topic, partition, &seals_topic, next, a),
+                None => Ok(()),
+            }
+        }
+    }
+
+    fn commit(
+        &self,
+        topic: &str,
+        partition: i32,
+        seals_topic: &str,
+        next_offset: i64,
+        anchor: i64,
+    ) -> Result<(), SealerError> {
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition_offset(topic, partition, Offset::Offset(next_offset))?;
+        if let Err(error) = self.consumer.commit(&tpl, CommitMode::Async) {
+            tracing::warn!(topic, partition, %error, "offset commit failed; resume will re-read from the anchor");
+        }
+        self.seals.commit_anchor(seals_topic, partition, anchor)
+    }
+}
+
+/// Runs a sealer until `stop` is set.
+pub fn run(settings: Settings, stop: Arc<AtomicBool>) -> Result<(), SealerError> {
+    Sealer::connect(settings)?.run(&stop)
+}
