@@ -62,13 +62,17 @@ class Stack:
 
         return AdminClient({"bootstrap.servers": self.kafka, "log_level": 0})
 
-    def create_topic(self, partitions=6):
+    def create_topic(self, partitions=6, seals=False):
+        """A fresh events topic; with seals=True also its `.seals` topic."""
         from confluent_kafka.admin import NewTopic
 
         name = f"test.{uuid.uuid4().hex[:12]}"
-        admin = self.admin()  # must outlive the future
-        admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1)])[name].result(30)
-        wait_until(f"topic {name} in metadata", lambda: len(self.admin().list_topics(name, timeout=5).topics[name].partitions) == partitions)
+        names = [name] + ([name + ".seals"] if seals else [])
+        admin = self.admin()  # must outlive the futures
+        futures = admin.create_topics([NewTopic(n, num_partitions=partitions, replication_factor=1) for n in names])
+        for n in names:
+            futures[n].result(30)
+            wait_until(f"topic {n} in metadata", lambda n=n: len(self.admin().list_topics(n, timeout=5).topics[n].partitions) == partitions)
         return name
 
     def end_offsets(self, topic):
@@ -189,3 +193,67 @@ def make_event(tenant, seq, **over):
     }
     e.update(over)
     return e
+
+
+class Sealers:
+    """Starts and stops `auditlog seal` processes sharing one config and key."""
+
+    def __init__(self, stack, tmp_path, topic, **sealer):
+        self.stack = stack
+        self.tmp = tmp_path
+        self.topic = topic
+        self.key = tmp_path / "sealer.key"
+        if not self.key.exists():
+            r = stack.run("keygen", "--out", str(self.key))
+            assert r.returncode == 0, r.stderr
+        self.public = self.key.with_suffix(".pub")
+        self.metrics_port = free_port()
+        settings = {"key_file": str(self.key), "group_id": f"sealer-{uuid.uuid4().hex[:8]}",
+                    "max_records": 5000, "max_interval_ms": 500, "heartbeat_interval_ms": 2000, **sealer}
+        self.config = stack.write_config(tmp_path / "sealer.toml", topic, sealer=settings)
+        self.procs = []
+
+    def start(self, metrics=False):
+        n = len(self.procs)
+        env = dict(os.environ, AUDITLOG_LOG="info,sealer=debug")
+        port = self.metrics_port if metrics else free_port()
+        env["AUDITLOG_SEALER__METRICS_LISTEN"] = f"127.0.0.1:{port}"
+        log = open(self.tmp / f"sealer-{n}.log", "w")
+        p = subprocess.Popen([self.stack.bin, "--config", str(self.config), "seal"], stdout=log, stderr=subprocess.STDOUT, env=env)
+        p.log_path = log.name
+        p.metrics_url = f"http://127.0.0.1:{port}/metrics"
+        self.procs.append(p)
+        return p
+
+    def log(self, p):
+        return Path(p.log_path).read_text()
+
+    def publics(self):
+        from chaincheck import key_id, load_public
+
+        pub = load_public(self.public)
+        return {key_id(pub).hex(): pub}
+
+    def stop_all(self):
+        for p in self.procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p in self.procs:
+            try:
+                p.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+
+@pytest.fixture
+def sealers_factory(stack, tmp_path):
+    made = []
+
+    def make(topic, **sealer):
+        s = Sealers(stack, tmp_path, topic, **sealer)
+        made.append(s)
+        return s
+
+    yield make
+    for s in made:
+        s.stop_all()
