@@ -77,8 +77,13 @@ impl PartitionSealer {
         self.oldest_timestamp_ms
     }
 
-    /// Appends one record.
-    pub fn append(&mut self, r: &RecordRef<'_>, now: Instant) -> Result<(), OffsetOrder> {
+    /// Appends one record. `now` is called only for the first record of a
+    /// seal (reading the clock per record is measurable).
+    pub fn append(
+        &mut self,
+        r: &RecordRef<'_>,
+        now: impl FnOnce() -> Instant,
+    ) -> Result<(), OffsetOrder> {
         let leaf = self.chain.append(r)?;
         self.leaves.push(leaf);
         self.first_offset.get_or_insert(r.offset);
@@ -86,7 +91,9 @@ impl PartitionSealer {
         if let Some(ts) = r.timestamp_ms {
             self.oldest_timestamp_ms = Some(self.oldest_timestamp_ms.map_or(ts, |o| o.min(ts)));
         }
-        self.pending_since.get_or_insert(now);
+        if self.pending_since.is_none() {
+            self.pending_since = Some(now());
+        }
         Ok(())
     }
 
@@ -198,7 +205,7 @@ mod tests {
                     key: None,
                     value: Some(&v),
                 },
-                t0,
+                || t0,
             )
             .expect("append");
         }
@@ -215,7 +222,7 @@ mod tests {
                 key: None,
                 value: Some(&v),
             },
-            t0,
+            || t0,
         )
         .expect("append");
         assert!(s.data_due(&policy(), t0), "count cut");

@@ -1,0 +1,128 @@
+"""Drives scripts/bench-sealer. Measures wall time to consume (or seal) every
+record from process start, and the process's CPU time (utime+stime from
+/proc) at that moment."""
+import argparse
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+
+from confluent_kafka import Producer
+from confluent_kafka.admin import AdminClient, NewTopic
+
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid):
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def bootstrap():
+    env = dict(line.split("=", 1) for line in open(".stack/env").read().split() if "=" in line)
+    return f"127.0.0.1:{env['AUDITLOG_STACK_KAFKA_PORT']}"
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--bin", required=True)
+    p.add_argument("--count-bin", required=True)
+    p.add_argument("--events", type=int, default=200_000)
+    p.add_argument("--partitions", type=int, default=6)
+    a = p.parse_args()
+    kafka = bootstrap()
+    topic = f"bench.{uuid.uuid4().hex[:8]}"
+    admin = AdminClient({"bootstrap.servers": kafka, "log_level": 0})
+    fs = admin.create_topics([NewTopic(t, num_partitions=a.partitions, replication_factor=1) for t in (topic, topic + ".seals")])
+    for f in fs.values():
+        f.result(30)
+
+    print(f"producing {a.events} events of ~400 bytes to {topic} ({a.partitions} partitions)…", file=sys.stderr)
+    prod = Producer({"bootstrap.servers": kafka, "linger.ms": 20, "log_level": 0, "enable.idempotence": True})
+    sample = subprocess.run([a.bin, "sample", "--count", str(a.events)], capture_output=True, check=True).stdout.splitlines()
+    for line in sample:
+        while True:
+            try:
+                prod.produce(topic, line, key=json.loads(line)["tenant"].encode())
+                break
+            except BufferError:
+                prod.poll(0.1)
+    prod.flush(120)
+    size = sum(len(x) for x in sample) / len(sample)
+
+    # Baseline: the plain counting consumer.
+    t0 = time.monotonic()
+    proc = subprocess.Popen([a.count_bin, kafka, topic, str(a.events)], stdout=subprocess.PIPE, text=True)
+    out = None
+    while proc.poll() is None:
+        cpu_base = cpu_seconds(proc.pid)
+        time.sleep(0.05)
+    out = json.loads(proc.stdout.read())
+    base_wall = time.monotonic() - t0
+    base_rate = a.events / out["seconds"]
+    base_steady = (a.events - a.events // 10) / (out["seconds"] - out["t10"])
+    base_cpu = cpu_base / a.events * 1e6
+
+    # The sealer, from a fresh group, until every record is sealed.
+    tmp = tempfile.mkdtemp()
+    key = os.path.join(tmp, "sealer.key")
+    subprocess.run([a.bin, "keygen", "--out", key], check=True, capture_output=True)
+    port = free_port()
+    cfg = os.path.join(tmp, "c.toml")
+    with open(cfg, "w") as f:
+        f.write(f'[kafka]\nbootstrap_servers = "{kafka}"\nevents_topic = "{topic}"\n'
+                f'[sealer]\nkey_file = "{key}"\ngroup_id = "bench-{uuid.uuid4().hex[:8]}"\n'
+                f'metrics_listen = "127.0.0.1:{port}"\n')
+    t0 = time.monotonic()
+    prefix = os.environ.get("BENCH_SEAL_PREFIX", "").split()  # e.g. "perf record -g -o /tmp/seal.perf"
+    seal = subprocess.Popen(prefix + [a.bin, "--config", cfg, "seal"], stderr=open(os.path.join(tmp, "seal.log"), "w"))
+    sealed = 0
+    t10 = None
+    deadline = time.monotonic() + 600
+    while sealed < a.events and time.monotonic() < deadline:
+        time.sleep(0.05)
+        try:
+            text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2).read().decode()
+            m = re.search(r"^auditlog_sealer_records_sealed_total (\d+)", text, re.M)
+            sealed = int(m.group(1)) if m else 0
+            if t10 is None and sealed >= a.events // 10:
+                t10 = (time.monotonic() - t0, sealed)
+        except OSError:
+            pass
+        seal_cpu_total = cpu_seconds(seal.pid)
+    seal_wall = time.monotonic() - t0
+    seal.terminate()
+    seal.wait(30)
+    if sealed < a.events:
+        sys.exit(f"sealer sealed only {sealed} of {a.events} records in time; log: {tmp}/seal.log")
+    seal_rate = a.events / seal_wall
+    seal_steady = (a.events - t10[1]) / (seal_wall - t10[0])
+    seal_cpu = seal_cpu_total / a.events * 1e6
+
+    print()
+    print(f"sealer benchmark: {a.events} records of {size:.0f} bytes, {a.partitions} partitions, broker Tansu (sqlite), dev profile")
+    print(f"{'':28} {'steady rec/s':>12} {'end-to-end rec/s':>16} {'CPU s per 1M':>13}")
+    print(f"{'plain counting consumer':28} {base_steady:>12.0f} {base_rate:>16.0f} {base_cpu:>13.2f}")
+    print(f"{'auditlog seal':28} {seal_steady:>12.0f} {seal_rate:>16.0f} {seal_cpu:>13.2f}")
+    sr, rr, cr = seal_steady / base_steady, seal_rate / base_rate, seal_cpu / base_cpu
+    print(f"{'ratio (sealer / plain)':28} {sr:>12.2f} {rr:>16.2f} {cr:>13.2f}")
+    print(f"goals: steady rate ratio >= 0.95 -> {'met' if sr >= 0.95 else 'NOT met'}; "
+          f"CPU ratio <= 1.3 -> {'met' if cr <= 1.3 else 'NOT met'}")
+    print("steady: from 10% to 100% of records; end-to-end: from process start, including the group join "
+          "(the sealer also resumes each partition from its seals). CPU: whole process, start to finish.")
+
+
+if __name__ == "__main__":
+    main()
