@@ -116,7 +116,7 @@ class Stack:
         for name, values in sections.items():
             lines.append(f"[{name}]")
             for k, v in values.items():
-                lines.append(f"{k} = {json.dumps(v)}")
+                lines.append(f"{json.dumps(k)} = {json.dumps(v)}")
         path.write_text("\n".join(lines) + "\n")
         return path
 
@@ -210,7 +210,9 @@ class Sealers:
         self.metrics_port = free_port()
         settings = {"key_file": str(self.key), "group_id": f"sealer-{uuid.uuid4().hex[:8]}",
                     "max_records": 5000, "max_interval_ms": 500, "heartbeat_interval_ms": 2000, **sealer}
-        self.config = stack.write_config(tmp_path / "sealer.toml", topic, sealer=settings)
+        # Short sessions so a dead or paused member's partitions move quickly.
+        props = {"session.timeout.ms": "6000", "heartbeat.interval.ms": "1000"}
+        self.config = stack.write_config(tmp_path / "sealer.toml", topic, sealer=settings, **{"kafka.properties": props})
         self.procs = []
 
     def start(self, metrics=False):

@@ -147,3 +147,52 @@ def test_a_rival_seal_that_wins_the_race_is_adopted_not_forked(stack, sealers_fa
     assert r["accepted"][1][1]["first_offset"] == 50, "the owner continued after the rival"
     assert [reason for _, reason in r["rejected"]] == ["superseded"], r["rejected"]
     assert metric(owner.metrics_url, "auditlog_sealer_forks_resolved_total") == 1
+
+
+def test_a_paused_member_that_wakes_after_losing_its_partition_cannot_fork_the_chain(stack, sealers_factory):
+    """The Forks scenario for real: member A holds unsealed records, is paused
+    (SIGSTOP) past its session timeout, member B takes the partition and seals
+    them, then A wakes and may publish its stale seal. Whatever A does, the
+    log must hold one canonical chain covering every offset once; anything A
+    wrote is rejected by the canonical rule."""
+    from confluent_kafka import Producer
+
+    topic = stack.create_topic(1, seals=True)
+    s = sealers_factory(topic, max_interval_ms=3000, heartbeat_interval_ms=600_000)
+    a = s.start(metrics=True)
+    wait_until("A to own the partition", lambda: "resumed" in s.log(a), timeout=60)
+    publics = s.publics()
+    prod = Producer({"bootstrap.servers": stack.kafka, "log_level": 0, "enable.idempotence": True})
+
+    def produce(n, start):
+        for i in range(start, start + n):
+            prod.produce(topic, json.dumps(make_event("acme", i)).encode(), key=b"acme", partition=0)
+        prod.flush(10)
+
+    produce(100, 0)
+    wait_until("A to seal 100 records", lambda: sealed_to(stack, topic, 1, publics)[0] == 100, timeout=60, interval=0.5)
+    produce(50, 100)
+    # A has fetched the 50 (its lag gauge reads 0) but not sealed them yet.
+    wait_until("A to hold 50 unsealed records",
+               lambda: metric(a.metrics_url, "auditlog_sealer_lag_records") == 0
+               and metric(a.metrics_url, "auditlog_sealer_records_sealed_total") == 100, timeout=30, interval=0.2)
+    a.send_signal(signal.SIGSTOP)
+    try:
+        b = s.start()
+        wait_until("B to seal the 50 records A holds",
+                   lambda: sealed_to(stack, topic, 1, publics)[0] == 150, timeout=90, interval=0.5)
+        assert "resumed" in s.log(b)
+    finally:
+        a.send_signal(signal.SIGCONT)
+    produce(20, 150)
+    wait_until("B to seal 20 more", lambda: sealed_to(stack, topic, 1, publics)[0] == 170, timeout=60, interval=0.5)
+    # Give A time to act on its stale state: its revocation and any seal it
+    # cuts happen within a few of its ticks after waking.
+    wait_until("A to notice it lost the partition", lambda: "partition revoked" in s.log(a), timeout=60, interval=0.5)
+
+    r = check_partition(stack.kafka, topic, 0, publics)
+    assert r["findings"] == []
+    assert r["records_covered"] == 170 and r["first"] == 0
+    assert [s_["seq"] for _, s_ in r["accepted"]] == list(range(len(r["accepted"])))
+    assert all(reason in ("superseded", "does_not_extend") for _, reason in r["rejected"]), r["rejected"]
+    print(f"seals rejected by the canonical rule (A's stale seals, if it cut any): {r['rejected']}")
