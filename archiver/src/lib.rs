@@ -1,5 +1,41 @@
 //! # archiver
 //!
-//! Writes sealed ranges to S3 as Parquet under Object Lock (issue 4).
-//! Not built yet: this crate is a placeholder so the workspace layout is final.
+//! `auditlog archive` (issue 4, in progress): turns each sealed range into
+//! Parquet objects on S3 under Object Lock, with a signed manifest per
+//! object. What exists so far is the pure core:
+//!
+//! - [`layout`]: object and manifest keys, a pure function of the range;
+//! - [`encode`]: records of a sealed range → deterministic zstd Parquet
+//!   (events table and dead-letter table).
 #![deny(missing_docs)]
+
+pub mod encode;
+pub mod layout;
+
+/// Why archiving failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ArchiverError {
+    /// Building Arrow batches failed.
+    #[error(transparent)]
+    Archive(#[from] schemas::archive::ArchiveError),
+    /// Writing or reading Parquet failed.
+    #[error("parquet: {0}")]
+    Parquet(#[from] parquet::errors::ParquetError),
+    /// The records do not match the seal that covers them.
+    #[error("records of {topic}/{partition} {first}..={last} do not match seal {seq}: {message}")]
+    SealMismatch {
+        /// The events topic.
+        topic: String,
+        /// The partition.
+        partition: i32,
+        /// Sequence number of the seal.
+        seq: u64,
+        /// First offset of the range.
+        first: i64,
+        /// Last offset of the range.
+        last: i64,
+        /// What differs.
+        message: String,
+    },
+}

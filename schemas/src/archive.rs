@@ -1,24 +1,25 @@
-//! The Arrow schema of the Parquet archive, and conversions between
-//! [`ArchivedRecord`]s and Arrow [`RecordBatch`]es.
+//! The Arrow schemas of the Parquet archive, and conversions between
+//! records and Arrow [`RecordBatch`]es.
 //!
 //! Parsed event fields are flattened into top-level columns (`actor_id`,
 //! `resource_type`, …) so every query engine can filter on them without
 //! struct syntax. The `kafka_*` columns keep the record exactly as it was in
 //! Kafka, including the raw key and value bytes the chain was computed over.
+//! Records that are not valid v1 events go to the dead-letter table, which
+//! has the `kafka_*` columns and a `reason`.
 
 use std::sync::Arc;
 
-use arrow_array::builder::{
-    BinaryBuilder, Int32Builder, Int64Builder, ListBuilder, MapBuilder, StringBuilder,
-    StructBuilder, TimestampMicrosecondBuilder,
-};
+use arrow_array::builder::{Int32Builder, MapBuilder, StringBuilder, TimestampMicrosecondBuilder};
 use arrow_array::cast::AsArray;
-use arrow_array::types::{Int32Type, Int64Type, TimestampMicrosecondType};
-use arrow_array::{Array, ArrayRef, RecordBatch};
-use arrow_schema::{ArrowError, DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
+use arrow_array::types::{Int32Type, TimestampMicrosecondType};
+use arrow_array::{Array, ArrayRef, RecordBatch, StringArray};
+use arrow_schema::{ArrowError, DataType, Field, Fields, Schema, SchemaRef};
 use uuid::Uuid;
 
 use crate::event::{Actor, AuditEvent, EventTime, Outcome, Resource, TraceContext};
+pub use crate::kafka_columns::KafkaRecord;
+use crate::kafka_columns::{self, column, utc_micros};
 
 /// Why a record batch could not be built or read.
 #[derive(Debug, thiserror::Error)]
@@ -45,26 +46,7 @@ pub enum ArchiveError {
     Arrow(#[from] ArrowError),
 }
 
-/// Where a record sat in Kafka, and its exact bytes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KafkaRecord {
-    /// Topic name.
-    pub topic: String,
-    /// Partition number.
-    pub partition: i32,
-    /// Offset in the partition.
-    pub offset: i64,
-    /// The record timestamp in milliseconds since the epoch, if any.
-    pub timestamp_ms: Option<i64>,
-    /// The exact key bytes, if any.
-    pub key: Option<Vec<u8>>,
-    /// The exact value bytes.
-    pub value: Vec<u8>,
-    /// The record headers in order; values may be null.
-    pub headers: Vec<(String, Option<Vec<u8>>)>,
-}
-
-/// One row of the archive: an event and the Kafka record it came from.
+/// One row of the events table: an event and the Kafka record it came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ArchivedRecord {
     /// The parsed event.
@@ -73,8 +55,13 @@ pub struct ArchivedRecord {
     pub kafka: KafkaRecord,
 }
 
-fn utc_micros() -> DataType {
-    DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
+/// One row of the dead-letter table: a record that is not a valid v1 event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetter {
+    /// Why it was refused (every failed rule, `; `-separated).
+    pub reason: String,
+    /// Its Kafka coordinates and raw bytes.
+    pub kafka: KafkaRecord,
 }
 
 fn attributes_type() -> DataType {
@@ -88,25 +75,10 @@ fn attributes_type() -> DataType {
     )
 }
 
-fn header_fields() -> Fields {
-    Fields::from(vec![
-        Field::new("key", DataType::Utf8, true),
-        Field::new("value", DataType::Binary, true),
-    ])
-}
-
-fn headers_type() -> DataType {
-    DataType::List(Arc::new(Field::new(
-        "item",
-        DataType::Struct(header_fields()),
-        true,
-    )))
-}
-
-/// The Arrow schema of archive objects (events table).
+/// The Arrow schema of the events table.
 pub fn archive_schema() -> SchemaRef {
     let s = |name: &str, nullable: bool| Field::new(name, DataType::Utf8, nullable);
-    Arc::new(Schema::new(vec![
+    let mut fields = vec![
         Field::new("schema_version", DataType::Int32, false),
         s("event_id", false),
         Field::new("event_time", utc_micros(), false),
@@ -125,160 +97,127 @@ pub fn archive_schema() -> SchemaRef {
         s("span_id", true),
         Field::new("trace_flags", DataType::Int32, true),
         Field::new("attributes", attributes_type(), false),
-        s("kafka_topic", false),
-        Field::new("kafka_partition", DataType::Int32, false),
-        Field::new("kafka_offset", DataType::Int64, false),
-        Field::new("kafka_timestamp", utc_micros(), true),
-        Field::new("kafka_key", DataType::Binary, true),
-        Field::new("kafka_value", DataType::Binary, false),
-        Field::new("kafka_headers", headers_type(), false),
-    ]))
+    ];
+    fields.extend(kafka_columns::fields());
+    Arc::new(Schema::new(fields))
 }
 
-/// Builds one record batch in the order given.
+/// The Arrow schema of the dead-letter table.
+pub fn dead_letter_schema() -> SchemaRef {
+    let mut fields = vec![Field::new("reason", DataType::Utf8, false)];
+    fields.extend(kafka_columns::fields());
+    Arc::new(Schema::new(fields))
+}
+
+/// Builds one events batch, rows in the order given.
 pub fn to_record_batch(rows: &[ArchivedRecord]) -> Result<RecordBatch, ArchiveError> {
     let n = rows.len();
     let strings = || StringBuilder::with_capacity(n, n * 16);
-    let (mut version, mut id, mut time) = (
-        Int32Builder::with_capacity(n),
-        strings(),
-        TimestampMicrosecondBuilder::with_capacity(n).with_timezone("UTC"),
-    );
-    let (mut tenant, mut source, mut action) = (strings(), strings(), strings());
-    let (mut actor_type, mut actor_id, mut actor_ip, mut actor_ua) =
-        (strings(), strings(), strings(), strings());
-    let (mut res_type, mut res_id, mut outcome, mut reason) =
-        (strings(), strings(), strings(), strings());
-    let (mut trace_id, mut span_id, mut flags) =
-        (strings(), strings(), Int32Builder::with_capacity(n));
+    let mut version = Int32Builder::with_capacity(n);
+    let mut time = TimestampMicrosecondBuilder::with_capacity(n).with_timezone("UTC");
+    let mut flags = Int32Builder::with_capacity(n);
+    // event_id tenant source action actor_type actor_id actor_ip actor_user_agent
+    // resource_type resource_id outcome reason trace_id span_id
+    let mut text: Vec<StringBuilder> = (0..14).map(|_| strings()).collect();
     let mut attrs = MapBuilder::new(None, StringBuilder::new(), StringBuilder::new());
-    let (mut k_topic, mut k_part, mut k_off) = (
-        strings(),
-        Int32Builder::with_capacity(n),
-        Int64Builder::with_capacity(n),
-    );
-    let mut k_ts = TimestampMicrosecondBuilder::with_capacity(n).with_timezone("UTC");
-    let (mut k_key, mut k_val) = (BinaryBuilder::new(), BinaryBuilder::new());
-    let header_builder = StructBuilder::new(
-        header_fields(),
-        vec![
-            Box::new(StringBuilder::new()),
-            Box::new(BinaryBuilder::new()),
-        ],
-    );
-    let mut k_headers = ListBuilder::new(header_builder);
-
+    let mut kafka = kafka_columns::Builder::with_capacity(n);
     for r in rows {
         let e = &r.event;
         version.append_value(i32::from(e.schema_version));
-        id.append_value(e.event_id.hyphenated().to_string());
         time.append_value(e.event_time.micros());
-        tenant.append_value(&e.tenant);
-        source.append_value(&e.source);
-        action.append_value(&e.action);
-        actor_type.append_value(&e.actor.kind);
-        actor_id.append_value(&e.actor.id);
-        actor_ip.append_option(e.actor.ip.as_deref());
-        actor_ua.append_option(e.actor.user_agent.as_deref());
-        res_type.append_value(&e.resource.kind);
-        res_id.append_value(&e.resource.id);
-        outcome.append_value(e.outcome.as_str());
-        reason.append_option(e.reason.as_deref());
-        trace_id.append_option(e.trace.as_ref().map(|t| t.trace_id.as_str()));
-        span_id.append_option(e.trace.as_ref().map(|t| t.span_id.as_str()));
-        flags.append_option(e.trace.as_ref().map(|t| i32::from(t.flags)));
+        let trace = e.trace.as_ref();
+        let id = e.event_id.hyphenated().to_string();
+        let values: [Option<&str>; 14] = [
+            Some(id.as_str()),
+            Some(e.tenant.as_str()),
+            Some(e.source.as_str()),
+            Some(e.action.as_str()),
+            Some(e.actor.kind.as_str()),
+            Some(e.actor.id.as_str()),
+            e.actor.ip.as_deref(),
+            e.actor.user_agent.as_deref(),
+            Some(e.resource.kind.as_str()),
+            Some(e.resource.id.as_str()),
+            Some(e.outcome.as_str()),
+            e.reason.as_deref(),
+            trace.map(|t| t.trace_id.as_str()),
+            trace.map(|t| t.span_id.as_str()),
+        ];
+        for (b, v) in text.iter_mut().zip(values) {
+            b.append_option(v);
+        }
+        flags.append_option(trace.map(|t| i32::from(t.flags)));
         for (k, v) in &e.attributes {
             attrs.keys().append_value(k);
             attrs.values().append_value(v);
         }
         attrs.append(true)?;
-        let k = &r.kafka;
-        k_topic.append_value(&k.topic);
-        k_part.append_value(k.partition);
-        k_off.append_value(k.offset);
-        k_ts.append_option(k.timestamp_ms.map(|ms| ms.saturating_mul(1_000)));
-        k_key.append_option(k.key.as_deref());
-        k_val.append_value(&k.value);
-        let hs = k_headers.values();
-        for (name, value) in &k.headers {
-            field_builder::<StringBuilder>(hs, 0)?.append_value(name);
-            field_builder::<BinaryBuilder>(hs, 1)?.append_option(value.as_deref());
-            hs.append(true);
-        }
-        k_headers.append(true);
+        kafka.append(&r.kafka)?;
     }
-
-    let columns: Vec<ArrayRef> = vec![
-        Arc::new(version.finish()),
-        Arc::new(id.finish()),
-        Arc::new(time.finish()),
-        Arc::new(tenant.finish()),
-        Arc::new(source.finish()),
-        Arc::new(action.finish()),
-        Arc::new(actor_type.finish()),
-        Arc::new(actor_id.finish()),
-        Arc::new(actor_ip.finish()),
-        Arc::new(actor_ua.finish()),
-        Arc::new(res_type.finish()),
-        Arc::new(res_id.finish()),
-        Arc::new(outcome.finish()),
-        Arc::new(reason.finish()),
-        Arc::new(trace_id.finish()),
-        Arc::new(span_id.finish()),
-        Arc::new(flags.finish()),
-        Arc::new(attrs.finish()),
-        Arc::new(k_topic.finish()),
-        Arc::new(k_part.finish()),
-        Arc::new(k_off.finish()),
-        Arc::new(k_ts.finish()),
-        Arc::new(k_key.finish()),
-        Arc::new(k_val.finish()),
-        Arc::new(k_headers.finish()),
-    ];
+    let mut text = text
+        .into_iter()
+        .map(|mut b| Arc::new(b.finish()) as ArrayRef);
+    let mut next = || text.next().ok_or(ArchiveError::ColumnType("internal"));
+    let mut columns: Vec<ArrayRef> =
+        vec![Arc::new(version.finish()), next()?, Arc::new(time.finish())];
+    for _ in 0..13 {
+        columns.push(next()?);
+    }
+    columns.push(Arc::new(flags.finish()));
+    columns.push(Arc::new(attrs.finish()));
+    columns.extend(kafka.finish());
     Ok(RecordBatch::try_new(archive_schema(), columns)?)
 }
 
-fn field_builder<T: arrow_array::builder::ArrayBuilder>(
-    b: &mut StructBuilder,
-    i: usize,
-) -> Result<&mut T, ArchiveError> {
-    b.field_builder::<T>(i)
-        .ok_or(ArchiveError::ColumnType("kafka_headers"))
+/// Builds one dead-letter batch, rows in the order given.
+pub fn to_dead_letter_batch(rows: &[DeadLetter]) -> Result<RecordBatch, ArchiveError> {
+    let mut reason = StringBuilder::with_capacity(rows.len(), rows.len() * 32);
+    let mut kafka = kafka_columns::Builder::with_capacity(rows.len());
+    for r in rows {
+        reason.append_value(&r.reason);
+        kafka.append(&r.kafka)?;
+    }
+    let mut columns: Vec<ArrayRef> = vec![Arc::new(reason.finish())];
+    columns.extend(kafka.finish());
+    Ok(RecordBatch::try_new(dead_letter_schema(), columns)?)
 }
 
-/// Reads an archive record batch back into records, in row order.
+/// Reads a dead-letter batch back, in row order.
+pub fn dead_letters_from_batch(batch: &RecordBatch) -> Result<Vec<DeadLetter>, ArchiveError> {
+    let reason = column(batch, "reason")?
+        .as_string_opt::<i32>()
+        .ok_or(ArchiveError::ColumnType("reason"))?;
+    let kafka = kafka_columns::Reader::new(batch)?;
+    Ok((0..batch.num_rows())
+        .map(|row| DeadLetter {
+            reason: reason.value(row).to_owned(),
+            kafka: kafka.row(row),
+        })
+        .collect())
+}
+
+/// Reads an events batch back into records, in row order.
 pub fn from_record_batch(batch: &RecordBatch) -> Result<Vec<ArchivedRecord>, ArchiveError> {
-    let col = |name: &'static str| {
-        batch
-            .column_by_name(name)
-            .ok_or(ArchiveError::MissingColumn(name))
-    };
-    let string = |name: &'static str| -> Result<_, ArchiveError> {
-        col(name)?
+    let string = |name: &'static str| -> Result<&StringArray, ArchiveError> {
+        column(batch, name)?
             .as_string_opt::<i32>()
             .ok_or(ArchiveError::ColumnType(name))
     };
     let int32 = |name: &'static str| -> Result<_, ArchiveError> {
-        col(name)?
+        column(batch, name)?
             .as_primitive_opt::<Int32Type>()
             .ok_or(ArchiveError::ColumnType(name))
     };
-    let micros = |name: &'static str| -> Result<_, ArchiveError> {
-        col(name)?
-            .as_primitive_opt::<TimestampMicrosecondType>()
-            .ok_or(ArchiveError::ColumnType(name))
-    };
-    let binary = |name: &'static str| -> Result<_, ArchiveError> {
-        col(name)?
-            .as_binary_opt::<i32>()
-            .ok_or(ArchiveError::ColumnType(name))
-    };
-    let (version, id, time) = (
-        int32("schema_version")?,
+    let (version, flags) = (int32("schema_version")?, int32("trace_flags")?);
+    let time = column(batch, "event_time")?
+        .as_primitive_opt::<TimestampMicrosecondType>()
+        .ok_or(ArchiveError::ColumnType("event_time"))?;
+    let (id, tenant, source, action) = (
         string("event_id")?,
-        micros("event_time")?,
+        string("tenant")?,
+        string("source")?,
+        string("action")?,
     );
-    let (tenant, source, action) = (string("tenant")?, string("source")?, string("action")?);
     let (actor_type, actor_id) = (string("actor_type")?, string("actor_id")?);
     let (actor_ip, actor_ua) = (string("actor_ip")?, string("actor_user_agent")?);
     let (res_type, res_id, outcome) = (
@@ -286,13 +225,8 @@ pub fn from_record_batch(batch: &RecordBatch) -> Result<Vec<ArchivedRecord>, Arc
         string("resource_id")?,
         string("outcome")?,
     );
-    let (reason, trace_id, span_id, flags) = (
-        string("reason")?,
-        string("trace_id")?,
-        string("span_id")?,
-        int32("trace_flags")?,
-    );
-    let attrs = col("attributes")?
+    let (reason, trace_id, span_id) = (string("reason")?, string("trace_id")?, string("span_id")?);
+    let attrs = column(batch, "attributes")?
         .as_map_opt()
         .ok_or(ArchiveError::ColumnType("attributes"))?;
     let attr_keys = attrs
@@ -303,34 +237,9 @@ pub fn from_record_batch(batch: &RecordBatch) -> Result<Vec<ArchivedRecord>, Arc
         .values()
         .as_string_opt::<i32>()
         .ok_or(ArchiveError::ColumnType("attributes"))?;
-    let (k_topic, k_part) = (string("kafka_topic")?, int32("kafka_partition")?);
-    let k_off = col("kafka_offset")?
-        .as_primitive_opt::<Int64Type>()
-        .ok_or(ArchiveError::ColumnType("kafka_offset"))?;
-    let (k_ts, k_key, k_val) = (
-        micros("kafka_timestamp")?,
-        binary("kafka_key")?,
-        binary("kafka_value")?,
-    );
-    let k_headers = col("kafka_headers")?
-        .as_list_opt::<i32>()
-        .ok_or(ArchiveError::ColumnType("kafka_headers"))?;
-    let h_struct = k_headers
-        .values()
-        .as_struct_opt()
-        .ok_or(ArchiveError::ColumnType("kafka_headers"))?;
-    let h_keys = h_struct
-        .column(0)
-        .as_string_opt::<i32>()
-        .ok_or(ArchiveError::ColumnType("kafka_headers"))?;
-    let h_vals = h_struct
-        .column(1)
-        .as_binary_opt::<i32>()
-        .ok_or(ArchiveError::ColumnType("kafka_headers"))?;
+    let kafka = kafka_columns::Reader::new(batch)?;
 
-    let opt = |a: &arrow_array::StringArray, row: usize| {
-        (!a.is_null(row)).then(|| a.value(row).to_owned())
-    };
+    let opt = |a: &StringArray, row: usize| (!a.is_null(row)).then(|| a.value(row).to_owned());
     let mut out = Vec::with_capacity(batch.num_rows());
     for row in 0..batch.num_rows() {
         let invalid = |column: &'static str, reason: &str| ArchiveError::Invalid {
@@ -385,29 +294,10 @@ pub fn from_record_batch(batch: &RecordBatch) -> Result<Vec<ArchivedRecord>, Arc
             trace,
             attributes,
         };
-        let (h_start, h_end) = (
-            k_headers.value_offsets()[row],
-            k_headers.value_offsets()[row + 1],
-        );
-        let headers = (h_start..h_end)
-            .map(|i| {
-                let i = usize::try_from(i).unwrap_or_default();
-                (
-                    h_keys.value(i).to_owned(),
-                    (!h_vals.is_null(i)).then(|| h_vals.value(i).to_vec()),
-                )
-            })
-            .collect();
-        let kafka = KafkaRecord {
-            topic: k_topic.value(row).to_owned(),
-            partition: k_part.value(row),
-            offset: k_off.value(row),
-            timestamp_ms: (!k_ts.is_null(row)).then(|| k_ts.value(row) / 1_000),
-            key: (!k_key.is_null(row)).then(|| k_key.value(row).to_vec()),
-            value: k_val.value(row).to_vec(),
-            headers,
-        };
-        out.push(ArchivedRecord { event, kafka });
+        out.push(ArchivedRecord {
+            event,
+            kafka: kafka.row(row),
+        });
     }
     Ok(out)
 }

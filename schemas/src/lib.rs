@@ -16,13 +16,14 @@
 
 pub mod archive;
 pub mod event;
+pub mod kafka_columns;
 pub mod limits;
 pub mod sample;
 pub mod validate;
 
 pub use event::{Actor, AuditEvent, EventTime, Outcome, Resource, TraceContext};
 pub use limits::Limits;
-pub use validate::{FieldError, parse_event};
+pub use validate::{FieldError, parse_event, parse_event_with};
 
 /// The JSON Schema (draft 2020-12) of audit event v1, as published in
 /// `schemas/audit-event.v1.schema.json`.

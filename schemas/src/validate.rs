@@ -69,6 +69,17 @@ const RESOURCE_FIELDS: &[&str] = &["type", "id"];
 /// microseconds, `actor.ip` is in canonical form. On failure every problem
 /// found is returned.
 pub fn parse_event(bytes: &[u8], limits: &Limits) -> Result<AuditEvent, Vec<FieldError>> {
+    parse_event_with(bytes, limits, Uuid::now_v7)
+}
+
+/// Like [`parse_event`], with `mint` supplying the id of an event that has
+/// none. The archiver passes a deterministic one so that re-encoding a range
+/// gives the same bytes.
+pub fn parse_event_with(
+    bytes: &[u8],
+    limits: &Limits,
+    mint: impl FnOnce() -> Uuid,
+) -> Result<AuditEvent, Vec<FieldError>> {
     if bytes.len() > limits.max_event_bytes {
         return Err(vec![FieldError::new(
             "",
@@ -87,12 +98,16 @@ pub fn parse_event(bytes: &[u8], limits: &Limits) -> Result<AuditEvent, Vec<Fiel
             format!("not valid JSON: {e}"),
         )]
     })?;
-    validate_value(&value, limits)
+    validate_value(&value, limits, mint)
 }
 
 /// Validates an already-parsed JSON value (see [`parse_event`]). The size
 /// limit is not checked here: the caller knows the encoded size.
-pub fn validate_value(value: &Value, limits: &Limits) -> Result<AuditEvent, Vec<FieldError>> {
+pub fn validate_value(
+    value: &Value,
+    limits: &Limits,
+    mint: impl FnOnce() -> Uuid,
+) -> Result<AuditEvent, Vec<FieldError>> {
     let Some(obj) = value.as_object() else {
         return Err(vec![FieldError::new(
             "",
@@ -116,7 +131,7 @@ pub fn validate_value(value: &Value, limits: &Limits) -> Result<AuditEvent, Vec<
         ),
     }
     let event_id = match obj.get("event_id") {
-        None | Some(Value::Null) => Some(Uuid::now_v7()),
+        None | Some(Value::Null) => Some(mint()),
         Some(v) => c
             .str_field("event_id", v)
             .and_then(|s| c.uuid("event_id", s)),

@@ -92,7 +92,7 @@ fn kafka(offset: i64, value: Vec<u8>) -> KafkaRecord {
         offset,
         timestamp_ms: Some(1_764_000_000_000 + offset),
         key: Some(b"tenant".to_vec()),
-        value,
+        value: Some(value),
         headers: vec![("h".into(), Some(vec![0, 1, 2])), ("empty".into(), None)],
     }
 }
@@ -120,6 +120,23 @@ proptest! {
         let batch = to_record_batch(&rows).map_err(|e| TestCaseError::fail(e.to_string()))?;
         prop_assert_eq!(batch.num_rows(), rows.len());
         let back = from_record_batch(&batch).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        prop_assert_eq!(back, rows);
+    }
+
+    #[test]
+    fn dead_letters_round_trip_through_arrow(values in proptest::collection::vec(proptest::option::of(proptest::collection::vec(any::<u8>(), 0..64)), 0..20)) {
+        use schemas::archive::{DeadLetter, dead_letters_from_batch, to_dead_letter_batch};
+        let rows: Vec<DeadLetter> = values
+            .into_iter()
+            .enumerate()
+            .map(|(i, v)| {
+                let mut k = kafka(i64::try_from(i).unwrap_or_default(), Vec::new());
+                k.value = v;
+                DeadLetter { reason: format!("json_syntax at {i}"), kafka: k }
+            })
+            .collect();
+        let batch = to_dead_letter_batch(&rows).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let back = dead_letters_from_batch(&batch).map_err(|e| TestCaseError::fail(e.to_string()))?;
         prop_assert_eq!(back, rows);
     }
 }

@@ -1,0 +1,103 @@
+//! Object keys: a pure function of (topic, partition, first offset) and the
+//! first record's timestamp, which is itself fixed by the first offset.
+//!
+//! ```text
+//! <prefix>events/topic=<topic>/dt=<YYYY-MM-DD>/hour=<HH>/partition=<PPPP>/<first offset, 20 digits>.parquet
+//! <prefix>dead_letters/topic=<topic>/dt=<YYYY-MM-DD>/hour=<HH>/partition=<PPPP>/<first offset, 20 digits>.parquet
+//! <prefix>manifests/topic=<topic>/partition=<PPPP>/<first offset, 20 digits>.json
+//! ```
+//!
+//! `dt` and `hour` are the UTC date and hour of the first record's Kafka
+//! timestamp (1970-01-01, hour 00, if it has none). Zero-padding makes
+//! lexicographic order offset order.
+
+use time::OffsetDateTime;
+
+/// The Hive-style `dt=…/hour=…` of a millisecond timestamp.
+fn date_hour(timestamp_ms: Option<i64>) -> (String, u8) {
+    let t = timestamp_ms
+        .and_then(|ms| OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).ok())
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH);
+    (
+        format!("{:04}-{:02}-{:02}", t.year(), u8::from(t.month()), t.day()),
+        t.hour(),
+    )
+}
+
+fn table_key(
+    prefix: &str,
+    table: &str,
+    topic: &str,
+    partition: i32,
+    first_offset: i64,
+    first_ts: Option<i64>,
+) -> String {
+    let (dt, hour) = date_hour(first_ts);
+    format!(
+        "{prefix}{table}/topic={topic}/dt={dt}/hour={hour:02}/partition={partition:04}/{first_offset:020}.parquet"
+    )
+}
+
+/// The key of the events object of a range.
+pub fn events_key(
+    prefix: &str,
+    topic: &str,
+    partition: i32,
+    first_offset: i64,
+    first_ts: Option<i64>,
+) -> String {
+    table_key(prefix, "events", topic, partition, first_offset, first_ts)
+}
+
+/// The key of the dead-letter object of a range.
+pub fn dead_letters_key(
+    prefix: &str,
+    topic: &str,
+    partition: i32,
+    first_offset: i64,
+    first_ts: Option<i64>,
+) -> String {
+    table_key(
+        prefix,
+        "dead_letters",
+        topic,
+        partition,
+        first_offset,
+        first_ts,
+    )
+}
+
+/// The key of the manifest of a range.
+pub fn manifest_key(prefix: &str, topic: &str, partition: i32, first_offset: i64) -> String {
+    format!("{prefix}manifests/topic={topic}/partition={partition:04}/{first_offset:020}.json")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_hive_style_zero_padded_and_utc() {
+        // 2026-11-26T23:59:59.999Z
+        let ts = Some(1_795_737_599_999);
+        assert_eq!(
+            events_key("", "audit.events", 3, 42, ts),
+            "events/topic=audit.events/dt=2026-11-26/hour=23/partition=0003/00000000000000000042.parquet"
+        );
+        assert_eq!(
+            dead_letters_key("p/", "t", 12, 7, None),
+            "p/dead_letters/topic=t/dt=1970-01-01/hour=00/partition=0012/00000000000000000007.parquet"
+        );
+        assert_eq!(
+            manifest_key("", "t", 1, 9),
+            "manifests/topic=t/partition=0001/00000000000000000009.json"
+        );
+    }
+
+    #[test]
+    fn lexicographic_order_is_offset_order() {
+        let a = events_key("", "t", 0, 9, Some(0));
+        let b = events_key("", "t", 0, 10, Some(0));
+        assert!(a < b);
+    }
+}
