@@ -97,8 +97,9 @@ pub fn rejection_name(r: &Rejection) -> &'static str {
 
 /// Reads seals partitions and keeps anchors.
 pub struct SealsLog {
+    /// Reads seals partitions by assignment (it never subscribes) and commits
+    /// anchors in `<group>.anchors`.
     reader: BaseConsumer,
-    anchors: BaseConsumer,
     timeout: Duration,
 }
 
@@ -127,8 +128,7 @@ impl SealsLog {
     /// Connects a reader and the anchor store of `group`.
     pub fn new(cfg: &KafkaConfig, group: &str) -> Result<Self, SealerError> {
         Ok(Self {
-            reader: consumer(cfg, &format!("{group}.reader"))?,
-            anchors: consumer(cfg, &format!("{group}.anchors"))?,
+            reader: consumer(cfg, &format!("{group}.anchors"))?,
             timeout: cfg.request_timeout.max(Duration::from_secs(10)),
         })
     }
@@ -145,7 +145,7 @@ impl SealsLog {
     pub fn anchor(&self, topic: &str, partition: i32) -> Result<Option<i64>, SealerError> {
         let mut tpl = TopicPartitionList::new();
         tpl.add_partition(topic, partition);
-        let committed = self.anchors.committed_offsets(tpl, self.timeout)?;
+        let committed = self.reader.committed_offsets(tpl, self.timeout)?;
         Ok(committed
             .find_partition(topic, partition)
             .and_then(|e| match e.offset() {
@@ -159,7 +159,7 @@ impl SealsLog {
     pub fn commit_anchor(&self, topic: &str, partition: i32, next: i64) -> Result<(), SealerError> {
         let mut tpl = TopicPartitionList::new();
         tpl.add_partition_offset(topic, partition, Offset::Offset(next))?;
-        Ok(self.anchors.commit(&tpl, CommitMode::Async)?)
+        Ok(self.reader.commit(&tpl, CommitMode::Async)?)
     }
 
     /// Decodes every record of `[from, to)` of a seals partition, in order.
