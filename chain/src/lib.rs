@@ -17,6 +17,7 @@
 pub mod canonical;
 pub mod hex;
 pub mod link;
+pub mod manifest;
 pub mod merkle;
 pub mod seal;
 
