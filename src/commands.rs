@@ -56,6 +56,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Seal => runtime.block_on(seal(config)),
+        Command::Archive => runtime.block_on(archive(config)),
         Command::Sample { .. } | Command::Keygen { .. } => unreachable!("handled above"),
     }
 }
@@ -208,6 +209,58 @@ async fn seal(config: Config) -> Result<ExitCode> {
     });
     tokio::task::spawn_blocking(move || sealer::runtime::run(settings, stop)).await??;
     tracing::info!("sealer stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn archive(config: Config) -> Result<ExitCode> {
+    let ac = &config.archiver;
+    let s3 = config
+        .s3
+        .as_ref()
+        .context("config field s3.bucket: the archiver needs a bucket")?;
+    let key = sealer::keys::load_signing_key(&ac.key_file)?;
+    let mut seal_keys = Vec::new();
+    for path in &ac.seal_keys {
+        seal_keys.push(sealer::keys::load_verifying_key(path)?);
+    }
+    if seal_keys.is_empty() {
+        anyhow::bail!(
+            "config field archiver.seal_keys: list the sealers' public key files, or no seal can be trusted"
+        );
+    }
+    let store = archiver::store::Store::connect(
+        s3.endpoint.as_deref(),
+        &s3.region,
+        &s3.bucket,
+        s3.force_path_style,
+    )
+    .await;
+    store.check_bucket().await?;
+    tracing::info!(bucket = %s3.bucket, topics = ?ac.topics, "archiver starting");
+    let settings = archiver::runtime::Settings {
+        kafka: config.kafka.clone(),
+        group_id: ac.group_id.clone(),
+        topics: ac.topics.clone(),
+        seals_suffix: config.sealer.seals_topic_suffix.clone(),
+        prefix: ac.prefix.clone(),
+        retention: ac.retention_by_topic.clone(),
+        default_retention: ac.retention,
+        key,
+        seal_keys,
+        limits: config.limits.clone(),
+    };
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = Arc::clone(&stop);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        flag.store(true, std::sync::atomic::Ordering::Relaxed);
+    });
+    let handle = tokio::runtime::Handle::current();
+    tokio::task::spawn_blocking(move || {
+        archiver::runtime::Archiver::connect(settings, store, handle)?.run(&stop)
+    })
+    .await??;
+    tracing::info!("archiver stopped");
     Ok(ExitCode::SUCCESS)
 }
 

@@ -54,7 +54,10 @@ enum Command {
     /// Seal the events topics: join the sealer group and chain every
     /// assigned partition into signed seals.
     Seal,
-    /// Write a new Ed25519 key pair for signing seals.
+    /// Archive sealed ranges to S3 as Parquet under Object Lock, with signed
+    /// manifests.
+    Archive,
+    /// Write a new Ed25519 key pair for signing seals or manifests.
     Keygen {
         /// Secret key file to create (mode 0600); the public key goes next to
         /// it with the extension .pub.

@@ -11,6 +11,8 @@
 
 pub mod encode;
 pub mod layout;
+pub mod runtime;
+pub mod store;
 
 /// Why archiving failed.
 #[derive(Debug, thiserror::Error)]
@@ -22,6 +24,43 @@ pub enum ArchiverError {
     /// Writing or reading Parquet failed.
     #[error("parquet: {0}")]
     Parquet(#[from] parquet::errors::ParquetError),
+    /// A Kafka request failed.
+    #[error("kafka: {0}")]
+    Kafka(String),
+    /// An S3 request failed.
+    #[error("s3://{bucket}/{key}: {message}")]
+    S3 {
+        /// The bucket.
+        bucket: String,
+        /// The key, empty for bucket-level requests.
+        key: String,
+        /// What the SDK said.
+        message: String,
+    },
+    /// The bucket lacks versioning or Object Lock.
+    #[error(
+        "bucket {bucket} cannot hold an audit archive: {message}; create it with Object Lock enabled (versioning follows)"
+    )]
+    BucketNotLocked {
+        /// The bucket.
+        bucket: String,
+        /// What is missing.
+        message: String,
+    },
+    /// A different object already exists at a key the archiver must write.
+    #[error(
+        "conflict at s3://{bucket}/{key}: an object with SHA-256 {existing} exists; this range encodes to {ours}"
+    )]
+    Conflict {
+        /// The bucket.
+        bucket: String,
+        /// The key.
+        key: String,
+        /// The existing object's checksum (base64).
+        existing: String,
+        /// Ours (base64).
+        ours: String,
+    },
     /// The records do not match the seal that covers them.
     #[error("records of {topic}/{partition} {first}..={last} do not match seal {seq}: {message}")]
     SealMismatch {

@@ -19,7 +19,15 @@ use crate::ConfigError;
 pub const PREFIX: &str = "AUDITLOG_";
 
 /// The sections of the file, for the single-underscore typo check.
-const SECTIONS: &[&str] = &["KAFKA", "LIMITS", "INGEST", "S3", "SEALER", "TELEMETRY"];
+const SECTIONS: &[&str] = &[
+    "KAFKA",
+    "LIMITS",
+    "INGEST",
+    "S3",
+    "SEALER",
+    "ARCHIVER",
+    "TELEMETRY",
+];
 
 /// Applies overrides in place and returns the names of the variables used.
 pub fn apply_overrides(

@@ -23,7 +23,9 @@ pub mod kafka;
 pub mod raw;
 mod validated;
 
-pub use validated::{Config, IngestConfig, KafkaConfig, LogFormat, S3Config, SealerConfig};
+pub use validated::{
+    ArchiverConfig, Config, IngestConfig, KafkaConfig, LogFormat, S3Config, SealerConfig,
+};
 
 use std::path::{Path, PathBuf};
 

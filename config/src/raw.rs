@@ -24,6 +24,9 @@ pub struct RawConfig {
     /// The sealer.
     #[serde(default)]
     pub sealer: RawSealer,
+    /// The archiver.
+    #[serde(default)]
+    pub archiver: RawArchiver,
     /// Logs and metrics.
     #[serde(default)]
     pub telemetry: RawTelemetry,
@@ -258,6 +261,64 @@ fn default_heartbeat_interval_ms() -> u64 {
 }
 fn default_sealer_metrics() -> String {
     "127.0.0.1:9465".into()
+}
+
+/// `[archiver]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawArchiver {
+    /// Consumer group of the archivers (on the seals topics).
+    #[serde(default = "default_archiver_group")]
+    pub group_id: String,
+    /// Events topics to archive; empty means `kafka.events_topic`.
+    #[serde(default)]
+    pub topics: Vec<String>,
+    /// Key prefix inside the bucket, e.g. `audit/`; empty for the root.
+    #[serde(default)]
+    pub prefix: String,
+    /// The archiver's Ed25519 secret key file, for signing manifests.
+    #[serde(default = "default_archiver_key")]
+    pub key_file: String,
+    /// Public key files of the sealers whose seals are trusted.
+    #[serde(default)]
+    pub seal_keys: Vec<String>,
+    /// Object Lock retention, in days, for topics not in `retention_days_by_topic`.
+    #[serde(default = "default_retention_days")]
+    pub retention_days: u32,
+    /// Per-topic retention in days.
+    #[serde(default)]
+    pub retention_days_by_topic: BTreeMap<String, u32>,
+    /// Where `/metrics` is served; empty to disable.
+    #[serde(default = "default_archiver_metrics")]
+    pub metrics_listen: String,
+}
+
+impl Default for RawArchiver {
+    fn default() -> Self {
+        Self {
+            group_id: default_archiver_group(),
+            topics: Vec::new(),
+            prefix: String::new(),
+            key_file: default_archiver_key(),
+            seal_keys: Vec::new(),
+            retention_days: default_retention_days(),
+            retention_days_by_topic: BTreeMap::new(),
+            metrics_listen: default_archiver_metrics(),
+        }
+    }
+}
+
+fn default_archiver_group() -> String {
+    "auditlog-archiver".into()
+}
+fn default_archiver_key() -> String {
+    "archiver.key".into()
+}
+fn default_retention_days() -> u32 {
+    365
+}
+fn default_archiver_metrics() -> String {
+    "127.0.0.1:9466".into()
 }
 
 /// `[telemetry]`

@@ -23,6 +23,8 @@ pub struct Config {
     pub s3: Option<S3Config>,
     /// `[sealer]`
     pub sealer: SealerConfig,
+    /// `[archiver]`
+    pub archiver: ArchiverConfig,
     /// `[telemetry] log_format`
     pub log_format: LogFormat,
     /// `[telemetry] log_level`
@@ -97,6 +99,56 @@ impl SealerConfig {
     pub fn seals_topic(&self, events_topic: &str) -> String {
         format!("{events_topic}{}", self.seals_topic_suffix)
     }
+}
+
+/// `[archiver]`, validated.
+#[derive(Debug, Clone)]
+pub struct ArchiverConfig {
+    /// Consumer group.
+    pub group_id: String,
+    /// Events topics archived.
+    pub topics: Vec<String>,
+    /// Key prefix.
+    pub prefix: String,
+    /// Manifest signing key.
+    pub key_file: std::path::PathBuf,
+    /// Trusted sealer public keys.
+    pub seal_keys: Vec<std::path::PathBuf>,
+    /// Default retention.
+    pub retention: Duration,
+    /// Per-topic retention.
+    pub retention_by_topic: BTreeMap<String, Duration>,
+    /// Metrics listen address, if any.
+    pub metrics_listen: Option<SocketAddr>,
+}
+
+impl ArchiverConfig {
+    /// The Object Lock retention of a topic.
+    pub fn retention_for(&self, topic: &str) -> Duration {
+        self.retention_by_topic
+            .get(topic)
+            .copied()
+            .unwrap_or(self.retention)
+    }
+}
+
+fn days(field: &str, d: u32) -> Result<Duration, ConfigError> {
+    if d == 0 {
+        return Err(invalid(field, "must be at least 1 day"));
+    }
+    Ok(Duration::from_secs(u64::from(d) * 86_400))
+}
+
+fn optional_listen(field: &str, v: &str) -> Result<Option<SocketAddr>, ConfigError> {
+    if v.is_empty() {
+        return Ok(None);
+    }
+    v.parse::<SocketAddr>().map(Some).map_err(|_| {
+        invalid(
+            field,
+            format!("{v:?} is not an address such as 127.0.0.1:9465"),
+        )
+    })
 }
 
 /// `[s3]`, validated.
@@ -284,6 +336,32 @@ impl Config {
             heartbeat_interval: millis("sealer.heartbeat_interval_ms", sr.heartbeat_interval_ms)?,
             metrics_listen,
         };
+        let ar = &raw.archiver;
+        let archive_topics = if ar.topics.is_empty() {
+            vec![kafka.events_topic.clone()]
+        } else {
+            ar.topics.clone()
+        };
+        for t in &archive_topics {
+            check_topic("archiver.topics", t)?;
+        }
+        if !ar.prefix.is_empty() && !ar.prefix.ends_with('/') {
+            return Err(invalid("archiver.prefix", "must be empty or end with /"));
+        }
+        let mut retention_by_topic = BTreeMap::new();
+        for (t, d) in &ar.retention_days_by_topic {
+            retention_by_topic.insert(t.clone(), days("archiver.retention_days_by_topic", *d)?);
+        }
+        let archiver = ArchiverConfig {
+            group_id: ar.group_id.clone(),
+            topics: archive_topics,
+            prefix: ar.prefix.clone(),
+            key_file: ar.key_file.clone().into(),
+            seal_keys: ar.seal_keys.iter().map(Into::into).collect(),
+            retention: days("archiver.retention_days", ar.retention_days)?,
+            retention_by_topic,
+            metrics_listen: optional_listen("archiver.metrics_listen", &ar.metrics_listen)?,
+        };
         let log_format = match raw.telemetry.log_format.as_str() {
             "text" => LogFormat::Text,
             "json" => LogFormat::Json,
@@ -300,6 +378,7 @@ impl Config {
             ingest,
             s3,
             sealer,
+            archiver,
             log_format,
             log_level: raw.telemetry.log_level.clone(),
             raw,

@@ -1,0 +1,199 @@
+//! The thin S3 adapter: create-only PUTs under Object Lock, and the bucket
+//! checks the archiver refuses to run without.
+
+use aws_sdk_s3::Client;
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{ChecksumAlgorithm, ChecksumMode, ObjectLockEnabled, ObjectLockMode};
+use aws_smithy_types::DateTime;
+
+use crate::ArchiverError;
+
+/// What a create-only PUT found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Put {
+    /// The object was created.
+    Created {
+        /// Its version id.
+        version_id: String,
+    },
+    /// An identical object (same SHA-256) was already there: a retry.
+    Existing {
+        /// Its version id.
+        version_id: String,
+    },
+}
+
+impl Put {
+    /// The version id either way.
+    pub fn version_id(&self) -> &str {
+        match self {
+            Put::Created { version_id } | Put::Existing { version_id } => version_id,
+        }
+    }
+}
+
+/// One bucket.
+#[derive(Debug, Clone)]
+pub struct Store {
+    client: Client,
+    bucket: String,
+}
+
+fn b64(bytes: &[u8]) -> String {
+    aws_smithy_types::base64::encode(bytes)
+}
+
+impl Store {
+    /// A store for `bucket`; credentials come from the default AWS chain.
+    pub async fn connect(
+        endpoint: Option<&str>,
+        region: &str,
+        bucket: &str,
+        path_style: bool,
+    ) -> Self {
+        let shared = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new(region.to_owned()))
+            .load()
+            .await;
+        let mut b = aws_sdk_s3::config::Builder::from(&shared).force_path_style(path_style);
+        if let Some(e) = endpoint {
+            b = b.endpoint_url(e);
+        }
+        Self {
+            client: Client::from_conf(b.build()),
+            bucket: bucket.to_owned(),
+        }
+    }
+
+    /// The bucket name.
+    pub fn bucket(&self) -> &str {
+        &self.bucket
+    }
+
+    fn s3_error(&self, key: &str, e: impl std::fmt::Display) -> ArchiverError {
+        ArchiverError::S3 {
+            bucket: self.bucket.clone(),
+            key: key.to_owned(),
+            message: e.to_string(),
+        }
+    }
+
+    /// Refuses buckets without Object Lock. S3 allows Object Lock only on
+    /// versioned buckets and never lets their versioning be suspended, so an
+    /// enabled lock configuration proves both. (Asking for the versioning
+    /// status separately also trips over moto, whose answer has the wrong
+    /// XML root for the Rust SDK.)
+    pub async fn check_bucket(&self) -> Result<(), ArchiverError> {
+        let not_locked = |message: String| ArchiverError::BucketNotLocked {
+            bucket: self.bucket.clone(),
+            message,
+        };
+        let lock = match self
+            .client
+            .get_object_lock_configuration()
+            .bucket(&self.bucket)
+            .send()
+            .await
+        {
+            Ok(lock) => lock,
+            // The bucket answered: it has no lock configuration.
+            Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => {
+                return Err(not_locked(format!(
+                    "it has no Object Lock configuration ({})",
+                    aws_sdk_s3::error::DisplayErrorContext(e)
+                )));
+            }
+            // No answer, or another refusal: report it as it is.
+            Err(e) => return Err(self.s3_error("", aws_sdk_s3::error::DisplayErrorContext(e))),
+        };
+        let enabled = lock
+            .object_lock_configuration()
+            .and_then(|c| c.object_lock_enabled());
+        if enabled != Some(&ObjectLockEnabled::Enabled) {
+            return Err(not_locked("Object Lock is not enabled".into()));
+        }
+        Ok(())
+    }
+
+    /// PUTs `bytes` at `key` create-only (`If-None-Match: *`), with a SHA-256
+    /// checksum and COMPLIANCE retention until `retain_until_secs`. If an
+    /// object is already there with the same checksum, that is a retry and
+    /// counts as success; a different one is a conflict.
+    pub async fn put_locked(
+        &self,
+        key: &str,
+        bytes: Vec<u8>,
+        sha256: &[u8; 32],
+        retain_until_secs: i64,
+        content_type: &str,
+    ) -> Result<Put, ArchiverError> {
+        let ours = b64(sha256);
+        let sent = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .body(ByteStream::from(bytes))
+            .content_type(content_type)
+            .checksum_algorithm(ChecksumAlgorithm::Sha256)
+            .checksum_sha256(&ours)
+            .object_lock_mode(ObjectLockMode::Compliance)
+            .object_lock_retain_until_date(DateTime::from_secs(retain_until_secs))
+            .if_none_match("*")
+            .send()
+            .await;
+        match sent {
+            Ok(out) => Ok(Put::Created {
+                version_id: out.version_id().unwrap_or_default().to_owned(),
+            }),
+            Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 412) => {
+                let head = self
+                    .client
+                    .head_object()
+                    .bucket(&self.bucket)
+                    .key(key)
+                    .checksum_mode(ChecksumMode::Enabled)
+                    .send()
+                    .await
+                    .map_err(|e| self.s3_error(key, aws_sdk_s3::error::DisplayErrorContext(e)))?;
+                let theirs = head.checksum_sha256().unwrap_or_default();
+                if theirs.split('-').next() == Some(ours.as_str()) {
+                    Ok(Put::Existing {
+                        version_id: head.version_id().unwrap_or_default().to_owned(),
+                    })
+                } else {
+                    Err(ArchiverError::Conflict {
+                        bucket: self.bucket.clone(),
+                        key: key.to_owned(),
+                        existing: theirs.to_owned(),
+                        ours,
+                    })
+                }
+            }
+            Err(e) => Err(self.s3_error(key, aws_sdk_s3::error::DisplayErrorContext(e))),
+        }
+    }
+
+    /// Reads an object, `None` if it does not exist.
+    pub async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, ArchiverError> {
+        match self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(out) => {
+                let body = out
+                    .body
+                    .collect()
+                    .await
+                    .map_err(|e| self.s3_error(key, e))?;
+                Ok(Some(body.into_bytes().to_vec()))
+            }
+            Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => Ok(None),
+            Err(e) => Err(self.s3_error(key, aws_sdk_s3::error::DisplayErrorContext(e))),
+        }
+    }
+}
