@@ -22,6 +22,9 @@ def main():
     p.add_argument("--expect", required=True, help="NDJSON file of the events sent")
     p.add_argument("--public-key", help="check the seal chain too, with this public key file")
     p.add_argument("--wait", type=float, default=120, help="seconds to wait for sealing")
+    p.add_argument("--s3", help="S3 endpoint: also wait for the archive and report where it went")
+    p.add_argument("--bucket")
+    p.add_argument("--prefix", default="")
     a = p.parse_args()
     sent = [json.loads(line)["event_id"] for line in open(a.expect) if line.strip()]
     c = Consumer({"bootstrap.servers": a.kafka, "group.id": "auditlog-readback", "enable.auto.commit": False, "log_level": 0})
@@ -46,7 +49,11 @@ def main():
     ok = missing == 0 and dupes == 0 and extra == 0
     if a.public_key:
         ok = seals_report(a, parts, ends) and ok
-    print("RESULT: " + ("OK, every acknowledged event is in Kafka exactly once" + (", sealed and verified" if a.public_key else "") if ok else "MISMATCH"))
+    if a.s3:
+        ok = archive_report(a, len(sent)) and ok
+    done = ", sealed and verified" if a.public_key else ""
+    done += ", archived to S3" if a.s3 else ""
+    print("RESULT: " + ("OK, every acknowledged event is in Kafka exactly once" + done if ok else "MISMATCH"))
     sys.exit(0 if ok else 1)
 
 
@@ -70,6 +77,53 @@ def seals_report(a, parts, ends):
             print(f"  FINDING: {f}")
         ok = ok and not r["findings"] and r["sealed_to"] == ends[r["partition"]]
     return ok
+
+
+
+def archive_report(a, expected):
+    import boto3
+    import pyarrow.dataset as ds
+    import pyarrow.fs as pafs
+    from botocore.config import Config
+
+    s3 = boto3.client("s3", endpoint_url=a.s3, region_name="us-east-1", aws_access_key_id="test",
+                      aws_secret_access_key="test", config=Config(s3={"addressing_style": "path"}))
+
+    def listing():
+        keys = []
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=a.bucket, Prefix=a.prefix):
+            keys += [o["Key"] for o in page.get("Contents", [])]
+        return keys
+
+    def archived_rows(keys):
+        rows = 0
+        for k in keys:
+            if "/manifests/" in k or k.startswith(a.prefix + "manifests/"):
+                m = json.loads(s3.get_object(Bucket=a.bucket, Key=k)["Body"].read())
+                rows += sum(o["rows"] for o in m["objects"])
+        return rows
+
+    deadline = time.monotonic() + a.wait
+    while True:
+        keys = listing()
+        rows = archived_rows(keys)
+        if rows >= expected or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    events = [k for k in keys if k.startswith(a.prefix + "events/")]
+    mans = [k for k in keys if k.startswith(a.prefix + "manifests/")]
+    head = s3.head_object(Bucket=a.bucket, Key=events[0]) if events else {}
+    fs = pafs.S3FileSystem(endpoint_override=a.s3.replace("http://", ""), scheme="http", access_key="test",
+                           secret_key="test", region="us-east-1")
+    n = ds.dataset(f"{a.bucket}/{a.prefix}events/", filesystem=fs, format="parquet", partitioning="hive").count_rows() if events else 0
+    print()
+    print(f"archive in s3://{a.bucket}/{a.prefix} ({a.s3})")
+    print(f"  {len(events)} Parquet objects under events/, {len(mans)} signed manifests under manifests/")
+    if events:
+        print(f"  e.g. {events[0]}")
+        print(f"  Object Lock: {head.get('ObjectLockMode')} until {head.get('ObjectLockRetainUntilDate')}")
+    print(f"  rows in manifests: {rows}; rows pyarrow reads from S3: {n}; events sent: {expected}")
+    return rows == expected and n == expected
 
 
 if __name__ == "__main__":
