@@ -16,6 +16,7 @@
 //! canonical.
 #![deny(missing_docs)]
 
+mod context;
 pub mod cutter;
 pub mod keys;
 pub mod runtime;

@@ -16,8 +16,8 @@
 //! the partition adopts the winner's tip and re-reads from its next offset.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use auditlog_config::KafkaConfig;
@@ -26,11 +26,12 @@ use chain::canonical::Tip;
 use chain::link::RecordRef;
 use chain::seal::{Seal, SealKind};
 use ed25519_dalek::SigningKey;
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use rdkafka::{ClientConfig, ClientContext, Message, Offset, TopicPartitionList};
+use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 
 use crate::SealerError;
+use crate::context::{Change, Ctx};
 use crate::cutter::{CutPolicy, PartitionSealer};
 use crate::seals_log::{KeySet, SealsLog, fold};
 use crate::telemetry;
@@ -52,91 +53,6 @@ pub struct Settings {
     pub key: SigningKey,
     /// Keys whose seals count as canonical (includes the signing key's).
     pub keys: KeySet,
-}
-
-enum Change {
-    Assigned(Vec<(String, i32)>),
-    Revoked(Vec<(String, i32)>),
-}
-
-/// Records rebalance changes and watermarks for the loop; never blocks on IO.
-#[derive(Default)]
-struct Ctx {
-    /// Set when `changes` is not empty, so the loop need not lock per record.
-    changed: AtomicBool,
-    changes: Mutex<Vec<Change>>,
-    /// (topic, partition) → high watermark, from librdkafka statistics
-    /// (refreshed every second without extra requests).
-    high_watermarks: Mutex<HashMap<(String, i32), i64>>,
-}
-
-fn partitions(tpl: &TopicPartitionList) -> Vec<(String, i32)> {
-    tpl.elements()
-        .iter()
-        .map(|e| (e.topic().to_owned(), e.partition()))
-        .collect()
-}
-
-impl Ctx {
-    fn push(&self, c: Change) {
-        match self.changes.lock() {
-            Ok(mut v) => v.push(c),
-            Err(poisoned) => poisoned.into_inner().push(c),
-        }
-        self.changed.store(true, Ordering::Release);
-    }
-
-    fn take(&self) -> Vec<Change> {
-        if !self.changed.swap(false, Ordering::AcqRel) {
-            return Vec::new();
-        }
-        match self.changes.lock() {
-            Ok(mut v) => std::mem::take(&mut *v),
-            Err(poisoned) => std::mem::take(&mut *poisoned.into_inner()),
-        }
-    }
-}
-
-impl Ctx {
-    fn high_watermark(&self, topic: &str, partition: i32) -> Option<i64> {
-        let map = match self.high_watermarks.lock() {
-            Ok(m) => m,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        map.get(&(topic.to_owned(), partition))
-            .copied()
-            .filter(|h| *h >= 0)
-    }
-}
-
-impl ClientContext for Ctx {
-    fn stats(&self, stats: rdkafka::Statistics) {
-        let mut map = match self.high_watermarks.lock() {
-            Ok(m) => m,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        for (name, t) in stats.topics {
-            for (p, s) in t.partitions {
-                if p >= 0 && s.hi_offset >= 0 {
-                    map.insert((name.clone(), p), s.hi_offset);
-                }
-            }
-        }
-    }
-}
-
-impl ConsumerContext for Ctx {
-    fn pre_rebalance(&self, _: &BaseConsumer<Self>, r: &Rebalance<'_>) {
-        if let Rebalance::Revoke(tpl) = r {
-            self.push(Change::Revoked(partitions(tpl)));
-        }
-    }
-
-    fn post_rebalance(&self, _: &BaseConsumer<Self>, r: &Rebalance<'_>) {
-        if let Rebalance::Assign(tpl) = r {
-            self.push(Change::Assigned(partitions(tpl)));
-        }
-    }
 }
 
 /// A partition this member owns.
@@ -570,7 +486,6 @@ impl Sealer {
         let oldest = s.oldest_pending_timestamp_ms();
         let sealed_at = now_ms();
         let seal = s.cut(hw.max(s.next_offset().unwrap_or(0)), sealed_at, &self.s.key);
-
         let payload = seal.to_json();
         let key = format!("{topic}/{partition}");
         let record = FutureRecord::to(&seals_topic)
@@ -591,13 +506,12 @@ impl Sealer {
             Ok(Err((e, _))) => return Err(fail(e.to_string())),
             Err(_) => return Err(fail("delivery report dropped".into())),
         };
-
         let t_produce = t0.elapsed();
         let records = self
             .seals
             .read(&seals_topic, partition, seals_pos, seal_offset + 1)?;
         let f = fold(tip, topic, partition, records, &self.s.keys);
-        tracing::debug!(?t_produce, t_read = ?t0.elapsed(), "seal timings");
+        tracing::debug!(topic, partition, produce = ?t_produce, total = ?t0.elapsed(), "seal round trip");
         let won = f
             .accepted
             .last()
