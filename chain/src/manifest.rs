@@ -4,12 +4,12 @@
 //! The signature covers the *signing message* (`docs/FORMAT.md` §7); the JSON
 //! form is transport only.
 
-use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
+use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::link::Hash;
-use crate::seal::{KeyId, Seal};
+use crate::seal::{KeyId, Seal, verify_signed};
 use crate::{ChainError, hex};
 
 const MANIFEST: &[u8] = b"auditlog/v1/manifest\0";
@@ -127,14 +127,11 @@ impl Manifest {
             seq: self.seal.seq,
             key_id: self.key_id.to_string(),
         };
-        if KeyId::of(key) != self.key_id {
-            return Err(bad());
+        if verify_signed(key, &self.key_id, &self.signing_message(), &self.signature) {
+            Ok(())
+        } else {
+            Err(bad())
         }
-        key.verify(
-            &self.signing_message(),
-            &Signature::from_bytes(&self.signature),
-        )
-        .map_err(|_| bad())
     }
 
     /// The JSON form stored next to the objects.

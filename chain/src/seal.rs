@@ -130,14 +130,11 @@ impl Seal {
             seq: self.seq,
             key_id: self.key_id.to_string(),
         };
-        if KeyId::of(key) != self.key_id {
-            return Err(bad());
+        if verify_signed(key, &self.key_id, &self.signing_message(), &self.signature) {
+            Ok(())
+        } else {
+            Err(bad())
         }
-        key.verify(
-            &self.signing_message(),
-            &Signature::from_bytes(&self.signature),
-        )
-        .map_err(|_| bad())
     }
 
     /// Structural checks that need no key: count, range and kind agree.
@@ -251,6 +248,20 @@ impl TryFrom<SealJson> for Seal {
             signature: field("sig", &j.sig)?,
         })
     }
+}
+
+/// Whether `signature` over `message` verifies under `key`, and `key` is the
+/// one `key_id` names. Seals and manifests both check signatures this way.
+pub(crate) fn verify_signed(
+    key: &VerifyingKey,
+    key_id: &KeyId,
+    message: &[u8],
+    signature: &[u8; 64],
+) -> bool {
+    KeyId::of(key) == *key_id
+        && key
+            .verify(message, &Signature::from_bytes(signature))
+            .is_ok()
 }
 
 /// Reads a signing key from its 32 secret bytes.
