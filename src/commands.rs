@@ -57,6 +57,26 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Seal => runtime.block_on(seal(config)),
         Command::Archive => runtime.block_on(archive(config)),
+        Command::Verify {
+            prefix,
+            topics,
+            partitions,
+            keys,
+            state,
+            format,
+            concurrency,
+        } => Ok(runtime.block_on(crate::verify_cmd::verify(
+            config,
+            crate::verify_cmd::Args {
+                prefix,
+                topics,
+                partitions,
+                keys,
+                state,
+                json: format == crate::Format::Json,
+                concurrency,
+            },
+        ))),
         Command::Sample { .. } | Command::Keygen { .. } => unreachable!("handled above"),
     }
 }

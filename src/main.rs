@@ -3,6 +3,7 @@
 //! library crates.
 
 mod commands;
+mod verify_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -57,6 +58,33 @@ enum Command {
     /// Archive sealed ranges to S3 as Parquet under Object Lock, with signed
     /// manifests.
     Archive,
+    /// Verify the archive: every manifest, object, seal, signature, chain
+    /// link and retention setting. Exit 0 clean, 1 findings, 2 could not run.
+    Verify {
+        /// Key prefix [default: archiver.prefix].
+        #[arg(long)]
+        prefix: Option<String>,
+        /// Only this topic (repeatable).
+        #[arg(long = "topic")]
+        topics: Vec<String>,
+        /// Only this partition (repeatable).
+        #[arg(long = "partition")]
+        partitions: Vec<i32>,
+        /// Key registry (TOML) with roles and validity windows [default:
+        /// archiver.seal_keys sign seals, archiver.key_file's .pub manifests].
+        #[arg(long, value_name = "FILE")]
+        keys: Option<PathBuf>,
+        /// State file: the last clean run's checkpoint, to detect rollback
+        /// and truncation; updated only after a clean run.
+        #[arg(long, value_name = "FILE")]
+        state: Option<PathBuf>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+        /// S3 requests in flight at once.
+        #[arg(long, default_value_t = 16)]
+        concurrency: usize,
+    },
     /// Write a new Ed25519 key pair for signing seals or manifests.
     Keygen {
         /// Secret key file to create (mode 0600); the public key goes next to
@@ -64,6 +92,15 @@ enum Command {
         #[arg(long, default_value = "sealer.key")]
         out: PathBuf,
     },
+}
+
+/// Report formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Format {
+    /// A summary for people.
+    Text,
+    /// One JSON document.
+    Json,
 }
 
 #[derive(Debug, Subcommand)]

@@ -72,9 +72,99 @@ pub fn manifest_key(prefix: &str, topic: &str, partition: i32, first_offset: i64
     format!("{prefix}manifests/topic={topic}/partition={partition:04}/{first_offset:020}.json")
 }
 
+/// The Object Lock retain-until date of a range's objects and manifest, in
+/// seconds since the epoch: the seal's time plus the retention, rounded up to
+/// a whole second. A function of the seal alone, so a retry asks for the same
+/// date and a verifier can recompute it.
+pub fn retain_until_secs(sealed_at_ms: i64, retention: std::time::Duration) -> i64 {
+    let sealed = sealed_at_ms.max(0).saturating_add(999) / 1000;
+    sealed.saturating_add(i64::try_from(retention.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// What a key under the prefix names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyKind {
+    /// A manifest.
+    Manifest {
+        /// Its topic.
+        topic: String,
+        /// Its partition.
+        partition: i32,
+        /// The first offset of its range.
+        first_offset: i64,
+    },
+    /// A Parquet object of the events or dead-letter table.
+    Object,
+    /// Anything else.
+    Other,
+}
+
+/// Classifies `key` (which starts with `prefix`).
+pub fn parse_key(prefix: &str, key: &str) -> KeyKind {
+    let Some(rest) = key.strip_prefix(prefix) else {
+        return KeyKind::Other;
+    };
+    if let Some(m) = rest.strip_prefix("manifests/topic=") {
+        let parts: Vec<&str> = m.split('/').collect();
+        if let [topic, partition, file] = parts.as_slice() {
+            let partition = partition
+                .strip_prefix("partition=")
+                .and_then(|p| p.parse().ok());
+            let first = file.strip_suffix(".json").and_then(|f| f.parse().ok());
+            if let (Some(partition), Some(first_offset)) = (partition, first) {
+                return KeyKind::Manifest {
+                    topic: (*topic).to_owned(),
+                    partition,
+                    first_offset,
+                };
+            }
+        }
+        return KeyKind::Other;
+    }
+    if (rest.starts_with("events/") || rest.starts_with("dead_letters/"))
+        && rest.ends_with(".parquet")
+    {
+        return KeyKind::Object;
+    }
+    KeyKind::Other
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn retain_until_is_seal_time_plus_retention_rounded_up() {
+        let day = std::time::Duration::from_secs(86_400);
+        assert_eq!(retain_until_secs(1_000, day), 1 + 86_400);
+        assert_eq!(retain_until_secs(1_001, day), 2 + 86_400);
+    }
+
+    #[test]
+    fn keys_parse_back() {
+        assert_eq!(
+            parse_key("p/", &manifest_key("p/", "a.b", 3, 42)),
+            KeyKind::Manifest {
+                topic: "a.b".into(),
+                partition: 3,
+                first_offset: 42
+            }
+        );
+        assert_eq!(
+            parse_key("p/", &events_key("p/", "t", 0, 9, None)),
+            KeyKind::Object
+        );
+        assert_eq!(
+            parse_key("p/", &dead_letters_key("p/", "t", 0, 9, None)),
+            KeyKind::Object
+        );
+        assert_eq!(
+            parse_key("p/", "p/manifests/topic=t/x.json"),
+            KeyKind::Other
+        );
+        assert_eq!(parse_key("p/", "p/notes.txt"), KeyKind::Other);
+        assert_eq!(parse_key("p/", "q/events/a.parquet"), KeyKind::Other);
+    }
 
     #[test]
     fn keys_are_hive_style_zero_padded_and_utc() {

@@ -30,7 +30,7 @@ use tokio::runtime::Handle;
 
 use crate::ArchiverError;
 use crate::encode::encode_range;
-use crate::layout::{dead_letters_key, events_key, manifest_key};
+use crate::layout::{dead_letters_key, events_key, manifest_key, retain_until_secs};
 use crate::store::Store;
 
 /// What the archiver needs.
@@ -61,7 +61,8 @@ pub struct Settings {
 struct Part {
     events_topic: String,
     tip: Tip,
-    prev_manifest: Option<Hash>,
+    /// Digest and seq of the partition's last manifest.
+    last_manifest: Option<(Hash, u64)>,
     /// The next seals offset to process; earlier deliveries (fetched before
     /// the seek) are ignored.
     next: i64,
@@ -276,7 +277,7 @@ impl Archiver {
                 last_data = Some(seal);
             }
         }
-        let prev_manifest = match last_data {
+        let last_manifest = match last_data {
             None => None,
             Some(seal) => {
                 let key = manifest_key(&self.s.prefix, &events_topic, partition, seal.first_offset);
@@ -293,7 +294,7 @@ impl Archiver {
                     key,
                     message: e.to_string(),
                 })?;
-                Some(m.digest())
+                Some((m.digest(), m.seq))
             }
         };
         tracing::info!(topic = %events_topic, partition, seals_offset = next, seq = tip.next_seq, "archiver resumed");
@@ -305,7 +306,7 @@ impl Archiver {
             Part {
                 events_topic,
                 tip,
-                prev_manifest,
+                last_manifest,
                 next,
             },
         );
@@ -323,7 +324,8 @@ impl Archiver {
             return Ok(());
         };
         let topic = part.events_topic.clone();
-        let prev = part.prev_manifest;
+        let prev = part.last_manifest.map(|(d, _)| d);
+        let next_seq = part.last_manifest.map_or(0, |(_, s)| s + 1);
         let records = self.read(&topic, partition, seal.first_offset, seal.last_offset)?;
         let encoded = encode_range(seal, &records, &self.s.limits)?;
         let first_ts = records.first().and_then(|r| r.timestamp_ms);
@@ -333,8 +335,7 @@ impl Archiver {
             .get(&topic)
             .copied()
             .unwrap_or(self.s.default_retention);
-        let retain_until =
-            now_ms() / 1000 + i64::try_from(retention.as_secs()).unwrap_or(i64::MAX / 2);
+        let retain_until = retain_until_secs(seal.sealed_at_ms, retention);
         let mut objects = Vec::new();
         for (table, enc, key) in [
             (
@@ -382,6 +383,7 @@ impl Archiver {
             seal: seal.clone(),
             objects,
             schema_version: schemas::SCHEMA_VERSION,
+            seq: next_seq,
             prev_manifest: prev,
             written_at_ms: now_ms(),
             key_id: KeyId([0; 16]),
@@ -416,7 +418,7 @@ impl Archiver {
         }
         tracing::info!(topic = %topic, partition, seq = seal.seq, first_offset = seal.first_offset, last_offset = seal.last_offset, objects = manifest.objects.len(), "range archived");
         if let Some(part) = self.parts.get_mut(&(seals_topic.to_owned(), partition)) {
-            part.prev_manifest = Some(manifest.digest());
+            part.last_manifest = Some((manifest.digest(), manifest.seq));
         }
         Ok(())
     }

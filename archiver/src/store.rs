@@ -32,6 +32,30 @@ impl Put {
     }
 }
 
+/// One version (or delete marker) of a key, from ListObjectVersions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionEntry {
+    /// The key.
+    pub key: String,
+    /// The version id.
+    pub version_id: String,
+    /// Whether it is the key's current version.
+    pub is_latest: bool,
+    /// Whether it is a delete marker rather than an object.
+    pub delete_marker: bool,
+    /// Its size in bytes (0 for delete markers).
+    pub size: u64,
+}
+
+/// The Object Lock retention of one object version, from HeadObject.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Retention {
+    /// `COMPLIANCE`, `GOVERNANCE`, or `None` when there is none.
+    pub mode: Option<String>,
+    /// Retain-until, seconds since the epoch.
+    pub retain_until_secs: Option<i64>,
+}
+
 /// One bucket.
 #[derive(Debug, Clone)]
 pub struct Store {
@@ -195,5 +219,101 @@ impl Store {
             Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => Ok(None),
             Err(e) => Err(self.s3_error(key, aws_sdk_s3::error::DisplayErrorContext(e))),
         }
+    }
+
+    /// Every version and delete marker under `prefix`, in key order.
+    pub async fn list_versions(&self, prefix: &str) -> Result<Vec<VersionEntry>, ArchiverError> {
+        let mut out = Vec::new();
+        let (mut key_marker, mut version_marker) = (None::<String>, None::<String>);
+        loop {
+            let page = self
+                .client
+                .list_object_versions()
+                .bucket(&self.bucket)
+                .prefix(prefix)
+                .set_key_marker(key_marker.take())
+                .set_version_id_marker(version_marker.take())
+                .send()
+                .await
+                .map_err(|e| self.s3_error(prefix, aws_sdk_s3::error::DisplayErrorContext(e)))?;
+            for v in page.versions() {
+                out.push(VersionEntry {
+                    key: v.key().unwrap_or_default().to_owned(),
+                    version_id: v.version_id().unwrap_or_default().to_owned(),
+                    is_latest: v.is_latest().unwrap_or(false),
+                    delete_marker: false,
+                    size: u64::try_from(v.size().unwrap_or(0)).unwrap_or(0),
+                });
+            }
+            for d in page.delete_markers() {
+                out.push(VersionEntry {
+                    key: d.key().unwrap_or_default().to_owned(),
+                    version_id: d.version_id().unwrap_or_default().to_owned(),
+                    is_latest: d.is_latest().unwrap_or(false),
+                    delete_marker: true,
+                    size: 0,
+                });
+            }
+            if page.is_truncated() != Some(true) {
+                break;
+            }
+            key_marker = page.next_key_marker().map(str::to_owned);
+            version_marker = page.next_version_id_marker().map(str::to_owned);
+            if key_marker.is_none() {
+                break;
+            }
+        }
+        out.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(out)
+    }
+
+    /// Reads one version of an object, `None` if it does not exist.
+    pub async fn get_version(
+        &self,
+        key: &str,
+        version_id: &str,
+    ) -> Result<Option<Vec<u8>>, ArchiverError> {
+        match self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .version_id(version_id)
+            .send()
+            .await
+        {
+            Ok(out) => {
+                let body = out
+                    .body
+                    .collect()
+                    .await
+                    .map_err(|e| self.s3_error(key, e))?;
+                Ok(Some(body.into_bytes().to_vec()))
+            }
+            Err(e)
+                if e.raw_response()
+                    .is_some_and(|r| matches!(r.status().as_u16(), 404 | 400)) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(self.s3_error(key, aws_sdk_s3::error::DisplayErrorContext(e))),
+        }
+    }
+
+    /// The retention of one version, from HeadObject.
+    pub async fn retention(&self, key: &str, version_id: &str) -> Result<Retention, ArchiverError> {
+        let head = self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .version_id(version_id)
+            .send()
+            .await
+            .map_err(|e| self.s3_error(key, aws_sdk_s3::error::DisplayErrorContext(e)))?;
+        Ok(Retention {
+            mode: head.object_lock_mode().map(|m| m.as_str().to_owned()),
+            retain_until_secs: head.object_lock_retain_until_date().map(DateTime::secs),
+        })
     }
 }

@@ -59,6 +59,9 @@ pub struct Manifest {
     pub objects: Vec<ObjectRef>,
     /// The event schema version of the rows.
     pub schema_version: u16,
+    /// Dense per topic and partition from 0: a missing manifest leaves a
+    /// hole a verifier can count.
+    pub seq: u64,
     /// Digest of the previous manifest of the same partition, if any.
     pub prev_manifest: Option<Hash>,
     /// When the manifest was written, ms since the epoch.
@@ -83,6 +86,7 @@ impl Manifest {
         m.extend_from_slice(&seal_digest);
         m.extend_from_slice(&self.seal.signature);
         m.extend_from_slice(&self.schema_version.to_be_bytes());
+        m.extend_from_slice(&self.seq.to_be_bytes());
         match &self.prev_manifest {
             None => m.push(0),
             Some(p) => {
@@ -154,6 +158,7 @@ impl Manifest {
                 })
                 .collect(),
             schema_version: self.schema_version,
+            seq: self.seq,
             prev_manifest: self.prev_manifest.as_ref().map(|p| hex::encode(p)),
             written_at_ms: self.written_at_ms,
             key_id: self.key_id.to_string(),
@@ -196,6 +201,7 @@ impl Manifest {
             seal: Seal::from_json(j.seal.to_string().as_bytes())?,
             objects,
             schema_version: j.schema_version,
+            seq: j.seq,
             prev_manifest: j
                 .prev_manifest
                 .as_deref()
@@ -234,6 +240,7 @@ struct ManifestJson {
     seal: serde_json::Value,
     objects: Vec<ObjectJson>,
     schema_version: u16,
+    seq: u64,
     prev_manifest: Option<String>,
     written_at_ms: i64,
     key_id: String,

@@ -47,6 +47,7 @@ fn manifest(prev: Option<[u8; 32]>) -> Manifest {
             },
         ],
         schema_version: 1,
+        seq: 3,
         prev_manifest: prev,
         written_at_ms: 1_795_700_000_000,
         key_id: KeyId([0; 16]),
@@ -72,6 +73,7 @@ fn signature_covers_every_field() {
         Box::new(|m| m.seal.signature[0] ^= 1),
         Box::new(|m| m.written_at_ms += 1),
         Box::new(|m| m.schema_version = 2),
+        Box::new(|m| m.seq += 1),
     ];
     for (i, t) in tampers.iter().enumerate() {
         let mut x = m.clone();

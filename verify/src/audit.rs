@@ -1,0 +1,373 @@
+//! The IO edge: list the prefix, read every manifest and object version that
+//! matters, run the pure checks over them, and gather the report.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use archiver::layout::{KeyKind, parse_key, retain_until_secs};
+use archiver::store::{Store, VersionEntry};
+use chain::manifest::Manifest;
+use futures::StreamExt;
+use sha2::{Digest, Sha256};
+
+use crate::VerifyError;
+use crate::checks::{
+    check_chain, check_placement, check_retention, check_rows, check_signatures, current_version,
+};
+use crate::finding::{Finding, FindingKind};
+use crate::registry::Registry;
+use crate::report::Report;
+use crate::rows::read_rows;
+use crate::state::{Accepted, Present, State};
+
+/// What to verify and against which policy.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The key prefix the archiver writes under (`""` or ending in `/`).
+    pub prefix: String,
+    /// Only these topics (all when empty).
+    pub topics: Vec<String>,
+    /// Only these partitions (all when empty).
+    pub partitions: Vec<i32>,
+    /// Retention for topics not in `retention_by_topic`.
+    pub retention: Duration,
+    /// Per-topic retention.
+    pub retention_by_topic: BTreeMap<String, Duration>,
+    /// Requests in flight at once.
+    pub concurrency: usize,
+}
+
+impl Options {
+    fn wanted(&self, topic: &str, partition: i32) -> bool {
+        (self.topics.is_empty() || self.topics.iter().any(|t| t == topic))
+            && (self.partitions.is_empty() || self.partitions.contains(&partition))
+    }
+
+    fn min_retain_until(&self, topic: &str, sealed_at_ms: i64) -> i64 {
+        let r = self
+            .retention_by_topic
+            .get(topic)
+            .copied()
+            .unwrap_or(self.retention);
+        retain_until_secs(sealed_at_ms, r)
+    }
+}
+
+/// What checking one manifest key produced.
+struct Checked {
+    key: String,
+    manifest: Option<Manifest>,
+    findings: Vec<Finding>,
+    objects: u64,
+    objects_bad: u64,
+    objects_missing: u64,
+    records: u64,
+    bytes: u64,
+    referenced: Vec<String>,
+}
+
+/// Runs every check. `progress(done, total)` is called as manifests finish.
+pub async fn verify(
+    store: &Store,
+    registry: &Registry,
+    opts: &Options,
+    state: Option<&State>,
+    progress: &(dyn Fn(u64, u64) + Sync),
+) -> Result<(Report, State), VerifyError> {
+    let listing = store
+        .list_versions(&opts.prefix)
+        .await
+        .map_err(VerifyError::Store)?;
+    let mut by_key: BTreeMap<String, Vec<VersionEntry>> = BTreeMap::new();
+    for v in listing {
+        by_key.entry(v.key.clone()).or_default().push(v);
+    }
+    let manifest_keys: Vec<(String, String, i32)> = by_key
+        .keys()
+        .filter_map(|k| match parse_key(&opts.prefix, k) {
+            KeyKind::Manifest {
+                topic, partition, ..
+            } if opts.wanted(&topic, partition) => Some((k.clone(), topic, partition)),
+            _ => None,
+        })
+        .collect();
+    let total = manifest_keys.len() as u64;
+    let done = std::sync::atomic::AtomicU64::new(0);
+    let checked: Vec<Result<Checked, VerifyError>> = futures::stream::iter(manifest_keys.iter())
+        .map(|(key, topic, partition)| {
+            let versions = by_key.get(key).map(Vec::as_slice).unwrap_or_default();
+            let by_key = &by_key;
+            let done = &done;
+            async move {
+                let r = check_manifest(
+                    store, registry, opts, key, topic, *partition, versions, by_key,
+                )
+                .await;
+                let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                progress(n, total);
+                r
+            }
+        })
+        .buffer_unordered(opts.concurrency.max(1))
+        .collect()
+        .await;
+
+    let mut report = Report::default();
+    let mut referenced = BTreeSet::new();
+    let mut per_part: BTreeMap<(String, i32), Vec<(String, Manifest)>> = BTreeMap::new();
+    for c in checked {
+        let c = c?;
+        let (topic, partition) = match parse_key(&opts.prefix, &c.key) {
+            KeyKind::Manifest {
+                topic, partition, ..
+            } => (topic, partition),
+            _ => continue,
+        };
+        let st = report
+            .partitions
+            .entry((topic.clone(), partition))
+            .or_default();
+        st.manifests += 1;
+        st.objects += c.objects;
+        st.objects_bad += c.objects_bad;
+        st.objects_missing += c.objects_missing;
+        st.records += c.records;
+        report.bytes += c.bytes;
+        if c.findings
+            .iter()
+            .any(|f| f.key.as_deref() == Some(c.key.as_str()))
+        {
+            st.manifests_bad += 1;
+        }
+        referenced.extend(c.referenced);
+        report.findings.extend(c.findings);
+        if let Some(m) = c.manifest {
+            per_part
+                .entry((topic, partition))
+                .or_default()
+                .push((c.key, m));
+        }
+    }
+
+    let mut present = BTreeMap::new();
+    for ((topic, partition), mut ms) in per_part {
+        ms.sort_by_key(|(_, m)| (m.seal.first_offset, m.seq));
+        let (findings, missing) = check_chain(&topic, partition, &ms, true);
+        let st = report
+            .partitions
+            .entry((topic.clone(), partition))
+            .or_default();
+        st.manifests_missing += missing;
+        st.first_offset = ms.first().map(|(_, m)| m.seal.first_offset);
+        st.last_offset = ms.last().map(|(_, m)| m.seal.last_offset);
+        report.findings.extend(findings);
+        let mut p = Present::default();
+        for (_, m) in &ms {
+            p.digests.insert(m.seq, chain::hex::encode(&m.digest()));
+        }
+        p.last = ms.last().map(|(_, m)| Accepted {
+            seq: m.seq,
+            digest: chain::hex::encode(&m.digest()),
+            last_offset: m.seal.last_offset,
+        });
+        present.insert((topic, partition), p);
+    }
+
+    for (key, versions) in &by_key {
+        let kind = parse_key(&opts.prefix, key);
+        if matches!(kind, KeyKind::Manifest { .. }) || referenced.contains(key) {
+            continue;
+        }
+        if !opts.topics.is_empty() || !opts.partitions.is_empty() {
+            // A filtered run cannot tell whose an unknown object is.
+            continue;
+        }
+        let live = versions.iter().filter(|v| !v.delete_marker).count();
+        report.unreferenced += 1;
+        report.findings.push(
+            Finding::new(
+                FindingKind::UnreferencedObject,
+                "",
+                -1,
+                format!("no manifest names it ({live} version(s))"),
+            )
+            .at(key),
+        );
+    }
+
+    let mut next_state = state.cloned().unwrap_or_default();
+    if let Some(s) = state {
+        let mut relevant = s.clone();
+        relevant.partitions.retain(|name, _| {
+            name.rsplit_once('/')
+                .and_then(|(t, p)| Some(opts.wanted(t, p.parse().ok()?)))
+                .unwrap_or(false)
+        });
+        report.findings.extend(relevant.compare(&present));
+    }
+    next_state.accept(&present);
+    report.findings.sort_by(|a, b| {
+        (&a.topic, a.partition, a.offsets, a.kind, &a.key).cmp(&(
+            &b.topic,
+            b.partition,
+            b.offsets,
+            b.kind,
+            &b.key,
+        ))
+    });
+    Ok((report, next_state))
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn check_manifest(
+    store: &Store,
+    registry: &Registry,
+    opts: &Options,
+    key: &str,
+    topic: &str,
+    partition: i32,
+    versions: &[VersionEntry],
+    by_key: &BTreeMap<String, Vec<VersionEntry>>,
+) -> Result<Checked, VerifyError> {
+    let mut c = Checked {
+        key: key.to_owned(),
+        manifest: None,
+        findings: Vec::new(),
+        objects: 0,
+        objects_bad: 0,
+        objects_missing: 0,
+        records: 0,
+        bytes: 0,
+        referenced: Vec::new(),
+    };
+    let Some(current) = current_version(key, topic, partition, versions, &mut c.findings) else {
+        // Only a delete marker: the manifest is gone; the chain check counts it.
+        return Ok(c);
+    };
+    let bytes = store
+        .get_version(key, &current.version_id)
+        .await
+        .map_err(VerifyError::Store)?
+        .unwrap_or_default();
+    c.bytes += bytes.len() as u64;
+    let m = match Manifest::from_json(&bytes) {
+        Ok(m) => m,
+        Err(e) => {
+            c.findings.push(
+                Finding::new(
+                    FindingKind::ManifestMalformed,
+                    topic,
+                    partition,
+                    e.to_string(),
+                )
+                .at(key),
+            );
+            return Ok(c);
+        }
+    };
+    c.findings.extend(check_placement(&opts.prefix, key, &m));
+    c.findings.extend(check_signatures(key, &m, registry));
+    let min_until = opts.min_retain_until(topic, m.seal.sealed_at_ms);
+    let r = store
+        .retention(key, &current.version_id)
+        .await
+        .map_err(VerifyError::Store)?;
+    c.findings
+        .extend(check_retention(key, topic, partition, &r, min_until));
+
+    let mut rows = Vec::new();
+    for o in &m.objects {
+        c.objects += 1;
+        c.referenced.push(o.key.clone());
+        let versions = by_key.get(&o.key).map(Vec::as_slice).unwrap_or_default();
+        let Some(cur) = current_version(&o.key, topic, partition, versions, &mut c.findings) else {
+            c.objects_missing += 1;
+            c.findings.push(
+                Finding::new(
+                    FindingKind::ObjectMissing,
+                    topic,
+                    partition,
+                    format!("version {} is gone", o.version_id),
+                )
+                .at(&o.key)
+                .offsets(m.seal.first_offset, m.seal.last_offset),
+            );
+            continue;
+        };
+        if cur.version_id != o.version_id {
+            let still = versions.iter().any(|v| v.version_id == o.version_id);
+            c.findings.push(
+                Finding::new(
+                    FindingKind::ObjectReplaced,
+                    topic,
+                    partition,
+                    format!(
+                        "readers get version {}, the manifest names {} ({})",
+                        cur.version_id,
+                        o.version_id,
+                        if still { "still present" } else { "gone" }
+                    ),
+                )
+                .at(&o.key),
+            );
+        }
+        let body = store
+            .get_version(&o.key, &cur.version_id)
+            .await
+            .map_err(VerifyError::Store)?
+            .unwrap_or_default();
+        c.bytes += body.len() as u64;
+        let sha: [u8; 32] = Sha256::digest(&body).into();
+        if sha != o.sha256 || body.len() as u64 != o.bytes {
+            c.findings.push(
+                Finding::new(
+                    FindingKind::ChecksumMismatch,
+                    topic,
+                    partition,
+                    format!(
+                        "sha256 {} ({} bytes), manifest says {} ({} bytes)",
+                        chain::hex::encode(&sha),
+                        body.len(),
+                        chain::hex::encode(&o.sha256),
+                        o.bytes
+                    ),
+                )
+                .at(&o.key),
+            );
+        }
+        let r = store
+            .retention(&o.key, &cur.version_id)
+            .await
+            .map_err(VerifyError::Store)?;
+        c.findings
+            .extend(check_retention(&o.key, topic, partition, &r, min_until));
+        match read_rows(body) {
+            Ok(rs) => {
+                c.records += rs.len() as u64;
+                rows.push((o.key.clone(), rs));
+            }
+            Err(e) => c.findings.push(
+                Finding::new(FindingKind::ObjectUnreadable, topic, partition, e)
+                    .at(&o.key)
+                    .offsets(m.seal.first_offset, m.seal.last_offset),
+            ),
+        }
+    }
+    let unreadable = c
+        .findings
+        .iter()
+        .any(|f| f.kind == FindingKind::ObjectUnreadable);
+    if !unreadable && c.objects_missing == 0 {
+        let row_findings = check_rows(&m.seal, rows);
+        c.findings.extend(row_findings);
+    }
+    let bad: BTreeSet<&str> = c.findings.iter().filter_map(|f| f.key.as_deref()).collect();
+    c.objects_bad = m
+        .objects
+        .iter()
+        .filter(|o| bad.contains(o.key.as_str()))
+        .count() as u64
+        - c.objects_missing;
+    c.manifest = Some(m);
+    Ok(c)
+}

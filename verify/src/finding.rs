@@ -1,0 +1,139 @@
+//! Findings: every way an archive can fail verification, by name.
+//!
+//! The names are the contract with users and with the independent verifier
+//! (`docs/FORMAT.md` §8); they never change meaning.
+
+use serde::Serialize;
+
+/// What is wrong.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FindingKind {
+    /// A manifest does not decode, or holds a heartbeat seal.
+    ManifestMalformed,
+    /// A manifest's key does not match its seal's topic, partition or first offset.
+    ManifestMisplaced,
+    /// Manifests are missing between two present ones (counted by `seq`), or
+    /// before the first present one.
+    ManifestMissing,
+    /// `seq` or `prev_manifest` does not link a manifest to its predecessor.
+    ManifestChainBroken,
+    /// A key has more than one version, or a delete marker.
+    ExtraVersion,
+    /// A manifest or seal is signed by a key not in the registry (or not in
+    /// the role that may sign it).
+    UnknownKey,
+    /// A manifest or seal is signed by a registered key outside its validity window.
+    KeyOutsideWindow,
+    /// A signature does not verify.
+    BadSignature,
+    /// A seal's `prev_head` is not its predecessor's `head` (or genesis).
+    SealChainBroken,
+    /// Offsets between two consecutive seals are covered by none.
+    OffsetGap,
+    /// Two consecutive seals cover the same offset.
+    RangesOverlap,
+    /// An object a manifest names is gone (no version, or a delete marker on top).
+    ObjectMissing,
+    /// The version readers get is not the version the manifest names.
+    ObjectReplaced,
+    /// An object's SHA-256 or size is not the manifest's.
+    ChecksumMismatch,
+    /// An object is not readable Parquet with the archive columns.
+    ObjectUnreadable,
+    /// Rows are present in the right order and number but do not hash to the seal.
+    RecordAltered,
+    /// Fewer rows than the seal covers.
+    RecordMissing,
+    /// A row outside the seal's range, or a second row for one offset.
+    RecordInjected,
+    /// Rows not in increasing offset order.
+    RecordsOutOfOrder,
+    /// An object or manifest has no Object Lock retention.
+    RetentionMissing,
+    /// Retention mode is not COMPLIANCE.
+    RetentionNotCompliance,
+    /// Retain-until is earlier than the policy requires.
+    RetentionTooShort,
+    /// An object under the prefix that no manifest names.
+    UnreferencedObject,
+    /// Manifests the last clean run accepted (the `--state` file) are gone from the end.
+    TailTruncated,
+    /// A manifest the last clean run accepted now has a different digest.
+    HistoryRewritten,
+}
+
+impl FindingKind {
+    /// The snake_case name.
+    pub fn name(self) -> String {
+        serde_json::to_value(self)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default()
+    }
+}
+
+/// One finding, with what it concerns.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    /// Its name.
+    pub kind: FindingKind,
+    /// The S3 key concerned, if one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// The topic.
+    pub topic: String,
+    /// The partition (−1 when the finding is not about one).
+    pub partition: i32,
+    /// The offsets concerned, inclusive, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub offsets: Option<(i64, i64)>,
+    /// What exactly was seen.
+    pub detail: String,
+}
+
+impl Finding {
+    /// A finding about a partition.
+    pub fn new(kind: FindingKind, topic: &str, partition: i32, detail: impl Into<String>) -> Self {
+        Self {
+            kind,
+            key: None,
+            topic: topic.to_owned(),
+            partition,
+            offsets: None,
+            detail: detail.into(),
+        }
+    }
+
+    /// Names the key concerned.
+    pub fn at(mut self, key: &str) -> Self {
+        self.key = Some(key.to_owned());
+        self
+    }
+
+    /// Names the offsets concerned.
+    pub fn offsets(mut self, first: i64, last: i64) -> Self {
+        self.offsets = Some((first, last));
+        self
+    }
+}
+
+impl std::fmt::Display for Finding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{:<26} {}/{}",
+            self.kind.name(),
+            self.topic,
+            self.partition
+        )?;
+        if let Some((a, b)) = self.offsets {
+            write!(f, " offsets {a}..={b}")?;
+        }
+        write!(f, ": {}", self.detail)?;
+        if let Some(k) = &self.key {
+            write!(f, " [{k}]")?;
+        }
+        Ok(())
+    }
+}

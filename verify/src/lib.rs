@@ -1,0 +1,51 @@
+//! # verify
+//!
+//! Proves an archive complete and untouched (`docs/FORMAT.md` §8): every
+//! manifest, object, seal, signature, chain link and retention setting under a
+//! prefix, reporting **every** finding by name.
+//!
+//! - [`checks`], [`rows`], [`registry`], [`state`], [`report`]: pure logic
+//!   over bytes and structs;
+//! - [`audit`]: the IO edge (S3 through `archiver::store`).
+#![deny(missing_docs)]
+
+use std::path::PathBuf;
+
+pub mod audit;
+pub mod checks;
+pub mod finding;
+pub mod registry;
+pub mod report;
+pub mod rows;
+pub mod state;
+
+pub use audit::{Options, verify};
+pub use finding::{Finding, FindingKind};
+pub use registry::{Registry, Role};
+pub use report::Report;
+pub use state::State;
+
+/// Why verification could not run (as opposed to what it found).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum VerifyError {
+    /// The key registry file is wrong.
+    #[error("key registry {path}: {message}")]
+    Registry {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// The state file cannot be read or written.
+    #[error("state file {path}: {message}")]
+    State {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// S3 refused or did not answer.
+    #[error(transparent)]
+    Store(archiver::ArchiverError),
+}

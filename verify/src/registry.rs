@@ -1,0 +1,258 @@
+//! The key registry: which public keys may sign what, and when.
+//!
+//! ```toml
+//! [[keys]]
+//! public_key = "<64 hex digits>"      # or: file = "sealer.pub" (relative to the registry file)
+//! role = "sealer"                     # "sealer" signs seals, "archiver" manifests
+//! not_before = "2026-01-01T00:00:00Z" # optional, inclusive
+//! not_after = "2027-01-01T00:00:00Z"  # optional, exclusive
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use chain::KeyId;
+use chain::seal::verifying_key;
+use ed25519_dalek::VerifyingKey;
+use serde::Deserialize;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::VerifyError;
+
+/// Who may sign with a key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Signs seals.
+    Sealer,
+    /// Signs manifests.
+    Archiver,
+}
+
+/// One registered key.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    /// The key.
+    pub key: VerifyingKey,
+    /// Its id.
+    pub id: KeyId,
+    /// What it may sign.
+    pub role: Role,
+    /// Valid from, ms since the epoch, inclusive.
+    pub not_before_ms: Option<i64>,
+    /// Valid until, ms since the epoch, exclusive.
+    pub not_after_ms: Option<i64>,
+}
+
+/// Why a key was not accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyProblem {
+    /// No key with that id, in that role.
+    Unknown,
+    /// The key exists but `at_ms` is outside its window.
+    OutsideWindow {
+        /// The window, for the message.
+        window: String,
+    },
+}
+
+/// All registered keys.
+#[derive(Debug, Clone, Default)]
+pub struct Registry {
+    entries: Vec<Entry>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    #[serde(default)]
+    keys: Vec<RawKey>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawKey {
+    public_key: Option<String>,
+    file: Option<PathBuf>,
+    role: Role,
+    not_before: Option<String>,
+    not_after: Option<String>,
+}
+
+fn bad(path: &Path, message: impl Into<String>) -> VerifyError {
+    VerifyError::Registry {
+        path: path.to_owned(),
+        message: message.into(),
+    }
+}
+
+fn parse_time(path: &Path, field: &str, s: &str) -> Result<i64, VerifyError> {
+    let t = OffsetDateTime::parse(s, &Rfc3339)
+        .map_err(|e| bad(path, format!("{field} {s:?} is not an RFC 3339 time: {e}")))?;
+    i64::try_from(t.unix_timestamp_nanos() / 1_000_000)
+        .map_err(|_| bad(path, format!("{field} {s:?} is out of range")))
+}
+
+/// Reads a 64-hex-digit public key file.
+pub fn read_public_key(path: &Path) -> Result<VerifyingKey, VerifyError> {
+    let text = std::fs::read_to_string(path).map_err(|e| bad(path, e.to_string()))?;
+    parse_public_key(path, text.trim())
+}
+
+fn parse_public_key(path: &Path, hex: &str) -> Result<VerifyingKey, VerifyError> {
+    let bytes = chain::hex::decode_array::<32>(hex)
+        .ok_or_else(|| bad(path, "a public key is 64 lowercase hex digits"))?;
+    verifying_key(&bytes).map_err(|e| bad(path, e.to_string()))
+}
+
+impl Registry {
+    /// Adds a key valid at all times.
+    pub fn add(&mut self, key: VerifyingKey, role: Role) {
+        self.entries.push(Entry {
+            id: KeyId::of(&key),
+            key,
+            role,
+            not_before_ms: None,
+            not_after_ms: None,
+        });
+    }
+
+    /// Adds an entry.
+    pub fn push(&mut self, entry: Entry) {
+        self.entries.push(entry);
+    }
+
+    /// Loads a registry file.
+    pub fn load(path: &Path) -> Result<Self, VerifyError> {
+        let text = std::fs::read_to_string(path).map_err(|e| bad(path, e.to_string()))?;
+        let raw: RawFile = toml::from_str(&text).map_err(|e| bad(path, e.to_string()))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        let mut reg = Registry::default();
+        for (i, k) in raw.keys.into_iter().enumerate() {
+            let key = match (&k.public_key, &k.file) {
+                (Some(hex), None) => parse_public_key(path, hex)?,
+                (None, Some(f)) => read_public_key(&base.join(f))?,
+                _ => {
+                    return Err(bad(
+                        path,
+                        format!("keys[{i}]: give exactly one of public_key or file"),
+                    ));
+                }
+            };
+            let not_before_ms = k
+                .not_before
+                .as_deref()
+                .map(|s| parse_time(path, "not_before", s))
+                .transpose()?;
+            let not_after_ms = k
+                .not_after
+                .as_deref()
+                .map(|s| parse_time(path, "not_after", s))
+                .transpose()?;
+            reg.entries.push(Entry {
+                id: KeyId::of(&key),
+                key,
+                role: k.role,
+                not_before_ms,
+                not_after_ms,
+            });
+        }
+        if reg.entries.is_empty() {
+            return Err(bad(path, "no [[keys]]: nothing could verify"));
+        }
+        Ok(reg)
+    }
+
+    /// The key `id` may sign as `role` at `at_ms`.
+    pub fn lookup(&self, id: &KeyId, role: Role, at_ms: i64) -> Result<&VerifyingKey, KeyProblem> {
+        let mut outside = None;
+        for e in self
+            .entries
+            .iter()
+            .filter(|e| e.id == *id && e.role == role)
+        {
+            let after_start = e.not_before_ms.is_none_or(|b| at_ms >= b);
+            let before_end = e.not_after_ms.is_none_or(|a| at_ms < a);
+            if after_start && before_end {
+                return Ok(&e.key);
+            }
+            outside = Some(format!(
+                "valid {}..{}, used at {at_ms}",
+                e.not_before_ms.map_or("-∞".into(), |v| v.to_string()),
+                e.not_after_ms.map_or("+∞".into(), |v| v.to_string())
+            ));
+        }
+        match outside {
+            Some(window) => Err(KeyProblem::OutsideWindow { window }),
+            None => Err(KeyProblem::Unknown),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(seed: u8) -> VerifyingKey {
+        chain::seal::signing_key(&[seed; 32])
+            .map(|k| k.verifying_key())
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn windows_roles_and_unknown_keys() {
+        let mut r = Registry::default();
+        r.push(Entry {
+            key: key(1),
+            id: KeyId::of(&key(1)),
+            role: Role::Archiver,
+            not_before_ms: Some(100),
+            not_after_ms: Some(200),
+        });
+        let id = KeyId::of(&key(1));
+        assert!(r.lookup(&id, Role::Archiver, 100).is_ok());
+        assert!(matches!(
+            r.lookup(&id, Role::Archiver, 200),
+            Err(KeyProblem::OutsideWindow { .. })
+        ));
+        assert!(matches!(
+            r.lookup(&id, Role::Archiver, 99),
+            Err(KeyProblem::OutsideWindow { .. })
+        ));
+        assert_eq!(r.lookup(&id, Role::Sealer, 150), Err(KeyProblem::Unknown));
+        assert_eq!(
+            r.lookup(&KeyId::of(&key(2)), Role::Archiver, 150),
+            Err(KeyProblem::Unknown)
+        );
+    }
+
+    #[test]
+    fn loads_a_file_with_relative_key_files() {
+        let dir = std::env::temp_dir().join(format!("verify-reg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(dir.join("s.pub"), chain::hex::encode(key(3).as_bytes()))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let reg = dir.join("keys.toml");
+        std::fs::write(
+            &reg,
+            format!(
+                "[[keys]]\nfile = \"s.pub\"\nrole = \"sealer\"\n\n[[keys]]\npublic_key = \"{}\"\nrole = \"archiver\"\nnot_after = \"2026-01-01T00:00:00Z\"\n",
+                chain::hex::encode(key(4).as_bytes())
+            ),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let r = Registry::load(&reg).unwrap_or_else(|e| panic!("{e}"));
+        assert!(r.lookup(&KeyId::of(&key(3)), Role::Sealer, 0).is_ok());
+        assert!(r.lookup(&KeyId::of(&key(4)), Role::Archiver, 0).is_ok());
+        assert!(
+            r.lookup(&KeyId::of(&key(4)), Role::Archiver, 1_767_225_600_000)
+                .is_err()
+        );
+        std::fs::write(&reg, "[[keys]]\nrole = \"sealer\"\n").unwrap_or_else(|e| panic!("{e}"));
+        let err = Registry::load(&reg)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("exactly one of public_key or file"), "{err}");
+    }
+}

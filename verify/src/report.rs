@@ -1,0 +1,113 @@
+//! The report: findings plus per-partition counts, as text in the style of
+//! CloudTrail's `validate-logs` or as JSON.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::finding::Finding;
+
+/// Counts for one partition.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct PartitionStats {
+    /// Manifests present.
+    pub manifests: u64,
+    /// Present manifests with a finding of their own.
+    pub manifests_bad: u64,
+    /// Manifests known to be missing (holes in `seq`).
+    pub manifests_missing: u64,
+    /// Objects the manifests name.
+    pub objects: u64,
+    /// Present objects with a finding.
+    pub objects_bad: u64,
+    /// Objects named but gone.
+    pub objects_missing: u64,
+    /// Rows read.
+    pub records: u64,
+    /// First offset covered.
+    pub first_offset: Option<i64>,
+    /// Last offset covered.
+    pub last_offset: Option<i64>,
+}
+
+/// Everything a run found.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Report {
+    /// Every finding, sorted by topic, partition and offsets.
+    pub findings: Vec<Finding>,
+    /// Per (topic, partition).
+    #[serde(serialize_with = "ser_parts")]
+    pub partitions: BTreeMap<(String, i32), PartitionStats>,
+    /// Objects no manifest names.
+    pub unreferenced: u64,
+    /// Bytes of manifests and objects read.
+    pub bytes: u64,
+}
+
+fn ser_parts<S: serde::Serializer>(
+    m: &BTreeMap<(String, i32), PartitionStats>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    s.collect_map(m.iter().map(|((t, p), v)| (format!("{t}/{p}"), v)))
+}
+
+impl Report {
+    /// No findings.
+    pub fn is_clean(&self) -> bool {
+        self.findings.is_empty()
+    }
+
+    /// The JSON form.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_default()
+    }
+
+    /// The human summary.
+    pub fn to_text(&self, location: &str) -> String {
+        let mut out = format!("Results requested for {location}\n");
+        let sum = |f: fn(&PartitionStats) -> u64| self.partitions.values().map(f).sum::<u64>();
+        out.push_str(&format!(
+            "Results found for {} partition(s):\n",
+            self.partitions.len()
+        ));
+        for ((t, p), s) in &self.partitions {
+            let range = match (s.first_offset, s.last_offset) {
+                (Some(a), Some(b)) => format!("offsets {a}..={b}"),
+                _ => "no manifests".into(),
+            };
+            out.push_str(&format!(
+                "  {t}/{p}: {}/{} manifests valid, {} missing; {}/{} objects valid, {} missing; {} records; {range}\n",
+                s.manifests - s.manifests_bad,
+                s.manifests,
+                s.manifests_missing,
+                s.objects - s.objects_bad - s.objects_missing,
+                s.objects,
+                s.objects_missing,
+                s.records,
+            ));
+        }
+        out.push_str(&format!(
+            "\n{}/{} manifests valid, {} invalid, {} missing\n{}/{} objects valid, {} invalid, {} missing, {} unreferenced\n{} records, {:.1} MiB read\n",
+            sum(|s| s.manifests - s.manifests_bad),
+            sum(|s| s.manifests),
+            sum(|s| s.manifests_bad),
+            sum(|s| s.manifests_missing),
+            sum(|s| s.objects - s.objects_bad - s.objects_missing),
+            sum(|s| s.objects),
+            sum(|s| s.objects_bad),
+            sum(|s| s.objects_missing),
+            self.unreferenced,
+            sum(|s| s.records),
+            self.bytes as f64 / (1024.0 * 1024.0),
+        ));
+        if self.findings.is_empty() {
+            out.push_str("\nNo findings: the archive is complete and untouched.\n");
+        } else {
+            out.push_str(&format!("\n{} finding(s):\n", self.findings.len()));
+            for f in &self.findings {
+                out.push_str(&format!("  {f}\n"));
+            }
+        }
+        out
+    }
+}

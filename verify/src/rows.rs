@@ -1,0 +1,86 @@
+//! Reads the chained columns back out of an archive object.
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Int64Type, TimestampMicrosecondType};
+use arrow_array::{Array, RecordBatch};
+use parquet::arrow::ProjectionMask;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+/// One archived record, as the chain sees it (`docs/FORMAT.md` §3).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Row {
+    /// `kafka_offset`.
+    pub offset: i64,
+    /// `kafka_timestamp` in ms.
+    pub timestamp_ms: Option<i64>,
+    /// `kafka_key`.
+    pub key: Option<Vec<u8>>,
+    /// `kafka_value`.
+    pub value: Option<Vec<u8>>,
+}
+
+const COLUMNS: [&str; 4] = [
+    "kafka_offset",
+    "kafka_timestamp",
+    "kafka_key",
+    "kafka_value",
+];
+
+/// Decodes an object's rows in stored order, or says why it cannot.
+pub fn read_rows(bytes: Vec<u8>) -> Result<Vec<Row>, String> {
+    let builder = ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(bytes))
+        .map_err(|e| format!("not Parquet: {e}"))?;
+    let schema = builder.parquet_schema();
+    let mut indices = Vec::new();
+    for name in COLUMNS {
+        let i = (0..schema.num_columns())
+            .find(|&i| schema.column(i).path().string() == name)
+            .ok_or_else(|| format!("no column {name}"))?;
+        indices.push(i);
+    }
+    let mask = ProjectionMask::leaves(schema, indices);
+    let reader = builder
+        .with_projection(mask)
+        .build()
+        .map_err(|e| e.to_string())?;
+    let mut rows = Vec::new();
+    for batch in reader {
+        let batch = batch.map_err(|e| e.to_string())?;
+        append(&batch, &mut rows)?;
+    }
+    Ok(rows)
+}
+
+fn col<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a dyn Array, String> {
+    batch
+        .column_by_name(name)
+        .map(AsRef::as_ref)
+        .ok_or_else(|| format!("no column {name}"))
+}
+
+fn append(batch: &RecordBatch, rows: &mut Vec<Row>) -> Result<(), String> {
+    let offsets = col(batch, "kafka_offset")?
+        .as_primitive_opt::<Int64Type>()
+        .ok_or("kafka_offset is not int64")?;
+    let ts = col(batch, "kafka_timestamp")?
+        .as_primitive_opt::<TimestampMicrosecondType>()
+        .ok_or("kafka_timestamp is not timestamp(us)")?;
+    let keys = col(batch, "kafka_key")?
+        .as_binary_opt::<i32>()
+        .ok_or("kafka_key is not binary")?;
+    let values = col(batch, "kafka_value")?
+        .as_binary_opt::<i32>()
+        .ok_or("kafka_value is not binary")?;
+    for i in 0..batch.num_rows() {
+        if offsets.is_null(i) {
+            return Err(format!("row {i}: kafka_offset is null"));
+        }
+        rows.push(Row {
+            offset: offsets.value(i),
+            timestamp_ms: (!ts.is_null(i)).then(|| ts.value(i).div_euclid(1000)),
+            key: (!keys.is_null(i)).then(|| keys.value(i).to_vec()),
+            value: (!values.is_null(i)).then(|| values.value(i).to_vec()),
+        });
+    }
+    Ok(())
+}
