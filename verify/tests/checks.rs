@@ -1,0 +1,216 @@
+//! The pure checks against hand-made ranges: each kind of damage gets its
+//! own finding, and an intact range gets none.
+
+use chain::link::{Chain, RecordRef, genesis, record_digest};
+use chain::manifest::Manifest;
+use chain::seal::signing_key;
+use chain::{KeyId, Seal, SealKind, merkle};
+use proptest::prelude::*;
+use verify::FindingKind as K;
+use verify::checks::{check_chain, check_rows, check_signatures};
+use verify::registry::{Entry, Registry, Role};
+use verify::rows::Row;
+
+fn rows(first: i64, n: usize) -> Vec<Row> {
+    (0..n)
+        .map(|i| Row {
+            offset: first + i as i64,
+            timestamp_ms: Some(1_764_000_000_000 + i as i64),
+            key: Some(format!("k{i}").into_bytes()),
+            value: Some(format!("{{\"n\":{i}}}").into_bytes()),
+        })
+        .collect()
+}
+
+fn seal_over(prev_head: [u8; 32], seq: u64, rs: &[Row]) -> Seal {
+    let mut c = Chain::resume(prev_head, None);
+    let mut leaves = Vec::new();
+    for r in rs {
+        let rr = RecordRef {
+            offset: r.offset,
+            timestamp_ms: r.timestamp_ms,
+            key: r.key.as_deref(),
+            value: r.value.as_deref(),
+        };
+        leaves.push(record_digest(&rr));
+        c.append(&rr).unwrap_or_else(|e| panic!("{e:?}"));
+    }
+    let mut s = Seal {
+        kind: SealKind::Data,
+        topic: "t".into(),
+        partition: 0,
+        seq,
+        first_offset: rs[0].offset,
+        last_offset: rs[rs.len() - 1].offset,
+        count: rs.len() as u64,
+        prev_head,
+        head: c.head(),
+        merkle_root: merkle::root(&leaves),
+        high_watermark: rs[rs.len() - 1].offset + 1,
+        sealed_at_ms: 1_764_000_000_000,
+        key_id: KeyId([0; 16]),
+        signature: [0; 64],
+    };
+    s.sign(&signing_key(&[1; 32]).unwrap_or_else(|e| panic!("{e}")));
+    s
+}
+
+fn kinds(f: &[verify::Finding]) -> Vec<K> {
+    let mut k: Vec<K> = f.iter().map(|f| f.kind).collect();
+    k.dedup();
+    k
+}
+
+fn one(rs: Vec<Row>) -> Vec<(String, Vec<Row>)> {
+    vec![("obj".into(), rs)]
+}
+
+proptest! {
+    #[test]
+    fn each_damage_has_its_name(n in 2usize..40, pick in any::<prop::sample::Index>(), byte in any::<u8>()) {
+        let rs = rows(100, n);
+        let seal = seal_over(genesis("t", 0), 0, &rs);
+        prop_assert!(check_rows(&seal, one(rs.clone())).is_empty());
+        let i = pick.index(n);
+
+        let mut edited = rs.clone();
+        let v = edited[i].value.get_or_insert_with(Vec::new);
+        v.push(byte);
+        prop_assert_eq!(kinds(&check_rows(&seal, one(edited))), vec![K::RecordAltered]);
+
+        let mut dropped = rs.clone();
+        dropped.remove(i);
+        let f = check_rows(&seal, one(dropped));
+        prop_assert_eq!(kinds(&f), vec![K::RecordMissing]);
+        let expected_offset = format!("[{}]", 100 + i as i64);
+        prop_assert!(f[0].detail.contains(&expected_offset), "{}", f[0].detail);
+
+        let mut swapped = rs.clone();
+        let j = if i + 1 < n { i + 1 } else { i - 1 };
+        swapped.swap(i, j);
+        prop_assert_eq!(kinds(&check_rows(&seal, one(swapped))), vec![K::RecordsOutOfOrder]);
+
+        let mut appended = rs.clone();
+        appended.push(rows(100 + n as i64, 1).remove(0));
+        prop_assert_eq!(kinds(&check_rows(&seal, one(appended))), vec![K::RecordInjected]);
+
+        let mut repeated = rs.clone();
+        repeated.push(rs[i].clone());
+        let f = check_rows(&seal, one(repeated));
+        prop_assert!(kinds(&f).contains(&K::RecordInjected), "{:?}", f);
+    }
+}
+
+fn manifest(seal: Seal, seq: u64, prev: Option<&Manifest>) -> Manifest {
+    let mut m = Manifest {
+        seal,
+        objects: Vec::new(),
+        schema_version: 1,
+        seq,
+        prev_manifest: prev.map(Manifest::digest),
+        written_at_ms: 1_764_000_001_000,
+        key_id: KeyId([0; 16]),
+        signature: [0; 64],
+    };
+    m.sign(&signing_key(&[2; 32]).unwrap_or_else(|e| panic!("{e}")));
+    m
+}
+
+/// Four consecutive manifests over 10 records each.
+fn partition() -> Vec<(String, Manifest)> {
+    let mut out: Vec<(String, Manifest)> = Vec::new();
+    let mut head = genesis("t", 0);
+    for seq in 0..4u64 {
+        let s = seal_over(head, seq * 2, &rows(seq as i64 * 10, 10));
+        head = s.head;
+        let m = manifest(s, seq, out.last().map(|(_, m)| m));
+        out.push((format!("m{seq}"), m));
+    }
+    out
+}
+
+#[test]
+fn an_intact_chain_of_manifests_has_no_findings() {
+    let (f, missing) = check_chain("t", 0, &partition(), true);
+    assert!(f.is_empty(), "{f:?}");
+    assert_eq!(missing, 0);
+}
+
+#[test]
+fn missing_manifests_are_counted_in_the_middle_and_at_the_start() {
+    let mut p = partition();
+    p.drain(1..3);
+    let (f, missing) = check_chain("t", 0, &p, true);
+    assert_eq!(kinds(&f), vec![K::ManifestMissing]);
+    assert_eq!(missing, 2);
+    assert_eq!(f[0].offsets, Some((10, 29)));
+
+    let mut p = partition();
+    p.remove(0);
+    let (f, missing) = check_chain("t", 0, &p, true);
+    assert_eq!(kinds(&f), vec![K::ManifestMissing]);
+    assert_eq!(missing, 1);
+    assert!(check_chain("t", 0, &p, false).0.is_empty());
+}
+
+#[test]
+fn an_offset_gap_and_a_broken_link_are_named() {
+    let p = partition();
+    // Seal 2 re-made to start one record late, but linked to seal 1's head.
+    let mut rs = rows(20, 10);
+    rs.remove(0);
+    let s = seal_over(p[1].1.seal.head, 4, &rs);
+    let m2 = manifest(s, 2, Some(&p[1].1));
+    let forged = vec![p[0].clone(), p[1].clone(), ("m2".into(), m2)];
+    let (f, _) = check_chain("t", 0, &forged, true);
+    assert_eq!(kinds(&f), vec![K::OffsetGap]);
+    assert_eq!(f[0].offsets, Some((20, 20)));
+
+    let mut relinked = p.clone();
+    relinked[2].1.prev_manifest = Some([0; 32]);
+    let (f, _) = check_chain("t", 0, &relinked, true);
+    assert_eq!(kinds(&f), vec![K::ManifestChainBroken]);
+}
+
+#[test]
+fn keys_are_checked_by_role_window_and_signature() {
+    let sealer = signing_key(&[1; 32])
+        .unwrap_or_else(|e| panic!("{e}"))
+        .verifying_key();
+    let archiver = signing_key(&[2; 32])
+        .unwrap_or_else(|e| panic!("{e}"))
+        .verifying_key();
+    let (_, m) = partition().remove(0);
+    let mut reg = Registry::default();
+    reg.add(sealer, Role::Sealer);
+    reg.add(archiver, Role::Archiver);
+    assert!(check_signatures("m", &m, &reg).is_empty());
+
+    let mut tampered = m.clone();
+    tampered.written_at_ms += 1;
+    assert_eq!(
+        kinds(&check_signatures("m", &tampered, &reg)),
+        vec![K::BadSignature]
+    );
+
+    let mut only_sealer = Registry::default();
+    only_sealer.add(sealer, Role::Sealer);
+    assert_eq!(
+        kinds(&check_signatures("m", &m, &only_sealer)),
+        vec![K::UnknownKey]
+    );
+
+    let mut windowed = Registry::default();
+    windowed.add(sealer, Role::Sealer);
+    windowed.push(Entry {
+        key: archiver,
+        id: KeyId::of(&archiver),
+        role: Role::Archiver,
+        not_before_ms: None,
+        not_after_ms: Some(m.written_at_ms),
+    });
+    assert_eq!(
+        kinds(&check_signatures("m", &m, &windowed)),
+        vec![K::KeyOutsideWindow]
+    );
+}
