@@ -1,0 +1,242 @@
+"""An independent verifier of an archive in S3, written from docs/FORMAT.md
+(§3–§8) alone: boto3 lists and reads, pyarrow decodes Parquet, hashlib
+recomputes chains and Merkle roots, `cryptography` checks Ed25519. It shares no
+code with the Rust `auditlog verify`; the suite runs both on the same archives
+and expects the same findings.
+"""
+import io
+import json
+import math
+import re
+import struct
+import tomllib
+from datetime import datetime
+
+import pyarrow.parquet as pq
+from chaincheck import digest, genesis, key_id, link, merkle_root, sha, well_formed
+from chaincheck import signing_message as seal_message
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+MANIFEST_KEY = re.compile(r"^manifests/topic=([^/]+)/partition=(\d+)/(\d+)\.json$")
+
+
+def manifest_message(m):
+    parts = [b"auditlog/v1/manifest\0", sha(seal_message(m["seal"])), bytes.fromhex(m["seal"]["sig"]),
+             struct.pack(">H", m["schema_version"]), struct.pack(">Q", m["seq"])]
+    prev = m["prev_manifest"]
+    parts.append(b"\0" if prev is None else b"\x01" + bytes.fromhex(prev))
+    parts.append(struct.pack(">I", len(m["objects"])))
+    for o in m["objects"]:
+        k, v = o["key"].encode(), o["version_id"].encode()
+        parts += [bytes([0 if o["table"] == "events" else 1]), struct.pack(">I", len(k)), k,
+                  struct.pack(">I", len(v)), v, bytes.fromhex(o["sha256"]), struct.pack(">QQ", o["rows"], o["bytes"])]
+    parts += [struct.pack(">q", m["written_at_ms"]), bytes.fromhex(m["key_id"])]
+    return b"".join(parts)
+
+
+def manifest_digest(m):
+    return sha(manifest_message(m)).hex()
+
+
+def rfc3339_ms(s):
+    return int(datetime.fromisoformat(s.replace("Z", "+00:00")).timestamp() * 1000)
+
+
+def load_registry(path):
+    """[[keys]] with public_key or file, role, optional not_before / not_after."""
+    raw = tomllib.loads(open(path).read())
+    base = path.parent
+    out = []
+    for k in raw["keys"]:
+        pub = bytes.fromhex(k["public_key"] if "public_key" in k else (base / k["file"]).read_text().strip())
+        out.append({"pub": pub, "id": key_id(pub).hex(), "role": k["role"],
+                    "nb": rfc3339_ms(k["not_before"]) if "not_before" in k else None,
+                    "na": rfc3339_ms(k["not_after"]) if "not_after" in k else None})
+    return out
+
+
+def check_key(registry, kid, role, at_ms, message, sig):
+    entries = [e for e in registry if e["id"] == kid and e["role"] == role]
+    usable = [e for e in entries if (e["nb"] is None or at_ms >= e["nb"]) and (e["na"] is None or at_ms < e["na"])]
+    if not entries:
+        return "unknown_key"
+    if not usable:
+        return "key_outside_window"
+    try:
+        Ed25519PublicKey.from_public_bytes(usable[0]["pub"]).verify(bytes.fromhex(sig), message)
+        return None
+    except (InvalidSignature, ValueError):
+        return "bad_signature"
+
+
+def list_versions(s3, bucket, prefix):
+    by_key = {}
+    for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket, Prefix=prefix):
+        for v in page.get("Versions", []):
+            by_key.setdefault(v["Key"], []).append({"vid": v["VersionId"], "latest": v["IsLatest"], "dm": False})
+        for d in page.get("DeleteMarkers", []):
+            by_key.setdefault(d["Key"], []).append({"vid": d["VersionId"], "latest": d["IsLatest"], "dm": True})
+    return by_key
+
+
+def current(key, entries, findings):
+    if len(entries) > 1:
+        findings.append(("extra_version", key))
+    for e in entries:
+        if e["latest"]:
+            return None if e["dm"] else e
+    return None
+
+
+def check_retention(s3, bucket, key, vid, min_until, findings):
+    h = s3.head_object(Bucket=bucket, Key=key, VersionId=vid)
+    mode, until = h.get("ObjectLockMode"), h.get("ObjectLockRetainUntilDate")
+    if mode is None or until is None:
+        findings.append(("retention_missing", key))
+    elif mode != "COMPLIANCE":
+        findings.append(("retention_not_compliance", key))
+    elif math.floor(until.timestamp()) < min_until:
+        findings.append(("retention_too_short", key))
+
+
+def read_rows(body):
+    t = pq.read_table(io.BytesIO(body), columns=["kafka_offset", "kafka_timestamp", "kafka_key", "kafka_value"])
+    offs = t.column("kafka_offset").to_pylist()
+    ts = t.column("kafka_timestamp").cast("int64").to_pylist()
+    keys, values = t.column("kafka_key").to_pylist(), t.column("kafka_value").to_pylist()
+    return [(o, None if s is None else s // 1000, k, v) for o, s, k, v in zip(offs, ts, keys, values)]
+
+
+def check_rows(seal, objects, findings):
+    """objects: [(key, rows in stored order)] → findings per FORMAT.md §8."""
+    first_key = objects[0][0] if objects else ""
+    rows = []
+    for key, rs in objects:
+        if any(b[0] < a[0] for a, b in zip(rs, rs[1:])):
+            findings.append(("records_out_of_order", key))
+        rows += rs
+    rows.sort(key=lambda r: r[0])
+    lo, hi, count = seal["first_offset"], seal["last_offset"], seal["count"]
+    inside = [r for r in rows if lo <= r[0] <= hi]
+    distinct, seen = [], set()
+    for r in inside:
+        if r[0] not in seen:
+            seen.add(r[0])
+            distinct.append(r)
+    if len(inside) < len(rows) or len(distinct) < len(inside) or len(distinct) > count:
+        findings.append(("record_injected", first_key))
+    if len(distinct) < count:
+        findings.append(("record_missing", first_key))
+        return
+    if len(distinct) == count:
+        leaves = [digest(*r) for r in distinct]
+        head = bytes.fromhex(seal["prev_head"])
+        for d in leaves:
+            head = link(head, d)
+        if head.hex() != seal["head"] or merkle_root(leaves).hex() != seal["merkle_root"]:
+            findings.append(("record_altered", first_key))
+
+
+def check_chain(topic, partition, manifests, findings):
+    prev = None
+    for key, m in manifests:
+        s = m["seal"]
+        if prev is None:
+            if m["seq"] > 0:
+                findings.append(("manifest_missing", key))
+            else:
+                if m["prev_manifest"] is not None:
+                    findings.append(("manifest_chain_broken", key))
+                if s["prev_head"] != genesis(topic, partition).hex():
+                    findings.append(("seal_chain_broken", key))
+        else:
+            ps = prev["seal"]
+            if m["seq"] > prev["seq"] + 1:
+                findings.append(("manifest_missing", key))
+            elif m["seq"] != prev["seq"] + 1:
+                findings.append(("manifest_chain_broken", key))
+            else:
+                if m["prev_manifest"] != manifest_digest(prev):
+                    findings.append(("manifest_chain_broken", key))
+                if s["prev_head"] != ps["head"]:
+                    findings.append(("seal_chain_broken", key))
+                if s["first_offset"] > ps["last_offset"] + 1:
+                    findings.append(("offset_gap", key))
+                elif s["first_offset"] <= ps["last_offset"]:
+                    findings.append(("ranges_overlap", key))
+        prev = m
+
+
+def verify(s3, bucket, prefix, registry, retention_days, state=None):
+    """Returns (findings as a set of (name, key or None), {"topic/partition": last accepted})."""
+    findings = []
+    by_key = list_versions(s3, bucket, prefix)
+    parts, referenced = {}, set()
+    for key, entries in sorted(by_key.items()):
+        match = MANIFEST_KEY.match(key[len(prefix):])
+        if not match:
+            continue
+        topic, partition = match.group(1), int(match.group(2))
+        cur = current(key, entries, findings)
+        if cur is None:
+            continue
+        body = s3.get_object(Bucket=bucket, Key=key, VersionId=cur["vid"])["Body"].read()
+        try:
+            m = json.loads(body)
+            s = m["seal"]
+            manifest_message(m)
+        except (ValueError, KeyError, TypeError):
+            findings.append(("manifest_malformed", key))
+            continue
+        if s["kind"] != "data" or not well_formed(s):
+            findings.append(("manifest_malformed", key))
+        expected = f"{prefix}manifests/topic={s['topic']}/partition={s['partition']:04}/{s['first_offset']:020}.json"
+        if key != expected:
+            findings.append(("manifest_misplaced", key))
+        for problem in (check_key(registry, s["key_id"], "sealer", s["sealed_at_ms"], seal_message(s), s["sig"]),
+                        check_key(registry, m["key_id"], "archiver", m["written_at_ms"], manifest_message(m), m["sig"])):
+            if problem:
+                findings.append((problem, key))
+        min_until = -(-max(s["sealed_at_ms"], 0) // 1000) + retention_days * 86400
+        check_retention(s3, bucket, key, cur["vid"], min_until, findings)
+        objects, broken = [], False
+        for o in m["objects"]:
+            referenced.add(o["key"])
+            oc = current(o["key"], by_key.get(o["key"], []), findings)
+            if oc is None:
+                findings.append(("object_missing", o["key"]))
+                broken = True
+                continue
+            if oc["vid"] != o["version_id"]:
+                findings.append(("object_replaced", o["key"]))
+            data = s3.get_object(Bucket=bucket, Key=o["key"], VersionId=oc["vid"])["Body"].read()
+            if sha(data).hex() != o["sha256"] or len(data) != o["bytes"]:
+                findings.append(("checksum_mismatch", o["key"]))
+            check_retention(s3, bucket, o["key"], oc["vid"], min_until, findings)
+            try:
+                objects.append((o["key"], read_rows(data)))
+            except Exception:  # noqa: BLE001 - any decoding failure is the finding
+                findings.append(("object_unreadable", o["key"]))
+                broken = True
+        if not broken:
+            check_rows(s, objects, findings)
+        parts.setdefault((topic, partition), []).append((key, m))
+    present = {}
+    for (topic, partition), ms in parts.items():
+        ms.sort(key=lambda km: (km[1]["seal"]["first_offset"], km[1]["seq"]))
+        check_chain(topic, partition, ms, findings)
+        last = ms[-1][1]
+        present[f"{topic}/{partition}"] = {"seq": last["seq"], "digest": manifest_digest(last),
+                                           "last_offset": last["seal"]["last_offset"],
+                                           "digests": {m["seq"]: manifest_digest(m) for _, m in ms}}
+    for key in by_key:
+        if not MANIFEST_KEY.match(key[len(prefix):]) and key not in referenced:
+            findings.append(("unreferenced_object", key))
+    for name, acc in (state or {}).items():
+        now = present.get(name)
+        if now is None or now["seq"] < acc["seq"]:
+            findings.append(("tail_truncated", None))
+        if now is not None and acc["seq"] in now["digests"] and now["digests"][acc["seq"]] != acc["digest"]:
+            findings.append(("history_rewritten", None))
+    return set(findings), present

@@ -1,0 +1,344 @@
+"""`auditlog verify` against real archives built by the pipeline (broker and
+moto S3), each tampered through the S3 API in one way, and the independent
+Python verifier (archivecheck.py) run on the same archive must agree.
+
+One sealer run feeds several archivers at once, each with its own group and
+prefix, so every test gets an identical, untouched archive of its own.
+"""
+import datetime as dt
+import io
+import json
+import os
+import subprocess
+import time
+import uuid
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from archivecheck import load_registry, manifest_digest, manifest_message, read_rows
+from archivecheck import verify as py_verify
+from chaincheck import digest, key_id, link, load_secret, merkle_root, sha
+from chaincheck import sign as sign_seal
+from conftest import Sealers, make_event, wait_until
+from test_archiver import s3client
+
+BUCKET = "audit-archive"
+RETENTION_DAYS = 1
+EVENTS = 600
+SCENARIOS = ["clean", "edit", "remove", "swap", "append", "delete_version", "manifest_gap", "two_manifests",
+             "tail", "unreferenced", "unknown_key", "old_key", "retention", "offset_gap"]
+
+
+class Archives:
+    def __init__(self, stack, tmp, sealers, topic):
+        self.stack, self.tmp, self.sealers, self.topic = stack, tmp, sealers, topic
+        self.s3 = s3client(stack)
+        self.run_id = uuid.uuid4().hex[:8]
+        self.archiver_key = tmp / "archiver.key"
+        assert stack.run("keygen", "--out", str(self.archiver_key)).returncode == 0
+        self.registry = tmp / "keys.toml"
+        self.registry.write_text(
+            f'[[keys]]\nfile = "{sealers.public.name}"\nrole = "sealer"\n\n'
+            f'[[keys]]\nfile = "{self.archiver_key.with_suffix(".pub").name}"\nrole = "archiver"\n')
+        self.env = dict(os.environ, AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test")
+
+    def prefix(self, scenario):
+        return f"v-{self.run_id}/{scenario}/"
+
+    def config(self, scenario):
+        return self.stack.write_config(
+            self.tmp / f"{scenario}.toml", self.topic,
+            s3={"endpoint": self.stack.s3, "bucket": BUCKET, "force_path_style": True},
+            archiver={"key_file": str(self.archiver_key), "seal_keys": [str(self.sealers.public)],
+                      "prefix": self.prefix(scenario), "retention_days": RETENTION_DAYS,
+                      "group_id": f"verify-{self.run_id}-{scenario}", "metrics_listen": ""})
+
+    def rows_archived(self, scenario):
+        total = 0
+        for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=self.prefix(scenario) + "manifests/"):
+            for o in page.get("Contents", []):
+                m = json.loads(self.s3.get_object(Bucket=BUCKET, Key=o["Key"])["Body"].read())
+                total += sum(x["rows"] for x in m["objects"])
+        return total
+
+    def verify(self, scenario, *extra, keys=None):
+        """Runs both verifiers; returns (exit code, Rust findings) after asserting they agree."""
+        args = ["verify", "--format", "json", "--keys", str(keys or self.registry), *extra]
+        r = subprocess.run([self.stack.bin, "--config", str(self.config(scenario)), *args],
+                           capture_output=True, text=True, timeout=300, env=self.env)
+        assert r.returncode in (0, 1), r.stderr
+        report = json.loads(r.stdout)
+        ours = {(f["kind"], f.get("key")) for f in report["findings"]}
+        state = None
+        if "--state" in extra:
+            path = extra[extra.index("--state") + 1]
+            if os.path.exists(path):
+                state = json.load(open(path))["partitions"]
+        theirs, _ = py_verify(self.s3, BUCKET, self.prefix(scenario), load_registry(keys or self.registry),
+                              RETENTION_DAYS, state=state)
+        assert ours == theirs, f"auditlog verify and the independent verifier disagree:\n ours={sorted(ours, key=str)}\n theirs={sorted(theirs, key=str)}"
+        assert (r.returncode == 0) == (not ours)
+        return r.returncode, report
+
+    # --- reading and tampering through the S3 API -------------------------------------------
+    def manifests(self, scenario):
+        """{partition: [(key, manifest)]} in offset order."""
+        out = {}
+        for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=self.prefix(scenario) + "manifests/"):
+            for o in page.get("Contents", []):
+                m = json.loads(self.s3.get_object(Bucket=BUCKET, Key=o["Key"])["Body"].read())
+                out.setdefault(m["seal"]["partition"], []).append((o["Key"], m))
+        for ms in out.values():
+            ms.sort(key=lambda km: km[1]["seal"]["first_offset"])
+        return out
+
+    def longest(self, scenario):
+        return max(self.manifests(scenario).values(), key=len)
+
+    def put_new_version(self, key, body):
+        return self.s3.put_object(Bucket=BUCKET, Key=key, Body=body)["VersionId"]
+
+    def rewrite_rows(self, key, change):
+        table = pq.read_table(io.BytesIO(self.s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()))
+        rows = change(table.to_pylist())
+        out = io.BytesIO()
+        pq.write_table(pa.Table.from_pylist(rows, schema=table.schema), out)
+        self.put_new_version(key, out.getvalue())
+
+    def destroy(self, key):
+        """Shortens each version's retention, then deletes it (moto allows what S3 would refuse)."""
+        soon = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=1)
+        for v in self.s3.list_object_versions(Bucket=BUCKET, Prefix=key).get("Versions", []):
+            if v["Key"] != key:
+                continue
+            self.s3.put_object_retention(Bucket=BUCKET, Key=key, VersionId=v["VersionId"],
+                                         Retention={"Mode": "GOVERNANCE", "RetainUntilDate": soon},
+                                         BypassGovernanceRetention=True)
+            self.s3.delete_object(Bucket=BUCKET, Key=key, VersionId=v["VersionId"], BypassGovernanceRetention=True)
+        assert not [v for v in self.s3.list_object_versions(Bucket=BUCKET, Prefix=key).get("Versions", []) if v["Key"] == key]
+
+    def put_locked(self, key, body, sealed_at_ms):
+        until = dt.datetime.fromtimestamp(-(-sealed_at_ms // 1000) + RETENTION_DAYS * 86400, dt.timezone.utc)
+        return self.s3.put_object(Bucket=BUCKET, Key=key, Body=body, ObjectLockMode="COMPLIANCE",
+                                  ObjectLockRetainUntilDate=until)["VersionId"]
+
+    def sign_manifest(self, m, secret_path):
+        secret = load_secret(secret_path)
+        m["key_id"] = key_id(secret.public_key().public_bytes_raw()).hex()
+        m["sig"] = secret.sign(manifest_message(m)).hex()
+        return m
+
+
+@pytest.fixture(scope="module")
+def archives(stack, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("verify")
+    topic = stack.create_topic(2, seals=True)
+    sealers = Sealers(stack, tmp, topic, max_records=40)
+    sealers.start()
+    a = Archives(stack, tmp, sealers, topic)
+    procs = []
+    try:
+        for s in SCENARIOS:
+            log = open(tmp / f"archiver-{s}.log", "w")
+            procs.append(subprocess.Popen([stack.bin, "--config", str(a.config(s)), "archive"],
+                                          stdout=log, stderr=subprocess.STDOUT, env=a.env))
+        events = [make_event(f"tenant-{i % 7}", i) for i in range(EVENTS)]
+        src = tmp / "events.ndjson"
+        src.write_text("".join(json.dumps(e) + "\n" for e in events))
+        r = stack.run("publish", str(src), config=stack.write_config(tmp / "pub.toml", topic))
+        assert r.returncode == 0, r.stderr
+        for s in SCENARIOS:
+            wait_until(f"{EVENTS} rows archived under {s}", lambda s=s: a.rows_archived(s) == EVENTS, timeout=180, interval=1.0)
+        assert all(p.poll() is None for p in procs), "an archiver exited"
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            p.wait(30)
+        sealers.stop_all()
+    assert len(a.longest("clean")) >= 5, "too few seals for the gap scenarios"
+    return a
+
+
+def kinds(report):
+    return {f["kind"] for f in report["findings"]}
+
+
+def test_clean_archive_has_zero_findings(archives):
+    code, report = archives.verify("clean")
+    assert code == 0 and report["findings"] == []
+    parts = report["partitions"]
+    assert sum(p["records"] for p in parts.values()) == EVENTS
+    assert all(p["manifests_missing"] == 0 and p["objects_missing"] == 0 for p in parts.values())
+
+
+def _events_key(m):
+    return next(o["key"] for o in m["objects"] if o["table"] == "events")
+
+
+def test_1_edited_row_is_record_altered(archives):
+    key = _events_key(archives.longest("edit")[1][1])
+
+    def edit(rows):
+        rows[3]["kafka_value"] = rows[3]["kafka_value"].replace(b"pytest", b"pwned!")
+        return rows
+    archives.rewrite_rows(key, edit)
+    code, report = archives.verify("edit")
+    assert code == 1 and {"record_altered", "object_replaced", "checksum_mismatch"} <= kinds(report)
+
+
+def test_2_removed_row_is_record_missing(archives):
+    key = _events_key(archives.longest("remove")[1][1])
+    archives.rewrite_rows(key, lambda rows: rows[:5] + rows[6:])
+    code, report = archives.verify("remove")
+    missing = [f for f in report["findings"] if f["kind"] == "record_missing"]
+    assert code == 1 and len(missing) == 1 and "1 row(s) missing" in missing[0]["detail"]
+
+
+def test_3_swapped_rows_are_out_of_order(archives):
+    key = _events_key(archives.longest("swap")[1][1])
+    archives.rewrite_rows(key, lambda rows: rows[:2] + [rows[3], rows[2]] + rows[4:])
+    code, report = archives.verify("swap")
+    assert code == 1 and "records_out_of_order" in kinds(report)
+    assert "record_altered" not in kinds(report), "the rows themselves are intact"
+
+
+def test_4_appended_row_is_record_injected(archives):
+    key = _events_key(archives.longest("append")[1][1])
+
+    def append(rows):
+        extra = dict(rows[-1])
+        extra["kafka_offset"] += 1
+        return rows + [extra]
+    archives.rewrite_rows(key, append)
+    code, report = archives.verify("append")
+    assert code == 1 and "record_injected" in kinds(report)
+
+
+def test_5_deleted_locked_version_is_object_missing(archives):
+    key = _events_key(archives.longest("delete_version")[2][1])
+    archives.destroy(key)
+    code, report = archives.verify("delete_version")
+    assert code == 1 and ("object_missing", key) in {(f["kind"], f.get("key")) for f in report["findings"]}
+
+
+def test_6_a_removed_manifest_and_two_consecutive_ones_are_all_reported(archives):
+    ms = archives.longest("manifest_gap")
+    archives.destroy(ms[2][0])
+    code, report = archives.verify("manifest_gap")
+    gaps = [f for f in report["findings"] if f["kind"] == "manifest_missing"]
+    assert code == 1 and len(gaps) == 1 and "1 manifest(s)" in gaps[0]["detail"]
+    assert "unreferenced_object" in kinds(report), "its objects are now orphans"
+
+    ms = archives.longest("two_manifests")
+    archives.destroy(ms[2][0])
+    archives.destroy(ms[3][0])
+    code, report = archives.verify("two_manifests")
+    gaps = [f for f in report["findings"] if f["kind"] == "manifest_missing"]
+    assert code == 1 and len(gaps) == 1 and "2 manifest(s)" in gaps[0]["detail"]
+    s2, s3 = ms[2][1]["seal"], ms[3][1]["seal"]
+    assert gaps[0]["offsets"] == [s2["first_offset"], s3["last_offset"]]
+    part = report["partitions"][f"{archives.topic}/{s2['partition']}"]
+    assert part["manifests_missing"] == 2
+
+
+def test_7_tail_truncation_is_caught_with_state(archives):
+    state = archives.tmp / "verify-state.json"
+    code, _ = archives.verify("tail", "--state", str(state))
+    assert code == 0 and state.exists()
+    saved = state.read_text()
+    ms = archives.longest("tail")
+    for key, m in ms[-2:]:
+        archives.destroy(key)
+        for o in m["objects"]:
+            archives.destroy(o["key"])
+    code, report = archives.verify("tail")
+    assert code == 0, "without state, a cut tail looks like a shorter archive (CloudTrail's blind spot)"
+    code, report = archives.verify("tail", "--state", str(state))
+    assert code == 1 and kinds(report) == {"tail_truncated"}
+    assert state.read_text() == saved, "state is written only after a clean run"
+
+
+def test_8_unreferenced_parquet_object_is_reported(archives):
+    key = archives.prefix("unreferenced") + f"events/topic={archives.topic}/dt=2026-11-26/hour=00/partition=0000/99999999999999999999.parquet"
+    archives.put_new_version(key, b"PAR1 not really")
+    code, report = archives.verify("unreferenced")
+    assert code == 1 and {(f["kind"], f.get("key")) for f in report["findings"]} == {("unreferenced_object", key)}
+
+
+def test_9_manifest_resigned_with_unknown_key_is_reported(archives, tmp_path):
+    assert archives.stack.run("keygen", "--out", str(tmp_path / "rogue.key")).returncode == 0
+    key, m = archives.longest("unknown_key")[1]
+    m["written_at_ms"] += 1
+    archives.sign_manifest(m, tmp_path / "rogue.key")
+    archives.put_new_version(key, json.dumps(m).encode())
+    code, report = archives.verify("unknown_key")
+    assert code == 1 and ("unknown_key", key) in {(f["kind"], f.get("key")) for f in report["findings"]}
+
+
+def test_10_forged_manifest_signed_by_a_retired_key_is_reported(archives, tmp_path):
+    old = tmp_path / "old.key"
+    assert archives.stack.run("keygen", "--out", str(old)).returncode == 0
+    keys = tmp_path / "keys.toml"
+    keys.write_text(archives.registry.read_text().replace('file = "', f'file = "{archives.tmp}/') +
+                    f'\n[[keys]]\nfile = "{old.with_suffix(".pub")}"\nrole = "archiver"\n'
+                    'not_before = "2020-01-01T00:00:00Z"\nnot_after = "2021-01-01T00:00:00Z"\n')
+    ms = archives.longest("old_key")
+    key, m = ms[-1]
+    m["prev_manifest"] = manifest_digest(ms[-2][1])  # a recomputed, well-linked chain
+    m["written_at_ms"] = int(time.time() * 1000)
+    archives.sign_manifest(m, old)
+    archives.destroy(key)
+    archives.put_locked(key, json.dumps(m).encode(), m["seal"]["sealed_at_ms"])
+    code, report = archives.verify("old_key", keys=keys)
+    assert code == 1 and {(f["kind"], f.get("key")) for f in report["findings"]} == {("key_outside_window", key)}
+
+
+def test_11_governance_mode_and_short_retention_are_reported(archives):
+    ms = archives.longest("retention")
+    gov, short = _events_key(ms[0][1]), _events_key(ms[1][1])
+    versions = {v["Key"]: v["VersionId"] for v in archives.s3.list_object_versions(Bucket=BUCKET, Prefix=archives.prefix("retention"))["Versions"]}
+    soon = dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1)
+    far = dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=30)
+    archives.s3.put_object_retention(Bucket=BUCKET, Key=gov, VersionId=versions[gov],
+                                      Retention={"Mode": "GOVERNANCE", "RetainUntilDate": far}, BypassGovernanceRetention=True)
+    archives.s3.put_object_retention(Bucket=BUCKET, Key=short, VersionId=versions[short],
+                                      Retention={"Mode": "COMPLIANCE", "RetainUntilDate": soon}, BypassGovernanceRetention=True)
+    code, report = archives.verify("retention")
+    assert code == 1 and {(f["kind"], f.get("key")) for f in report["findings"]} == {
+        ("retention_not_compliance", gov), ("retention_too_short", short)}
+
+
+def test_12_offset_gap_between_consecutive_seals_is_reported(archives):
+    """A forger with both secret keys drops the first record of the last range
+    and re-links everything; only the gap in offsets gives it away."""
+    ms = archives.longest("offset_gap")
+    (old_key, m), prev = ms[-1], ms[-2][1]
+    obj = m["objects"][0]
+    table = pq.read_table(io.BytesIO(archives.s3.get_object(Bucket=BUCKET, Key=obj["key"], VersionId=obj["version_id"])["Body"].read()))
+    rows = table.to_pylist()[1:]
+    new_table = pa.Table.from_pylist(rows, schema=table.schema)
+    buf = io.BytesIO()
+    pq.write_table(new_table, buf)
+    body = buf.getvalue()
+    leaves = [digest(*r) for r in read_rows(body)]
+    head = bytes.fromhex(m["seal"]["prev_head"])
+    for d in leaves:
+        head = link(head, d)
+    seal = dict(m["seal"], first_offset=rows[0]["kafka_offset"], count=len(rows), head=head.hex(),
+                merkle_root=merkle_root(leaves).hex())
+    sign_seal(seal, load_secret(archives.sealers.key))
+    first = seal["first_offset"]
+    new_obj = obj["key"].rsplit("/", 1)[0] + f"/{first:020}.parquet"
+    vid = archives.put_locked(new_obj, body, seal["sealed_at_ms"])
+    forged = dict(m, seal=seal, objects=[dict(obj, key=new_obj, version_id=vid, sha256=sha(body).hex(), rows=len(rows), bytes=len(body))],
+                  prev_manifest=manifest_digest(prev))
+    archives.sign_manifest(forged, archives.archiver_key)
+    new_key = old_key.rsplit("/", 1)[0] + f"/{first:020}.json"
+    archives.put_locked(new_key, json.dumps(forged).encode(), seal["sealed_at_ms"])
+    archives.destroy(old_key)
+    archives.destroy(obj["key"])
+    code, report = archives.verify("offset_gap")
+    gap = m["seal"]["first_offset"]
+    assert code == 1 and [(f["kind"], f.get("offsets")) for f in report["findings"]] == [("offset_gap", [gap, gap])]
