@@ -41,6 +41,18 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         );
         return Ok(ExitCode::SUCCESS);
     }
+    if let Command::VerifyProof { file, keys } = &cli.command {
+        // Offline: the config is optional when --keys names the registry.
+        let config = match (keys, &cli.config) {
+            (Some(_), None) => None,
+            _ => Some(Config::load(cli.config.as_deref(), std::env::vars())?),
+        };
+        return Ok(crate::verify_cmd::verify_proof(
+            config,
+            file,
+            keys.as_deref(),
+        ));
+    }
     let config = Config::load(cli.config.as_deref(), std::env::vars())?;
     init_logging(&config);
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -57,27 +69,11 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Seal => runtime.block_on(seal(config)),
         Command::Archive => runtime.block_on(archive(config)),
-        Command::Verify {
-            prefix,
-            topics,
-            partitions,
-            keys,
-            state,
-            format,
-            concurrency,
-        } => Ok(runtime.block_on(crate::verify_cmd::verify(
-            config,
-            crate::verify_cmd::Args {
-                prefix,
-                topics,
-                partitions,
-                keys,
-                state,
-                json: format == crate::Format::Json,
-                concurrency,
-            },
-        ))),
-        Command::Sample { .. } | Command::Keygen { .. } => unreachable!("handled above"),
+        Command::Verify(args) => Ok(runtime.block_on(crate::verify_cmd::verify(config, args))),
+        Command::Prove(args) => Ok(runtime.block_on(crate::verify_cmd::prove(config, args))),
+        Command::Sample { .. } | Command::Keygen { .. } | Command::VerifyProof { .. } => {
+            unreachable!("handled above")
+        }
     }
 }
 
@@ -232,12 +228,28 @@ async fn seal(config: Config) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn archive(config: Config) -> Result<ExitCode> {
-    let ac = &config.archiver;
+/// The configured bucket, for `who` (named in the error if there is none).
+pub async fn store<'c>(
+    config: &'c Config,
+    who: &str,
+) -> Result<(archiver::store::Store, &'c auditlog_config::S3Config)> {
     let s3 = config
         .s3
         .as_ref()
-        .context("config field s3.bucket: the archiver needs a bucket")?;
+        .with_context(|| format!("config field s3.bucket: {who} needs a bucket"))?;
+    let store = archiver::store::Store::connect(
+        s3.endpoint.as_deref(),
+        &s3.region,
+        &s3.bucket,
+        s3.force_path_style,
+    )
+    .await;
+    Ok((store, s3))
+}
+
+async fn archive(config: Config) -> Result<ExitCode> {
+    let ac = &config.archiver;
+    let (store, s3) = store(&config, "the archiver").await?;
     let key = sealer::keys::load_signing_key(&ac.key_file)?;
     let mut seal_keys = Vec::new();
     for path in &ac.seal_keys {
@@ -248,13 +260,6 @@ async fn archive(config: Config) -> Result<ExitCode> {
             "config field archiver.seal_keys: list the sealers' public key files, or no seal can be trusted"
         );
     }
-    let store = archiver::store::Store::connect(
-        s3.endpoint.as_deref(),
-        &s3.region,
-        &s3.bucket,
-        s3.force_path_style,
-    )
-    .await;
     store.check_bucket().await?;
     tracing::info!(bucket = %s3.bucket, topics = ?ac.topics, "archiver starting");
     let settings = archiver::runtime::Settings {

@@ -60,30 +60,18 @@ enum Command {
     Archive,
     /// Verify the archive: every manifest, object, seal, signature, chain
     /// link and retention setting. Exit 0 clean, 1 findings, 2 could not run.
-    Verify {
-        /// Key prefix [default: archiver.prefix].
-        #[arg(long)]
-        prefix: Option<String>,
-        /// Only this topic (repeatable).
-        #[arg(long = "topic")]
-        topics: Vec<String>,
-        /// Only this partition (repeatable).
-        #[arg(long = "partition")]
-        partitions: Vec<i32>,
-        /// Key registry (TOML) with roles and validity windows [default:
-        /// archiver.seal_keys sign seals, archiver.key_file's .pub manifests].
+    Verify(verify_cmd::VerifyArgs),
+    /// Write a self-contained inclusion proof for one archived record: the
+    /// record, its Merkle path, the seal and the manifest with signatures.
+    Prove(verify_cmd::ProveArgs),
+    /// Check a proof offline with only public keys. Exit 0 holds, 1 fails,
+    /// 2 could not run.
+    VerifyProof {
+        /// The proof file.
+        file: PathBuf,
+        /// Key registry (TOML) [default: from the config, as for verify].
         #[arg(long, value_name = "FILE")]
         keys: Option<PathBuf>,
-        /// State file: the last clean run's checkpoint, to detect rollback
-        /// and truncation; updated only after a clean run.
-        #[arg(long, value_name = "FILE")]
-        state: Option<PathBuf>,
-        /// Output format.
-        #[arg(long, value_enum, default_value_t = Format::Text)]
-        format: Format,
-        /// S3 requests in flight at once.
-        #[arg(long, default_value_t = 16)]
-        concurrency: usize,
     },
     /// Write a new Ed25519 key pair for signing seals or manifests.
     Keygen {
@@ -92,15 +80,6 @@ enum Command {
         #[arg(long, default_value = "sealer.key")]
         out: PathBuf,
     },
-}
-
-/// Report formats.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-enum Format {
-    /// A summary for people.
-    Text,
-    /// One JSON document.
-    Json,
 }
 
 #[derive(Debug, Subcommand)]

@@ -13,20 +13,44 @@ const CLEAN: u8 = 0;
 const FINDINGS: u8 = 1;
 const CANNOT: u8 = 2;
 
-/// What `verify` was asked.
-#[derive(Debug)]
-pub struct Args {
-    pub prefix: Option<String>,
-    pub topics: Vec<String>,
-    pub partitions: Vec<i32>,
-    pub keys: Option<PathBuf>,
-    pub state: Option<PathBuf>,
-    pub json: bool,
-    pub concurrency: usize,
+/// Report formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// A summary for people.
+    Text,
+    /// One JSON document.
+    Json,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct VerifyArgs {
+    /// Key prefix [default: archiver.prefix].
+    #[arg(long)]
+    prefix: Option<String>,
+    /// Only this topic (repeatable).
+    #[arg(long = "topic")]
+    topics: Vec<String>,
+    /// Only this partition (repeatable).
+    #[arg(long = "partition")]
+    partitions: Vec<i32>,
+    /// Key registry (TOML) with roles and validity windows [default:
+    /// archiver.seal_keys sign seals, archiver.key_file's .pub manifests].
+    #[arg(long, value_name = "FILE")]
+    keys: Option<PathBuf>,
+    /// State file: the last clean run's checkpoint, to detect rollback and
+    /// truncation; updated only after a clean run.
+    #[arg(long, value_name = "FILE")]
+    state: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+    /// S3 requests in flight at once.
+    #[arg(long, default_value_t = 16)]
+    concurrency: usize,
 }
 
 /// Runs `verify`; any error is exit 2 (verification could not run).
-pub async fn verify(config: Config, args: Args) -> ExitCode {
+pub async fn verify(config: Config, args: VerifyArgs) -> ExitCode {
     match run(config, args).await {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
@@ -56,23 +80,13 @@ fn registry(config: &Config, keys: Option<&Path>) -> Result<Registry> {
     Ok(reg)
 }
 
-async fn run(config: Config, args: Args) -> Result<u8> {
-    let s3 = config
-        .s3
-        .as_ref()
-        .context("config field s3.bucket: verify needs the archive's bucket")?;
+async fn run(config: Config, args: VerifyArgs) -> Result<u8> {
+    let (store, s3) = crate::commands::store(&config, "verify").await?;
     let registry = registry(&config, args.keys.as_deref())?;
     let state = args.state.as_deref().map(State::load).transpose()?;
     let prefix = args
         .prefix
         .unwrap_or_else(|| config.archiver.prefix.clone());
-    let store = archiver::store::Store::connect(
-        s3.endpoint.as_deref(),
-        &s3.region,
-        &s3.bucket,
-        s3.force_path_style,
-    )
-    .await;
     let opts = verify::Options {
         prefix: prefix.clone(),
         topics: args.topics,
@@ -100,7 +114,7 @@ async fn run(config: Config, args: Args) -> Result<u8> {
     if let Some(b) = &bar {
         b.finish_and_clear();
     }
-    if args.json {
+    if args.format == Format::Json {
         println!("{}", report.to_json());
     } else {
         print!(
@@ -115,4 +129,115 @@ async fn run(config: Config, args: Args) -> Result<u8> {
         next.save(path)?;
     }
     Ok(CLEAN)
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ProveArgs {
+    /// The event's event_id.
+    #[arg(long, conflicts_with_all = ["topic", "partition", "offset"])]
+    event_id: Option<String>,
+    /// Topic [default: kafka.events_topic].
+    #[arg(long)]
+    topic: Option<String>,
+    /// Partition.
+    #[arg(long, requires = "offset")]
+    partition: Option<i32>,
+    /// Offset.
+    #[arg(long, requires = "partition")]
+    offset: Option<i64>,
+    /// Key prefix [default: archiver.prefix].
+    #[arg(long)]
+    prefix: Option<String>,
+    /// Write the proof here instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+}
+
+/// `prove`: exit 0 with the proof written, 2 if it cannot be built.
+pub async fn prove(config: Config, args: ProveArgs) -> ExitCode {
+    match run_prove(config, args).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(CANNOT)
+        }
+    }
+}
+
+async fn run_prove(config: Config, a: ProveArgs) -> Result<()> {
+    let target = match (a.event_id, a.topic, a.partition, a.offset) {
+        (Some(id), None, None, None) => verify::prove::Target::EventId(id),
+        (None, topic, Some(partition), Some(offset)) => verify::prove::Target::Offset {
+            topic: topic.unwrap_or_else(|| config.kafka.events_topic.clone()),
+            partition,
+            offset,
+        },
+        _ => anyhow::bail!(
+            "give --event-id, or --partition and --offset (with --topic, default kafka.events_topic)"
+        ),
+    };
+    let (store, _) = crate::commands::store(&config, "prove").await?;
+    let prefix = a.prefix.unwrap_or_else(|| config.archiver.prefix.clone());
+    let proof = verify::prove::prove(&store, &prefix, &target).await?;
+    let json = verify::proof::to_json(&proof);
+    match &a.out {
+        Some(path) => {
+            std::fs::write(path, format!("{json}\n"))
+                .with_context(|| format!("writing {}", path.display()))?;
+            eprintln!(
+                "proof of {}/{} offset {} written to {} ({} path hashes)",
+                proof.record.topic,
+                proof.record.partition,
+                proof.record.offset,
+                path.display(),
+                proof.path.len()
+            );
+        }
+        None => println!("{json}"),
+    }
+    Ok(())
+}
+
+/// `verify-proof`: exit 0 valid, 1 invalid, 2 cannot run.
+pub fn verify_proof(config: Option<Config>, file: &Path, keys: Option<&Path>) -> ExitCode {
+    let run = || -> Result<Vec<String>> {
+        let registry = match (keys, &config) {
+            (Some(_), _) => registry_from(None, keys)?,
+            (None, Some(c)) => registry_from(Some(c), None)?,
+            (None, None) => anyhow::bail!("give --keys FILE (or --config with archiver keys)"),
+        };
+        let text = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+        let proof: verify::proof::Proof = match serde_json::from_slice(&text) {
+            Ok(p) => p,
+            Err(e) => return Ok(vec![format!("{} is not a proof: {e}", file.display())]),
+        };
+        Ok(verify::proof::check(&proof, &registry))
+    };
+    match run() {
+        Ok(bad) if bad.is_empty() => {
+            println!(
+                "proof {} holds: record, Merkle path, seal and manifest signatures all verify",
+                file.display()
+            );
+            ExitCode::from(CLEAN)
+        }
+        Ok(bad) => {
+            println!("proof {} FAILS:", file.display());
+            for b in bad {
+                println!("  {b}");
+            }
+            ExitCode::from(FINDINGS)
+        }
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(CANNOT)
+        }
+    }
+}
+
+fn registry_from(config: Option<&Config>, keys: Option<&Path>) -> Result<Registry> {
+    match config {
+        Some(c) => registry(c, keys),
+        None => Ok(Registry::load(keys.context("--keys is required")?)?),
+    }
 }

@@ -11,22 +11,31 @@ pub fn encode(bytes: &[u8]) -> String {
     s
 }
 
-/// Decodes exactly `N` bytes of lowercase hex.
-pub fn decode_array<const N: usize>(s: &str) -> Option<[u8; N]> {
-    let b = s.as_bytes();
-    if b.len() != N * 2 {
-        return None;
-    }
-    let nib = |c: u8| match c {
+fn nib(c: u8) -> Option<u8> {
+    match c {
         b'0'..=b'9' => Some(c - b'0'),
         b'a'..=b'f' => Some(c - b'a' + 10),
         _ => None,
-    };
-    let mut out = [0u8; N];
-    for (i, o) in out.iter_mut().enumerate() {
-        *o = (nib(b[2 * i])? << 4) | nib(b[2 * i + 1])?;
     }
-    Some(out)
+}
+
+/// Decodes lowercase hex of any even length.
+pub fn decode(s: &str) -> Option<Vec<u8>> {
+    let b = s.as_bytes();
+    if b.len() % 2 != 0 {
+        return None;
+    }
+    b.chunks_exact(2)
+        .map(|p| Some((nib(p[0])? << 4) | nib(p[1])?))
+        .collect()
+}
+
+/// Decodes exactly `N` bytes of lowercase hex.
+pub fn decode_array<const N: usize>(s: &str) -> Option<[u8; N]> {
+    if s.len() != N * 2 {
+        return None;
+    }
+    decode(s)?.try_into().ok()
 }
 
 #[cfg(test)]
@@ -38,5 +47,7 @@ mod tests {
         assert_eq!(super::decode_array::<3>(&h), Some([0x00, 0xab, 0xff]));
         assert_eq!(super::decode_array::<3>("00ABFF"), None);
         assert_eq!(super::decode_array::<2>("00abff"), None);
+        assert_eq!(super::decode("00abff"), Some(vec![0x00, 0xab, 0xff]));
+        assert_eq!(super::decode("0"), None);
     }
 }

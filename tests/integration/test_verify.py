@@ -342,3 +342,43 @@ def test_12_offset_gap_between_consecutive_seals_is_reported(archives):
     code, report = archives.verify("offset_gap")
     gap = m["seal"]["first_offset"]
     assert code == 1 and [(f["kind"], f.get("offsets")) for f in report["findings"]] == [("offset_gap", [gap, gap])]
+
+
+def test_prove_and_verify_proof_hold_offline_and_fail_after_any_change(archives, tmp_path):
+    import random
+
+    _, m = archives.longest("clean")[1]
+    table = pq.read_table(io.BytesIO(archives.s3.get_object(Bucket=BUCKET, Key=_events_key(m))["Body"].read()))
+    row = table.to_pylist()[7]
+    cfg = archives.config("clean")
+    by_id, by_offset = tmp_path / "by-id.json", tmp_path / "by-offset.json"
+    r = subprocess.run([archives.stack.bin, "--config", str(cfg), "prove", "--event-id", row["event_id"], "--out", str(by_id)],
+                       capture_output=True, text=True, env=archives.env, timeout=120)
+    assert r.returncode == 0, r.stderr
+    r = subprocess.run([archives.stack.bin, "--config", str(cfg), "prove", "--topic", archives.topic,
+                        "--partition", str(row["kafka_partition"]), "--offset", str(row["kafka_offset"]), "--out", str(by_offset)],
+                       capture_output=True, text=True, env=archives.env, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert by_id.read_bytes() == by_offset.read_bytes()
+    proof = json.loads(by_id.read_text())
+    assert proof["record"]["offset"] == row["kafka_offset"] and proof["event"]["event_id"] == row["event_id"]
+
+    def check(path):
+        # Offline: no config, no broker, no bucket; only the key registry.
+        return subprocess.run([archives.stack.bin, "verify-proof", str(path), "--keys", str(archives.registry)],
+                              capture_output=True, text=True, timeout=60, env={"PATH": os.environ["PATH"]})
+    ok = check(by_id)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    text = by_id.read_bytes()
+    rng = random.Random(7)
+    for i in rng.sample(range(len(text)), 60):
+        bad = bytearray(text)
+        bad[i] ^= 0x01
+        tampered = tmp_path / "tampered.json"
+        tampered.write_bytes(bytes(bad))
+        r = check(tampered)
+        assert r.returncode == 1, (i, chr(text[i]), r.stdout, r.stderr)
+
+    r = subprocess.run([archives.stack.bin, "--config", str(cfg), "prove", "--event-id", str(uuid.uuid4())],
+                       capture_output=True, text=True, env=archives.env, timeout=120)
+    assert r.returncode == 2 and "no archived event has event_id" in r.stderr

@@ -6,7 +6,8 @@
 //!
 //! - [`checks`], [`rows`], [`registry`], [`state`], [`report`]: pure logic
 //!   over bytes and structs;
-//! - [`audit`]: the IO edge (S3 through `archiver::store`).
+//! - [`proof`]: inclusion proofs, built and checked offline;
+//! - [`audit`], [`prove`]: the IO edge (S3 through `archiver::store`).
 #![deny(missing_docs)]
 
 use std::path::PathBuf;
@@ -14,6 +15,8 @@ use std::path::PathBuf;
 pub mod audit;
 pub mod checks;
 pub mod finding;
+pub mod proof;
+pub mod prove;
 pub mod registry;
 pub mod report;
 pub mod rows;
@@ -45,6 +48,9 @@ pub enum VerifyError {
         /// What is wrong.
         message: String,
     },
+    /// What `prove` was asked for is not in the archive.
+    #[error("{0}")]
+    NotFound(String),
     /// S3 refused or did not answer.
     #[error(transparent)]
     Store(archiver::ArchiverError),

@@ -84,3 +84,36 @@ fn append(batch: &RecordBatch, rows: &mut Vec<Row>) -> Result<(), String> {
     }
     Ok(())
 }
+
+/// The `kafka_offset` of the row whose `event_id` is `id`, if any.
+pub fn find_event(bytes: Vec<u8>, id: &str) -> Result<Option<i64>, String> {
+    let builder = ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(bytes))
+        .map_err(|e| format!("not Parquet: {e}"))?;
+    let schema = builder.parquet_schema();
+    let indices: Vec<usize> = (0..schema.num_columns())
+        .filter(|&i| {
+            matches!(
+                schema.column(i).path().string().as_str(),
+                "event_id" | "kafka_offset"
+            )
+        })
+        .collect();
+    let mask = ProjectionMask::leaves(schema, indices);
+    let reader = builder
+        .with_projection(mask)
+        .build()
+        .map_err(|e| e.to_string())?;
+    for batch in reader {
+        let batch = batch.map_err(|e| e.to_string())?;
+        let ids = col(&batch, "event_id")?
+            .as_string_opt::<i32>()
+            .ok_or("event_id is not a string")?;
+        let offsets = col(&batch, "kafka_offset")?
+            .as_primitive_opt::<Int64Type>()
+            .ok_or("kafka_offset is not int64")?;
+        if let Some(i) = (0..batch.num_rows()).find(|&i| ids.value(i) == id) {
+            return Ok(Some(offsets.value(i)));
+        }
+    }
+    Ok(None)
+}
