@@ -192,3 +192,83 @@ fn format_test_vectors() {
         "docs/FORMAT.md must contain:\n{vectors}"
     );
 }
+
+/// The seal, key id, Merkle and manifest vectors published in
+/// docs/FORMAT.md §10 (Ed25519 signatures are deterministic).
+#[test]
+fn seal_and_manifest_test_vectors() {
+    use chain::manifest::{Manifest, ObjectRef, Table};
+    use chain::seal::signing_key;
+    use chain::{KeyId, Seal, SealKind, merkle};
+    use sha2::{Digest, Sha256};
+
+    let hex = chain::hex::encode;
+    let mut c = Chain::genesis("audit.events", 0);
+    let mut leaves = Vec::new();
+    for (offset, value) in [(0i64, &b"{}"[..]), (1, b"{\"a\":1}"), (2, b"{\"b\":2}")] {
+        let r = RecordRef {
+            offset,
+            timestamp_ms: Some(1_764_000_000_000 + offset),
+            key: Some(b"acme"),
+            value: Some(value),
+        };
+        leaves.push(chain::record_digest(&r));
+        c.append(&r).expect("append");
+    }
+    let sealer = signing_key(&[1; 32]).expect("key");
+    let archiver = signing_key(&[2; 32]).expect("key");
+    let mut seal = Seal {
+        kind: SealKind::Data,
+        topic: "audit.events".into(),
+        partition: 0,
+        seq: 0,
+        first_offset: 0,
+        last_offset: 2,
+        count: 3,
+        prev_head: genesis("audit.events", 0),
+        head: c.head(),
+        merkle_root: merkle::root(&leaves),
+        high_watermark: 3,
+        sealed_at_ms: 1_764_000_000_500,
+        key_id: KeyId([0; 16]),
+        signature: [0; 64],
+    };
+    seal.sign(&sealer);
+    let mut m = Manifest {
+        seal: seal.clone(),
+        objects: vec![ObjectRef {
+            table: Table::Events,
+            key: "events/k.parquet".into(),
+            version_id: "v1".into(),
+            sha256: [0xab; 32],
+            rows: 3,
+            bytes: 1000,
+        }],
+        schema_version: 1,
+        seq: 0,
+        prev_manifest: None,
+        written_at_ms: 1_764_000_001_000,
+        key_id: KeyId([0; 16]),
+        signature: [0; 64],
+    };
+    m.sign(&archiver);
+    let path = merkle::inclusion_path(&leaves, 2).expect("path");
+    let vectors = format!(
+        "sealer_public={}\nsealer_key_id={}\nmerkle_root={}\npath_of_leaf_2={}\nseal_head={}\nseal_message_sha256={}\nseal_sig={}\narchiver_key_id={}\nmanifest_digest={}\nmanifest_sig={}\n",
+        hex(sealer.verifying_key().as_bytes()),
+        KeyId::of(&sealer.verifying_key()),
+        hex(&seal.merkle_root),
+        path.iter().map(|h| hex(h)).collect::<Vec<_>>().join(","),
+        hex(&seal.head),
+        hex(&Sha256::digest(seal.signing_message())),
+        hex(&seal.signature),
+        KeyId::of(&archiver.verifying_key()),
+        hex(&m.digest()),
+        hex(&m.signature),
+    );
+    let doc = include_str!("../../docs/FORMAT.md");
+    assert!(
+        doc.contains(&vectors),
+        "docs/FORMAT.md must contain:\n{vectors}"
+    );
+}
