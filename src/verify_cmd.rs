@@ -33,6 +33,13 @@ pub struct VerifyArgs {
     /// Only this partition (repeatable).
     #[arg(long = "partition")]
     partitions: Vec<i32>,
+    /// Only ranges sealed at or after this time (RFC 3339). Missing
+    /// manifests before the first one in the window are not reported.
+    #[arg(long, value_parser = parse_time)]
+    since: Option<i64>,
+    /// Only ranges sealed before this time (RFC 3339).
+    #[arg(long, value_parser = parse_time)]
+    until: Option<i64>,
     /// Key registry (TOML) with roles and validity windows [default:
     /// archiver.seal_keys sign seals, archiver.key_file's .pub manifests].
     #[arg(long, value_name = "FILE")]
@@ -47,6 +54,12 @@ pub struct VerifyArgs {
     /// S3 requests in flight at once.
     #[arg(long, default_value_t = 16)]
     concurrency: usize,
+}
+
+fn parse_time(s: &str) -> Result<i64, String> {
+    let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+        .map_err(|e| format!("{s:?} is not an RFC 3339 time like 2026-11-26T00:00:00Z: {e}"))?;
+    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).map_err(|_| format!("{s:?} is out of range"))
 }
 
 /// Runs `verify`; any error is exit 2 (verification could not run).
@@ -94,6 +107,8 @@ async fn run(config: Config, args: VerifyArgs) -> Result<u8> {
         retention: config.archiver.retention,
         retention_by_topic: config.archiver.retention_by_topic.clone(),
         concurrency: args.concurrency,
+        since_ms: args.since,
+        until_ms: args.until,
     };
     let bar = std::io::stderr().is_terminal().then(|| {
         let b = indicatif::ProgressBar::new(0);

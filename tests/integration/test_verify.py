@@ -382,3 +382,29 @@ def test_prove_and_verify_proof_hold_offline_and_fail_after_any_change(archives,
     r = subprocess.run([archives.stack.bin, "--config", str(cfg), "prove", "--event-id", str(uuid.uuid4())],
                        capture_output=True, text=True, env=archives.env, timeout=120)
     assert r.returncode == 2 and "no archived event has event_id" in r.stderr
+
+
+def test_time_topic_and_partition_filters_narrow_the_run(archives):
+    ms = archives.longest("clean")
+    partition = ms[0][1]["seal"]["partition"]
+    since_ms = ms[2][1]["seal"]["sealed_at_ms"]
+    since = dt.datetime.fromtimestamp(since_ms / 1000, dt.timezone.utc).isoformat().replace("+00:00", "Z")
+
+    def run(*extra):
+        r = subprocess.run([archives.stack.bin, "--config", str(archives.config("clean")), "verify", "--format", "json",
+                            "--keys", str(archives.registry), *extra], capture_output=True, text=True, env=archives.env, timeout=120)
+        assert r.returncode in (0, 1), r.stderr
+        return r.returncode, json.loads(r.stdout)
+
+    code, full = run()
+    assert code == 0
+    code, one = run("--partition", str(partition))
+    assert code == 0 and list(one["partitions"]) == [f"{archives.topic}/{partition}"]
+    code, later = run("--partition", str(partition), "--since", since)
+    expected = sum(1 for _, m in ms if m["seal"]["sealed_at_ms"] >= since_ms)
+    assert code == 0 and later["partitions"][f"{archives.topic}/{partition}"]["manifests"] == expected < len(ms)
+    code, none = run("--until", "2000-01-01T00:00:00Z")
+    assert code == 0 and none["partitions"] == {}
+    r = subprocess.run([archives.stack.bin, "--config", str(archives.config("clean")), "verify", "--since", "yesterday"],
+                       capture_output=True, text=True, env=archives.env)
+    assert r.returncode == 2 and "RFC 3339" in r.stderr

@@ -35,12 +35,24 @@ pub struct Options {
     pub retention_by_topic: BTreeMap<String, Duration>,
     /// Requests in flight at once.
     pub concurrency: usize,
+    /// Only ranges sealed at or after this time (ms since the epoch).
+    pub since_ms: Option<i64>,
+    /// Only ranges sealed before this time (ms since the epoch).
+    pub until_ms: Option<i64>,
 }
 
 impl Options {
     fn wanted(&self, topic: &str, partition: i32) -> bool {
         (self.topics.is_empty() || self.topics.iter().any(|t| t == topic))
             && (self.partitions.is_empty() || self.partitions.contains(&partition))
+    }
+
+    fn in_time(&self, sealed_at_ms: i64) -> bool {
+        self.since_ms.is_none_or(|s| sealed_at_ms >= s) && self.until_ms.is_none_or(|u| sealed_at_ms < u)
+    }
+
+    fn filtered(&self) -> bool {
+        !self.topics.is_empty() || !self.partitions.is_empty() || self.since_ms.is_some() || self.until_ms.is_some()
     }
 
     fn min_retain_until(&self, topic: &str, sealed_at_ms: i64) -> i64 {
@@ -56,6 +68,8 @@ impl Options {
 /// What checking one manifest key produced.
 struct Checked {
     key: String,
+    /// Outside the time range: not part of this run.
+    skipped: bool,
     manifest: Option<Manifest>,
     findings: Vec<Finding>,
     objects: u64,
@@ -117,6 +131,9 @@ pub async fn verify(
     let mut per_part: BTreeMap<(String, i32), Vec<(String, Manifest)>> = BTreeMap::new();
     for c in checked {
         let c = c?;
+        if c.skipped {
+            continue;
+        }
         let (topic, partition) = match parse_key(&opts.prefix, &c.key) {
             KeyKind::Manifest {
                 topic, partition, ..
@@ -152,7 +169,7 @@ pub async fn verify(
     let mut present = BTreeMap::new();
     for ((topic, partition), mut ms) in per_part {
         ms.sort_by_key(|(_, m)| (m.seal.first_offset, m.seq));
-        let (findings, missing) = check_chain(&topic, partition, &ms, true);
+        let (findings, missing) = check_chain(&topic, partition, &ms, opts.since_ms.is_none());
         let st = report
             .partitions
             .entry((topic.clone(), partition))
@@ -178,7 +195,7 @@ pub async fn verify(
         if matches!(kind, KeyKind::Manifest { .. }) || referenced.contains(key) {
             continue;
         }
-        if !opts.topics.is_empty() || !opts.partitions.is_empty() {
+        if opts.filtered() {
             // A filtered run cannot tell whose an unknown object is.
             continue;
         }
@@ -196,7 +213,8 @@ pub async fn verify(
     }
 
     let mut next_state = state.cloned().unwrap_or_default();
-    if let Some(s) = state {
+    let timed = opts.since_ms.is_some() || opts.until_ms.is_some();
+    if let Some(s) = state.filter(|_| !timed) {
         let mut relevant = s.clone();
         relevant.partitions.retain(|name, _| {
             name.rsplit_once('/')
@@ -205,7 +223,10 @@ pub async fn verify(
         });
         report.findings.extend(relevant.compare(&present));
     }
-    next_state.accept(&present);
+    if !timed {
+        // A time window's last manifest is not the archive's end.
+        next_state.accept(&present);
+    }
     report.findings.sort_by(|a, b| {
         (&a.topic, a.partition, a.offsets, a.kind, &a.key).cmp(&(
             &b.topic,
@@ -231,6 +252,7 @@ async fn check_manifest(
 ) -> Result<Checked, VerifyError> {
     let mut c = Checked {
         key: key.to_owned(),
+        skipped: false,
         manifest: None,
         findings: Vec::new(),
         objects: 0,
@@ -265,6 +287,10 @@ async fn check_manifest(
             return Ok(c);
         }
     };
+    if !opts.in_time(m.seal.sealed_at_ms) {
+        c.skipped = true;
+        return Ok(c);
+    }
     c.findings.extend(check_placement(&opts.prefix, key, &m));
     c.findings.extend(check_signatures(key, &m, registry));
     let min_until = opts.min_retain_until(topic, m.seal.sealed_at_ms);
