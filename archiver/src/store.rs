@@ -75,8 +75,15 @@ impl Store {
         bucket: &str,
         path_style: bool,
     ) -> Self {
+        // Bounded waits: an S3 that accepts connections but never answers
+        // must turn into a retry, not a hang.
+        let timeouts = aws_config::timeout::TimeoutConfig::builder()
+            .connect_timeout(std::time::Duration::from_secs(3))
+            .operation_attempt_timeout(std::time::Duration::from_secs(60))
+            .build();
         let shared = aws_config::defaults(aws_config::BehaviorVersion::latest())
             .region(aws_config::Region::new(region.to_owned()))
+            .timeout_config(timeouts)
             .load()
             .await;
         let mut b = aws_sdk_s3::config::Builder::from(&shared).force_path_style(path_style);
