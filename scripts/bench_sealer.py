@@ -35,6 +35,45 @@ def bootstrap():
     return f"127.0.0.1:{env['AUDITLOG_STACK_KAFKA_PORT']}"
 
 
+def produce(kafka, topic, bin_, events, partitions):
+    """Produces `events` sample events keyed by tenant; returns their mean size."""
+    print(f"producing {events} events of ~400 bytes to {topic} ({partitions} partitions)…", file=sys.stderr)
+    prod = Producer({"bootstrap.servers": kafka, "linger.ms": 20, "log_level": 0, "enable.idempotence": True})
+    sample = subprocess.run([bin_, "sample", "--count", str(events)], capture_output=True, check=True).stdout.splitlines()
+    for line in sample:
+        while True:
+            try:
+                prod.produce(topic, line, key=json.loads(line)["tenant"].encode())
+                break
+            except BufferError:
+                prod.poll(0.1)
+    prod.flush(120)
+    return sum(len(x) for x in sample) / len(sample)
+
+
+def count_baseline(count_bin, kafka, topic, events):
+    """The plain counting consumer: (end-to-end rate, steady rate, CPU s per 1M)."""
+    t0 = time.monotonic()
+    proc = subprocess.Popen([count_bin, kafka, topic, str(events)], stdout=subprocess.PIPE, text=True)
+    cpu = 0.0
+    while proc.poll() is None:
+        cpu = cpu_seconds(proc.pid)
+        time.sleep(0.05)
+    out = json.loads(proc.stdout.read())
+    rate = events / out["seconds"]
+    steady = (events - events // 10) / (out["seconds"] - out["t10"])
+    return rate, steady, cpu / events * 1e6
+
+
+def metric(port, name):
+    """One unlabelled or summed counter from a /metrics page, or 0."""
+    try:
+        text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2).read().decode()
+    except OSError:
+        return 0
+    return sum(float(v) for v in re.findall(rf"^{name}(?:{{[^}}]*}})? (\S+)$", text, re.M))
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--bin", required=True)
@@ -49,31 +88,9 @@ def main():
     for f in fs.values():
         f.result(30)
 
-    print(f"producing {a.events} events of ~400 bytes to {topic} ({a.partitions} partitions)…", file=sys.stderr)
-    prod = Producer({"bootstrap.servers": kafka, "linger.ms": 20, "log_level": 0, "enable.idempotence": True})
-    sample = subprocess.run([a.bin, "sample", "--count", str(a.events)], capture_output=True, check=True).stdout.splitlines()
-    for line in sample:
-        while True:
-            try:
-                prod.produce(topic, line, key=json.loads(line)["tenant"].encode())
-                break
-            except BufferError:
-                prod.poll(0.1)
-    prod.flush(120)
-    size = sum(len(x) for x in sample) / len(sample)
+    size = produce(kafka, topic, a.bin, a.events, a.partitions)
 
-    # Baseline: the plain counting consumer.
-    t0 = time.monotonic()
-    proc = subprocess.Popen([a.count_bin, kafka, topic, str(a.events)], stdout=subprocess.PIPE, text=True)
-    out = None
-    while proc.poll() is None:
-        cpu_base = cpu_seconds(proc.pid)
-        time.sleep(0.05)
-    out = json.loads(proc.stdout.read())
-    base_wall = time.monotonic() - t0
-    base_rate = a.events / out["seconds"]
-    base_steady = (a.events - a.events // 10) / (out["seconds"] - out["t10"])
-    base_cpu = cpu_base / a.events * 1e6
+    base_rate, base_steady, base_cpu = count_baseline(a.count_bin, kafka, topic, a.events)
 
     # The sealer, from a fresh group, until every record is sealed.
     tmp = tempfile.mkdtemp()

@@ -248,7 +248,19 @@ pub async fn store<'c>(
 }
 
 async fn archive(config: Config) -> Result<ExitCode> {
+    let handle = PrometheusBuilder::new()
+        .set_buckets_for_metric(
+            Matcher::Full(archiver::telemetry::UPLOAD_SECONDS.into()),
+            archiver::telemetry::UPLOAD_BUCKETS,
+        )
+        .context("configuring metrics")?
+        .install_recorder()
+        .context("installing the metrics recorder")?;
+    archiver::telemetry::describe();
     let ac = &config.archiver;
+    if let Some(addr) = ac.metrics_listen {
+        serve_metrics(addr, handle).await?;
+    }
     let (store, s3) = store(&config, "the archiver").await?;
     let key = sealer::keys::load_signing_key(&ac.key_file)?;
     let mut seal_keys = Vec::new();

@@ -13,6 +13,7 @@ pub mod encode;
 pub mod layout;
 pub mod runtime;
 pub mod store;
+pub mod telemetry;
 
 /// Why archiving failed.
 #[derive(Debug, thiserror::Error)]

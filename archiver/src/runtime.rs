@@ -31,7 +31,8 @@ use tokio::runtime::Handle;
 use crate::ArchiverError;
 use crate::encode::encode_range;
 use crate::layout::{dead_letters_key, events_key, manifest_key, retain_until_secs};
-use crate::store::Store;
+use crate::store::{Put, Store};
+use crate::telemetry;
 
 /// What the archiver needs.
 #[derive(Debug)]
@@ -327,8 +328,15 @@ impl Archiver {
         let prev = part.last_manifest.map(|(d, _)| d);
         let next_seq = part.last_manifest.map_or(0, |(_, s)| s + 1);
         let records = self.read(&topic, partition, seal.first_offset, seal.last_offset)?;
+        telemetry::buffered(
+            records
+                .iter()
+                .map(|r| r.value.as_ref().map_or(0, Vec::len) + r.key.as_ref().map_or(0, Vec::len))
+                .sum(),
+        );
         let encoded = encode_range(seal, &records, &self.s.limits)?;
         let first_ts = records.first().and_then(|r| r.timestamp_ms);
+        drop(records);
         let retention = self
             .s
             .retention
@@ -363,6 +371,7 @@ impl Archiver {
         ] {
             let Some(enc) = enc else { continue };
             let bytes = enc.bytes.len() as u64;
+            let started = Instant::now();
             let put = self.rt.block_on(self.store.put_locked(
                 &key,
                 enc.bytes,
@@ -370,6 +379,19 @@ impl Archiver {
                 retain_until,
                 "application/vnd.apache.parquet",
             ))?;
+            let table_name = match table {
+                Table::Events => "events",
+                Table::DeadLetters => "dead_letters",
+            };
+            match &put {
+                Put::Created { .. } => telemetry::object_written(
+                    table_name,
+                    enc.rows as u64,
+                    bytes,
+                    started.elapsed().as_secs_f64(),
+                ),
+                Put::Existing { .. } => telemetry::conflict(true),
+            }
             objects.push(ObjectRef {
                 table,
                 key,
@@ -406,6 +428,7 @@ impl Archiver {
             Ok(_) => {}
             // A retry wrote a manifest before (different written_at): adopt it.
             Err(ArchiverError::Conflict { .. }) => {
+                telemetry::conflict(true);
                 if let Some(bytes) = self.rt.block_on(self.store.get(&key))? {
                     if let Ok(existing) = Manifest::from_json(&bytes) {
                         if existing.seal == *seal {
@@ -416,6 +439,12 @@ impl Archiver {
             }
             Err(e) => return Err(e),
         }
+        telemetry::buffered(0);
+        telemetry::range_archived(
+            &topic,
+            partition,
+            (now_ms() - seal.sealed_at_ms).max(0) as f64 / 1000.0,
+        );
         tracing::info!(topic = %topic, partition, seq = seal.seq, first_offset = seal.first_offset, last_offset = seal.last_offset, objects = manifest.objects.len(), "range archived");
         if let Some(part) = self.parts.get_mut(&(seals_topic.to_owned(), partition)) {
             part.last_manifest = Some((manifest.digest(), manifest.seq));
@@ -507,9 +536,13 @@ impl Archiver {
                         e,
                         ArchiverError::Conflict { .. } | ArchiverError::SealMismatch { .. }
                     ) {
+                        if matches!(e, ArchiverError::Conflict { .. }) {
+                            telemetry::conflict(false);
+                        }
                         tracing::error!(topic, partition, seq = seal.seq, error = %e, "cannot archive this range; partition stopped");
                         return Err(e);
                     }
+                    telemetry::retried();
                     tracing::warn!(topic, partition, seq = seal.seq, error = %e, ?backoff, "archiving failed; retrying");
                     std::thread::sleep(backoff);
                     backoff = (backoff * 2).min(Duration::from_secs(10));

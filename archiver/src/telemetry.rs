@@ -1,0 +1,74 @@
+//! Metric names (one place) and the events that update them.
+
+use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram};
+
+/// Objects created, by table.
+pub const OBJECTS_WRITTEN: &str = "auditlog_archiver_objects_written_total";
+/// Rows in created objects, by table.
+pub const ROWS_WRITTEN: &str = "auditlog_archiver_rows_written_total";
+/// Bytes of created objects, by table.
+pub const BYTES_WRITTEN: &str = "auditlog_archiver_bytes_written_total";
+/// Ranges whose objects and manifest are stored.
+pub const RANGES_ARCHIVED: &str = "auditlog_archiver_ranges_archived_total";
+/// Seconds per locked PUT.
+pub const UPLOAD_SECONDS: &str = "auditlog_archiver_upload_seconds";
+/// Ranges retried after an S3 or Kafka error.
+pub const RETRIES: &str = "auditlog_archiver_retries_total";
+/// PUTs that found an object already there, by outcome (`identical`
+/// adopted, `different` refused).
+pub const CONFLICTS: &str = "auditlog_archiver_conflicts_total";
+/// Seconds between sealing and archiving of a partition's last range.
+pub const LAG_SECONDS: &str = "auditlog_archiver_lag_seconds";
+/// Bytes of records held in memory for the range being archived.
+pub const BUFFERED_BYTES: &str = "auditlog_archiver_buffered_bytes";
+
+/// Histogram buckets for [`UPLOAD_SECONDS`].
+pub const UPLOAD_BUCKETS: &[f64] = &[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+
+/// Registers descriptions for every archiver metric.
+pub fn describe() {
+    describe_counter!(OBJECTS_WRITTEN, "Objects created, by table.");
+    describe_counter!(ROWS_WRITTEN, "Rows in created objects, by table.");
+    describe_counter!(BYTES_WRITTEN, "Bytes of created objects, by table.");
+    describe_counter!(RANGES_ARCHIVED, "Sealed ranges whose objects and manifest are stored.");
+    describe_histogram!(UPLOAD_SECONDS, "Seconds per create-only locked PUT.");
+    describe_counter!(RETRIES, "Ranges retried after an S3 or Kafka error.");
+    describe_counter!(
+        CONFLICTS,
+        "PUTs that found an object already there: identical (adopted) or different (refused)."
+    );
+    describe_gauge!(LAG_SECONDS, "Seconds between sealing and archiving of the last range, per partition.");
+    describe_gauge!(BUFFERED_BYTES, "Bytes of records held for the range being archived.");
+    counter!(RANGES_ARCHIVED).absolute(0);
+    counter!(RETRIES).absolute(0);
+    gauge!(BUFFERED_BYTES).set(0.0);
+}
+
+/// An object was created.
+pub fn object_written(table: &'static str, rows: u64, bytes: u64, seconds: f64) {
+    counter!(OBJECTS_WRITTEN, "table" => table).increment(1);
+    counter!(ROWS_WRITTEN, "table" => table).increment(rows);
+    counter!(BYTES_WRITTEN, "table" => table).increment(bytes);
+    histogram!(UPLOAD_SECONDS).record(seconds);
+}
+
+/// A range is stored; `lag_seconds` since it was sealed.
+pub fn range_archived(topic: &str, partition: i32, lag_seconds: f64) {
+    counter!(RANGES_ARCHIVED).increment(1);
+    gauge!(LAG_SECONDS, "topic" => topic.to_owned(), "partition" => partition.to_string()).set(lag_seconds);
+}
+
+/// A PUT found an object already there.
+pub fn conflict(identical: bool) {
+    counter!(CONFLICTS, "outcome" => if identical { "identical" } else { "different" }).increment(1);
+}
+
+/// A range is retried.
+pub fn retried() {
+    counter!(RETRIES).increment(1);
+}
+
+/// Bytes held for the range being archived.
+pub fn buffered(bytes: usize) {
+    gauge!(BUFFERED_BYTES).set(bytes as f64);
+}

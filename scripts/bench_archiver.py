@@ -1,0 +1,111 @@
+"""Drives scripts/bench-archiver: the archiver beside a plain counting consumer
+of the same events topic, same run. The topic is produced and sealed first
+(not measured); then the baseline counts it and the archiver archives it from
+a fresh group. CPU is utime+stime from /proc; RSS is the peak (VmHWM)."""
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+
+from bench_sealer import bootstrap, count_baseline, cpu_seconds, free_port, metric, produce
+from confluent_kafka.admin import AdminClient, NewTopic
+
+
+def peak_rss_mib(pid):
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def run_until(cmd, env, port, name, target, log, deadline_s=900):
+    """Starts `cmd`; returns (wall, t10, cpu, peak RSS) once metric `name` reaches `target`."""
+    t0 = time.monotonic()
+    proc = subprocess.Popen(cmd, env=env, stdout=open(log, "w"), stderr=subprocess.STDOUT)
+    done, t10, cpu, rss = 0, None, 0.0, 0.0
+    while done < target:
+        if proc.poll() is not None or time.monotonic() - t0 > deadline_s:
+            sys.exit(f"{cmd[-1]} stopped at {done} of {target}; log: {log}")
+        time.sleep(0.05)
+        done = metric(port, name)
+        if t10 is None and done >= target // 10:
+            t10 = (time.monotonic() - t0, done)
+        cpu, rss = cpu_seconds(proc.pid), max(rss, peak_rss_mib(proc.pid))
+    wall = time.monotonic() - t0
+    proc.terminate()
+    proc.wait(30)
+    return wall, t10, cpu, rss
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--bin", required=True)
+    p.add_argument("--count-bin", required=True)
+    p.add_argument("--events", type=int, default=200_000)
+    p.add_argument("--partitions", type=int, default=64)
+    a = p.parse_args()
+    env_file = dict(line.split("=", 1) for line in open(".stack/env").read().split() if "=" in line)
+    kafka = bootstrap()
+    s3 = f"http://127.0.0.1:{env_file['AUDITLOG_STACK_S3_PORT']}"
+    bucket = env_file.get("AUDITLOG_STACK_BUCKET", "audit-archive")
+    run = f"bench-archive-{uuid.uuid4().hex[:8]}"
+    topic = f"{run}.events"
+    admin = AdminClient({"bootstrap.servers": kafka, "log_level": 0})
+    for f in admin.create_topics([NewTopic(t, num_partitions=a.partitions, replication_factor=1)
+                                  for t in (topic, topic + ".seals")]).values():
+        f.result(30)
+    size = produce(kafka, topic, a.bin, a.events, a.partitions)
+    tmp = tempfile.mkdtemp(prefix=run)
+    for k in ("sealer", "archiver"):
+        subprocess.run([a.bin, "keygen", "--out", f"{tmp}/{k}.key"], check=True, capture_output=True)
+    sport, aport = free_port(), free_port()
+    cfg = f"{tmp}/bench.toml"
+    open(cfg, "w").write(f"""[kafka]
+bootstrap_servers = "{kafka}"
+events_topic = "{topic}"
+[s3]
+endpoint = "{s3}"
+bucket = "{bucket}"
+force_path_style = true
+[sealer]
+key_file = "{tmp}/sealer.key"
+group_id = "{run}-sealer"
+metrics_listen = "127.0.0.1:{sport}"
+[archiver]
+key_file = "{tmp}/archiver.key"
+seal_keys = ["{tmp}/sealer.pub"]
+group_id = "{run}-archiver"
+prefix = "{run}/"
+retention_days = 1
+metrics_listen = "127.0.0.1:{aport}"
+""")
+    env = dict(os.environ, AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test", AUDITLOG_LOG="warn")
+    print(f"sealing {a.events} events first (not measured)…", file=sys.stderr)
+    run_until([a.bin, "--config", cfg, "seal"], env, sport, "auditlog_sealer_records_sealed_total", a.events, f"{tmp}/seal.log")
+
+    base_rate, base_steady, base_cpu = count_baseline(a.count_bin, kafka, topic, a.events)
+    prefix = os.environ.get("BENCH_ARCHIVE_PREFIX", "").split()  # e.g. "perf record -g -o /tmp/archive.perf"
+    wall, t10, cpu, rss = run_until(prefix + [a.bin, "--config", cfg, "archive"], env, aport,
+                                    "auditlog_archiver_rows_written_total", a.events, f"{tmp}/archive.log")
+    rate = a.events / wall
+    steady = (a.events - t10[1]) / (wall - t10[0])
+    cpu_m = cpu / a.events * 1e6
+    mib_in = a.events * size / 2**20
+    print()
+    print(f"archiver benchmark: {a.events} events of {size:.0f} bytes ({mib_in:.1f} MiB), {a.partitions} partitions, "
+          "Tansu (sqlite) + moto, dev profile")
+    print(f"{'':28} {'steady ev/s':>12} {'end-to-end ev/s':>16} {'MiB/s in':>9} {'CPU s per 1M':>13} {'peak RSS MiB':>13}")
+    print(f"{'plain counting consumer':28} {base_steady:>12.0f} {base_rate:>16.0f} {base_rate * size / 2**20:>9.1f} {base_cpu:>13.2f} {'':>13}")
+    print(f"{'auditlog archive':28} {steady:>12.0f} {rate:>16.0f} {rate * size / 2**20:>9.1f} {cpu_m:>13.2f} {rss:>13.0f}")
+    sr = steady / base_steady
+    print(f"{'ratio (archiver / plain)':28} {sr:>12.2f} {rate / base_rate:>16.2f}")
+    print(f"goals: steady rate ratio >= 0.95 -> {'met' if sr >= 0.95 else 'NOT met'}; "
+          f"CPU <= 5 s per 1M -> {'met' if cpu_m <= 5 else 'NOT met'}; "
+          f"RSS <= 256 MiB with {a.partitions} partitions -> {'met' if rss <= 256 else 'NOT met'}")
+
+
+if __name__ == "__main__":
+    main()
