@@ -59,7 +59,8 @@ pub struct VerifyArgs {
 fn parse_time(s: &str) -> Result<i64, String> {
     let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
         .map_err(|e| format!("{s:?} is not an RFC 3339 time like 2026-11-26T00:00:00Z: {e}"))?;
-    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).map_err(|_| format!("{s:?} is out of range"))
+    i64::try_from(t.unix_timestamp_nanos() / 1_000_000)
+        .map_err(|_| format!("{s:?} is out of range"))
 }
 
 /// Runs `verify`; any error is exit 2 (verification could not run).

@@ -23,22 +23,33 @@ pub const LAG_SECONDS: &str = "auditlog_archiver_lag_seconds";
 pub const BUFFERED_BYTES: &str = "auditlog_archiver_buffered_bytes";
 
 /// Histogram buckets for [`UPLOAD_SECONDS`].
-pub const UPLOAD_BUCKETS: &[f64] = &[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+pub const UPLOAD_BUCKETS: &[f64] = &[
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
 
 /// Registers descriptions for every archiver metric.
 pub fn describe() {
     describe_counter!(OBJECTS_WRITTEN, "Objects created, by table.");
     describe_counter!(ROWS_WRITTEN, "Rows in created objects, by table.");
     describe_counter!(BYTES_WRITTEN, "Bytes of created objects, by table.");
-    describe_counter!(RANGES_ARCHIVED, "Sealed ranges whose objects and manifest are stored.");
+    describe_counter!(
+        RANGES_ARCHIVED,
+        "Sealed ranges whose objects and manifest are stored."
+    );
     describe_histogram!(UPLOAD_SECONDS, "Seconds per create-only locked PUT.");
     describe_counter!(RETRIES, "Ranges retried after an S3 or Kafka error.");
     describe_counter!(
         CONFLICTS,
         "PUTs that found an object already there: identical (adopted) or different (refused)."
     );
-    describe_gauge!(LAG_SECONDS, "Seconds between sealing and archiving of the last range, per partition.");
-    describe_gauge!(BUFFERED_BYTES, "Bytes of records held for the range being archived.");
+    describe_gauge!(
+        LAG_SECONDS,
+        "Seconds between sealing and archiving of the last range, per partition."
+    );
+    describe_gauge!(
+        BUFFERED_BYTES,
+        "Bytes of records held for the range being archived."
+    );
     counter!(RANGES_ARCHIVED).absolute(0);
     counter!(RETRIES).absolute(0);
     gauge!(BUFFERED_BYTES).set(0.0);
@@ -55,12 +66,14 @@ pub fn object_written(table: &'static str, rows: u64, bytes: u64, seconds: f64) 
 /// A range is stored; `lag_seconds` since it was sealed.
 pub fn range_archived(topic: &str, partition: i32, lag_seconds: f64) {
     counter!(RANGES_ARCHIVED).increment(1);
-    gauge!(LAG_SECONDS, "topic" => topic.to_owned(), "partition" => partition.to_string()).set(lag_seconds);
+    gauge!(LAG_SECONDS, "topic" => topic.to_owned(), "partition" => partition.to_string())
+        .set(lag_seconds);
 }
 
 /// A PUT found an object already there.
 pub fn conflict(identical: bool) {
-    counter!(CONFLICTS, "outcome" => if identical { "identical" } else { "different" }).increment(1);
+    counter!(CONFLICTS, "outcome" => if identical { "identical" } else { "different" })
+        .increment(1);
 }
 
 /// A range is retried.

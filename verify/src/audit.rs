@@ -48,11 +48,15 @@ impl Options {
     }
 
     fn in_time(&self, sealed_at_ms: i64) -> bool {
-        self.since_ms.is_none_or(|s| sealed_at_ms >= s) && self.until_ms.is_none_or(|u| sealed_at_ms < u)
+        self.since_ms.is_none_or(|s| sealed_at_ms >= s)
+            && self.until_ms.is_none_or(|u| sealed_at_ms < u)
     }
 
     fn filtered(&self) -> bool {
-        !self.topics.is_empty() || !self.partitions.is_empty() || self.since_ms.is_some() || self.until_ms.is_some()
+        !self.topics.is_empty()
+            || !self.partitions.is_empty()
+            || self.since_ms.is_some()
+            || self.until_ms.is_some()
     }
 
     fn min_retain_until(&self, topic: &str, sealed_at_ms: i64) -> i64 {

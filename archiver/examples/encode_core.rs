@@ -1,0 +1,119 @@
+//! The archiver core in-process: check a range against its seal and encode
+//! it as zstd Parquet, timed per stage. No broker, no S3.
+//!
+//! Usage: encode_core [EVENTS (default 200000)] [RANGE (default 5000)]
+
+use std::time::Instant;
+
+use archiver::encode::{check_against_seal, encode_range};
+use chain::link::{Chain, RecordRef};
+use chain::merkle;
+use chain::seal::{KeyId, Seal, SealKind};
+use schemas::Limits;
+use schemas::archive::KafkaRecord;
+
+fn uuid_fallback() -> uuid::Uuid {
+    uuid::Uuid::nil()
+}
+
+fn main() {
+    let args: Vec<usize> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
+    let total = args.first().copied().unwrap_or(200_000);
+    let range = args.get(1).copied().unwrap_or(5_000);
+    let records: Vec<KafkaRecord> = schemas::sample::sample_events(total, 1, 8)
+        .enumerate()
+        .map(|(i, e)| KafkaRecord {
+            topic: "audit.events".into(),
+            partition: 0,
+            offset: i as i64,
+            timestamp_ms: Some(1_795_700_000_000 + i as i64),
+            key: Some(e.tenant.as_bytes().to_vec()),
+            value: Some(e.to_canonical_json()),
+            headers: vec![],
+        })
+        .collect();
+    let bytes: usize = records
+        .iter()
+        .map(|r| r.value.as_ref().map_or(0, Vec::len))
+        .sum();
+    let mut seals = Vec::new();
+    let mut head = [0u8; 32];
+    for chunk in records.chunks(range) {
+        let mut c = Chain::resume(head, None);
+        let leaves: Vec<_> = chunk
+            .iter()
+            .map(|r| {
+                c.append(&RecordRef {
+                    offset: r.offset,
+                    timestamp_ms: r.timestamp_ms,
+                    key: r.key.as_deref(),
+                    value: r.value.as_deref(),
+                })
+                .unwrap_or_default()
+            })
+            .collect();
+        seals.push(Seal {
+            kind: SealKind::Data,
+            topic: "audit.events".into(),
+            partition: 0,
+            seq: seals.len() as u64,
+            first_offset: chunk[0].offset,
+            last_offset: chunk[chunk.len() - 1].offset,
+            count: chunk.len() as u64,
+            prev_head: head,
+            head: c.head(),
+            merkle_root: merkle::root(&leaves),
+            high_watermark: 0,
+            sealed_at_ms: 0,
+            key_id: KeyId([0; 16]),
+            signature: [0; 64],
+        });
+        head = c.head();
+    }
+    let limits = Limits::default();
+    let t = Instant::now();
+    for (s, chunk) in seals.iter().zip(records.chunks(range)) {
+        check_against_seal(s, chunk).unwrap_or_else(|e| panic!("{e}"));
+    }
+    let check = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let mut ok = 0usize;
+    for r in &records {
+        if let Some(v) = r.value.as_deref() {
+            ok += usize::from(schemas::parse_event_with(v, &limits, uuid_fallback).is_ok());
+        }
+    }
+    let parse = t.elapsed().as_secs_f64();
+    assert_eq!(ok, total);
+    let t = Instant::now();
+    let mut out = 0usize;
+    for (s, chunk) in seals.iter().zip(records.chunks(range)) {
+        let e = encode_range(s, chunk, &limits).unwrap_or_else(|e| panic!("{e}"));
+        out += e.events.map_or(0, |t| t.bytes.len());
+    }
+    let encode = t.elapsed().as_secs_f64();
+    let per_m = |s: f64| s / total as f64 * 1e6;
+    println!(
+        "{total} events ({:.1} MiB of JSON) in ranges of {range}: Parquet {:.1} MiB",
+        bytes as f64 / 1048576.0,
+        out as f64 / 1048576.0
+    );
+    println!(
+        "chain check only:            {:>8.0} events/s  {:>6.2} s per 1M",
+        total as f64 / check,
+        per_m(check)
+    );
+    println!(
+        "parse + validate only:       {:>8.0} events/s  {:>6.2} s per 1M",
+        total as f64 / parse,
+        per_m(parse)
+    );
+    println!(
+        "encode_range (check+parse+Parquet): {:>8.0} events/s  {:>6.2} s per 1M",
+        total as f64 / encode,
+        per_m(encode)
+    );
+}
