@@ -152,7 +152,9 @@ def check_chain(topic, partition, manifests, findings):
                     findings.append(("seal_chain_broken", key))
         else:
             ps = prev["seal"]
-            if m["seq"] > prev["seq"] + 1:
+            if s["seq"] == ps["seq"] or (s["prev_head"] == ps["prev_head"] and s["first_offset"] == ps["first_offset"]):
+                findings.append(("fork", key))
+            elif m["seq"] > prev["seq"] + 1:
                 findings.append(("manifest_missing", key))
             elif m["seq"] != prev["seq"] + 1:
                 findings.append(("manifest_chain_broken", key))
@@ -189,6 +191,15 @@ def verify(s3, bucket, prefix, registry, retention_days, state=None):
         except (ValueError, KeyError, TypeError):
             findings.append(("manifest_malformed", key))
             continue
+        for e in entries:
+            if e["dm"] or e["vid"] == cur["vid"]:
+                continue
+            try:
+                older = json.loads(s3.get_object(Bucket=bucket, Key=key, VersionId=e["vid"])["Body"].read())
+                if older["seal"] != s:
+                    findings.append(("fork", key))
+            except (ValueError, KeyError, TypeError):
+                pass
         if s["kind"] != "data" or not well_formed(s):
             findings.append(("manifest_malformed", key))
         expected = f"{prefix}manifests/topic={s['topic']}/partition={s['partition']:04}/{s['first_offset']:020}.json"

@@ -27,7 +27,7 @@ BUCKET = "audit-archive"
 RETENTION_DAYS = 1
 EVENTS = 600
 SCENARIOS = ["clean", "edit", "remove", "swap", "append", "delete_version", "manifest_gap", "two_manifests",
-             "tail", "unreferenced", "unknown_key", "old_key", "retention", "offset_gap"]
+             "tail", "unreferenced", "unknown_key", "old_key", "retention", "offset_gap", "fork"]
 
 
 class Archives:
@@ -342,6 +342,32 @@ def test_12_offset_gap_between_consecutive_seals_is_reported(archives):
     code, report = archives.verify("offset_gap")
     gap = m["seal"]["first_offset"]
     assert code == 1 and [(f["kind"], f.get("offsets")) for f in report["findings"]] == [("offset_gap", [gap, gap])]
+
+
+def test_fork_two_seals_for_one_head_is_reported(archives):
+    """A rival seal for the same predecessor (as a paused sealer could have
+    produced) written as a new version of the manifest key."""
+    ms = archives.longest("fork")
+    key, m = ms[2]
+    s = m["seal"]
+    obj = m["objects"][0]
+    table = pq.read_table(io.BytesIO(archives.s3.get_object(Bucket=BUCKET, Key=obj["key"], VersionId=obj["version_id"])["Body"].read()))
+    leaves = [digest(*r) for r in read_rows_of(table)][:-1]
+    head = bytes.fromhex(s["prev_head"])
+    for d in leaves:
+        head = link(head, d)
+    rival = dict(s, last_offset=s["last_offset"] - 1, count=s["count"] - 1, head=head.hex(), merkle_root=merkle_root(leaves).hex())
+    sign_seal(rival, load_secret(archives.sealers.key))
+    forged = archives.sign_manifest(dict(m, seal=rival), archives.archiver_key)
+    archives.put_locked(key, json.dumps(forged).encode(), rival["sealed_at_ms"])
+    code, report = archives.verify("fork")
+    assert code == 1 and ("fork", key) in {(f["kind"], f.get("key")) for f in report["findings"]}
+
+
+def read_rows_of(table):
+    buf = io.BytesIO()
+    pq.write_table(table, buf)
+    return read_rows(buf.getvalue())
 
 
 def test_prove_and_verify_proof_hold_offline_and_fail_after_any_change(archives, tmp_path):

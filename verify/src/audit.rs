@@ -12,7 +12,8 @@ use sha2::{Digest, Sha256};
 
 use crate::VerifyError;
 use crate::checks::{
-    check_chain, check_placement, check_retention, check_rows, check_signatures, current_version,
+    check_chain, check_fork, check_placement, check_retention, check_rows, check_signatures,
+    current_version,
 };
 use crate::finding::{Finding, FindingKind};
 use crate::registry::Registry;
@@ -295,6 +296,22 @@ async fn check_manifest(
         c.skipped = true;
         return Ok(c);
     }
+    let mut older = Vec::new();
+    for v in versions
+        .iter()
+        .filter(|v| !v.delete_marker && v.version_id != current.version_id)
+    {
+        let body = store
+            .get_version(key, &v.version_id)
+            .await
+            .map_err(VerifyError::Store)?
+            .unwrap_or_default();
+        // An older version that does not decode is already an extra_version.
+        if let Ok(o) = Manifest::from_json(&body) {
+            older.push(o);
+        }
+    }
+    c.findings.extend(check_fork(key, &m, &older));
     c.findings.extend(check_placement(&opts.prefix, key, &m));
     c.findings.extend(check_signatures(key, &m, registry));
     let min_until = opts.min_retain_until(topic, m.seal.sealed_at_ms);

@@ -142,7 +142,21 @@ pub fn check_chain(
             }
             Some(p) => {
                 let ps = &p.seal;
-                if m.seq > p.seq + 1 {
+                if s.seq == ps.seq
+                    || (s.prev_head == ps.prev_head && s.first_offset == ps.first_offset)
+                {
+                    out.push(
+                        f(
+                            K::Fork,
+                            key,
+                            format!(
+                                "seal {} and seal {} both succeed the same head",
+                                ps.seq, s.seq
+                            ),
+                        )
+                        .offsets(s.first_offset, s.last_offset.max(ps.last_offset)),
+                    );
+                } else if m.seq > p.seq + 1 {
                     let n = m.seq - p.seq - 1;
                     missing += n;
                     out.push(
@@ -338,6 +352,32 @@ pub fn check_retention(
         ),
         _ => Vec::new(),
     }
+}
+
+/// Older versions of a manifest key whose seal differs from the current
+/// one's: a fork (two successors of one head).
+pub fn check_fork(key: &str, current: &Manifest, older: &[Manifest]) -> Vec<Finding> {
+    let s = &current.seal;
+    older
+        .iter()
+        .filter(|o| o.seal != *s)
+        .map(|o| {
+            Finding::new(
+                K::Fork,
+                &s.topic,
+                s.partition,
+                format!(
+                    "an older version holds another seal {} (offsets {}..={}, head {})",
+                    o.seal.seq,
+                    o.seal.first_offset,
+                    o.seal.last_offset,
+                    chain::hex::encode(&o.seal.head)
+                ),
+            )
+            .at(key)
+            .offsets(s.first_offset, s.last_offset.max(o.seal.last_offset))
+        })
+        .collect()
 }
 
 /// The version readers get: the newest entry unless it is a delete marker.

@@ -29,6 +29,9 @@ pub enum FindingKind {
     BadSignature,
     /// A seal's `prev_head` is not its predecessor's `head` (or genesis).
     SealChainBroken,
+    /// Two different seals claim to succeed the same head: versions of one
+    /// manifest key, or two manifests, with different seals of one `seq`.
+    Fork,
     /// Offsets between two consecutive seals are covered by none.
     OffsetGap,
     /// Two consecutive seals cover the same offset.

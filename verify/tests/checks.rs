@@ -7,7 +7,7 @@ use chain::seal::signing_key;
 use chain::{KeyId, Seal, SealKind, merkle};
 use proptest::prelude::*;
 use verify::FindingKind as K;
-use verify::checks::{check_chain, check_rows, check_signatures};
+use verify::checks::{check_chain, check_fork, check_rows, check_signatures};
 use verify::registry::{Entry, Registry, Role};
 use verify::rows::Row;
 
@@ -170,6 +170,21 @@ fn an_offset_gap_and_a_broken_link_are_named() {
     relinked[2].1.prev_manifest = Some([0; 32]);
     let (f, _) = check_chain("t", 0, &relinked, true);
     assert_eq!(kinds(&f), vec![K::ManifestChainBroken]);
+}
+
+#[test]
+fn two_successors_of_one_head_are_a_fork() {
+    let p = partition();
+    // A rival of seal 2: same predecessor, fewer records.
+    let rival_seal = seal_over(p[1].1.seal.head, p[2].1.seal.seq, &rows(20, 5));
+    let rival = manifest(rival_seal, 2, Some(&p[1].1));
+    let forked = vec![p[0].clone(), p[1].clone(), ("r2".into(), rival.clone()), p[2].clone()];
+    let (f, _) = check_chain("t", 0, &forked, true);
+    assert!(kinds(&f).contains(&K::Fork), "{f:?}");
+
+    assert!(check_fork("m2", &p[2].1, std::slice::from_ref(&p[2].1)).is_empty());
+    let f = check_fork("m2", &p[2].1, &[rival]);
+    assert_eq!(kinds(&f), vec![K::Fork]);
 }
 
 #[test]
