@@ -22,8 +22,8 @@ use chain::link::Hash;
 use chain::manifest::{Manifest, ObjectRef, Table};
 use chain::seal::{KeyId, Seal, SealKind};
 use ed25519_dalek::{SigningKey, VerifyingKey};
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, DefaultConsumerContext};
 use rdkafka::consumer::base_consumer::PartitionQueue;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, DefaultConsumerContext};
 use rdkafka::message::Headers;
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 use schemas::Limits;
@@ -189,7 +189,11 @@ impl Archiver {
 
     /// Stops reading a partition and drops what was prefetched for it.
     fn close_stream(&mut self, topic: &str, partition: i32) {
-        if self.streams.remove(&(topic.to_owned(), partition)).is_some() {
+        if self
+            .streams
+            .remove(&(topic.to_owned(), partition))
+            .is_some()
+        {
             let mut tpl = TopicPartitionList::new();
             tpl.add_partition(topic, partition);
             if let Err(error) = self.reader.incremental_unassign(&tpl) {
@@ -222,7 +226,9 @@ impl Archiver {
             let queue = self
                 .reader
                 .split_partition_queue(topic, partition)
-                .ok_or_else(|| ArchiverError::Kafka(format!("no partition queue for {topic}/{partition}")))?;
+                .ok_or_else(|| {
+                    ArchiverError::Kafka(format!("no partition queue for {topic}/{partition}"))
+                })?;
             let mut tpl = TopicPartitionList::new();
             tpl.add_partition_offset(topic, partition, Offset::Offset(from))
                 .map_err(kafka_err)?;

@@ -25,6 +25,7 @@ mod validated;
 
 pub use validated::{
     ArchiverConfig, Config, IngestConfig, KafkaConfig, LogFormat, S3Config, SealerConfig,
+    TokenGrant,
 };
 
 use std::path::{Path, PathBuf};

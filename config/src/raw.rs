@@ -119,6 +119,24 @@ pub struct RawIngest {
     /// How often broker reachability is probed for `/readyz`, in milliseconds.
     #[serde(default = "default_readiness_interval")]
     pub readiness_interval_ms: u64,
+    /// Bearer tokens and the tenants each may write. Empty: no
+    /// authentication (a warning is logged at start).
+    #[serde(default)]
+    pub tokens: Vec<RawToken>,
+}
+
+/// One bearer token of `[[ingest.tokens]]`. Only its SHA-256 is configured,
+/// so the config holds no secret.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawToken {
+    /// A name for logs and metrics (never the token itself).
+    pub name: String,
+    /// SHA-256 of the token, 64 lowercase hex digits
+    /// (`printf %s "$TOKEN" | sha256sum`).
+    pub sha256: String,
+    /// Tenants it may write events for; `"*"` for any.
+    pub tenants: Vec<String>,
 }
 
 impl Default for RawIngest {
@@ -131,6 +149,7 @@ impl Default for RawIngest {
             request_timeout_ms: default_request_timeout(),
             shutdown_grace_ms: default_shutdown_grace(),
             readiness_interval_ms: default_readiness_interval(),
+            tokens: Vec::new(),
         }
     }
 }

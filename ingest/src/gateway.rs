@@ -25,6 +25,7 @@ use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
+use crate::auth::{Auth, Grant};
 use crate::body::{BodyError, format_of, parse_body};
 use crate::producer::EventProducer;
 use crate::{IngestError, telemetry};
@@ -38,6 +39,7 @@ pub struct Gateway {
     ready: AtomicBool,
     permits: Semaphore,
     metrics: PrometheusHandle,
+    auth: Auth,
 }
 
 impl Gateway {
@@ -49,7 +51,12 @@ impl Gateway {
         metrics: PrometheusHandle,
     ) -> Self {
         let permits = Semaphore::new(cfg.max_in_flight_events.get());
+        let auth = Auth::new(&cfg.tokens);
+        if !auth.enabled() {
+            tracing::warn!("no ingest.tokens configured: the gateway accepts events from anyone");
+        }
         Self {
+            auth,
             producer,
             limits,
             cfg,
@@ -181,8 +188,29 @@ async fn metrics(State(g): State<Arc<Gateway>>) -> Response {
 
 async fn post_events(State(g): State<Arc<Gateway>>, headers: HeaderMap, body: Bytes) -> Response {
     let started = Instant::now();
-    let response = match tokio::time::timeout(g.cfg.request_timeout, handle(&g, &headers, &body))
-        .await
+    let grant = match g
+        .auth
+        .check(headers.get(header::AUTHORIZATION).map(|v| v.as_bytes()))
+    {
+        Ok(grant) => grant,
+        Err(denied) => {
+            telemetry::auth_failed(denied.reason());
+            let response = (
+                StatusCode::UNAUTHORIZED,
+                [(header::WWW_AUTHENTICATE, "Bearer realm=\"auditlog\"")],
+                Json(json!({"error": denied.reason(),
+                    "message": "send Authorization: Bearer <token>; nothing was published"})),
+            )
+                .into_response();
+            telemetry::request_answered(401, started.elapsed().as_secs_f64());
+            return response;
+        }
+    };
+    let response = match tokio::time::timeout(
+        g.cfg.request_timeout,
+        handle(&g, grant, &headers, &body),
+    )
+    .await
     {
         Ok(r) => r,
         Err(_) => retry_after(
@@ -194,7 +222,7 @@ async fn post_events(State(g): State<Arc<Gateway>>, headers: HeaderMap, body: By
     response
 }
 
-async fn handle(g: &Gateway, headers: &HeaderMap, body: &[u8]) -> Response {
+async fn handle(g: &Gateway, grant: Option<&Grant>, headers: &HeaderMap, body: &[u8]) -> Response {
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok());
@@ -204,6 +232,25 @@ async fn handle(g: &Gateway, headers: &HeaderMap, body: &[u8]) -> Response {
         Ok(events) => events,
         Err(e) => return refusal(e),
     };
+    if let Some(grant) = grant {
+        let forbidden: Vec<serde_json::Value> = events
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| !grant.allows(&e.tenant))
+            .map(|(index, e)| json!({"index": index, "tenant": e.tenant}))
+            .collect();
+        if !forbidden.is_empty() {
+            telemetry::auth_failed("forbidden_tenant");
+            tracing::warn!(token = %grant.name, events = forbidden.len(), "events for tenants the token may not write");
+            return (
+                StatusCode::FORBIDDEN,
+                Json(json!({"error": "forbidden_tenant",
+                    "message": format!("token {:?} may not write these tenants; nothing was published", grant.name),
+                    "errors": forbidden})),
+            )
+                .into_response();
+        }
+    }
     if !g.ready.load(Ordering::SeqCst) {
         return retry_after(
             StatusCode::SERVICE_UNAVAILABLE,

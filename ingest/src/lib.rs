@@ -16,6 +16,7 @@
 #![deny(missing_docs)]
 
 pub mod admin;
+pub mod auth;
 pub mod body;
 pub mod gateway;
 pub mod producer;

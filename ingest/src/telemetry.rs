@@ -16,6 +16,8 @@ pub const OVERLOADED: &str = "auditlog_ingest_overloaded_total";
 pub const IN_FLIGHT: &str = "auditlog_ingest_in_flight_events";
 /// 1 when the broker answered the last probe, else 0.
 pub const BROKER_READY: &str = "auditlog_ingest_broker_ready";
+/// Requests refused by authentication or tenant authorisation, by reason.
+pub const AUTH_FAILURES: &str = "auditlog_ingest_auth_failures_total";
 /// Request handling time in seconds.
 pub const REQUEST_SECONDS: &str = "auditlog_ingest_request_duration_seconds";
 
@@ -35,6 +37,10 @@ pub fn describe() {
         "Requests refused with 503 because too many events were in flight."
     );
     describe_gauge!(IN_FLIGHT, "Events currently being published.");
+    describe_counter!(
+        AUTH_FAILURES,
+        "Requests refused: missing_token, invalid_token (401) or forbidden_tenant (403)."
+    );
     describe_gauge!(
         BROKER_READY,
         "1 when the broker answered the last readiness probe, else 0."
@@ -87,4 +93,9 @@ pub fn in_flight(n: usize) {
 /// The readiness probe finished.
 pub fn broker_ready(ready: bool) {
     gauge!(BROKER_READY).set(if ready { 1.0 } else { 0.0 });
+}
+
+/// A request was refused by authentication or authorisation.
+pub fn auth_failed(reason: &'static str) {
+    counter!(AUTH_FAILURES, "reason" => reason).increment(1);
 }

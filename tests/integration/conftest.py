@@ -115,8 +115,14 @@ class Stack:
             lines.append(f"{k} = {json.dumps(v)}")
         for name, values in sections.items():
             lines.append(f"[{name}]")
+            tables = {k: v for k, v in values.items() if isinstance(v, list) and v and all(isinstance(x, dict) for x in v)}
             for k, v in values.items():
-                lines.append(f"{json.dumps(k)} = {json.dumps(v)}")
+                if k not in tables:
+                    lines.append(f"{json.dumps(k)} = {json.dumps(v)}")
+            for k, items in tables.items():  # arrays of tables, e.g. [[ingest.tokens]]
+                for item in items:
+                    lines.append(f"[[{name}.{k}]]")
+                    lines += [f"{json.dumps(ik)} = {json.dumps(iv)}" for ik, iv in item.items()]
         path.write_text("\n".join(lines) + "\n")
         return path
 
@@ -148,9 +154,12 @@ class Gateway:
             pytest.fail(f"gateway exited with {self.proc.returncode}; log: {self.log.name}")
         return requests.get(self.url + "/readyz", timeout=2).status_code == 200
 
-    def post(self, body, content_type="application/json", timeout=30):
+    def post(self, body, content_type="application/json", timeout=30, token=None):
         data = body if isinstance(body, (bytes, str)) else json.dumps(body)
-        return requests.post(self.url + "/v1/events", data=data, headers={"Content-Type": content_type}, timeout=timeout)
+        headers = {"Content-Type": content_type}
+        if token is not None:
+            headers["Authorization"] = f"Bearer {token}"
+        return requests.post(self.url + "/v1/events", data=data, headers=headers, timeout=timeout)
 
     def stop(self):
         if self.proc.poll() is None:

@@ -3,6 +3,7 @@ import json
 import random
 from collections import defaultdict
 
+import requests
 from conftest import make_event
 
 
@@ -125,3 +126,30 @@ def test_health_and_metrics(stack, gateway_factory):
     assert "auditlog_ingest_events_accepted_total 1" in text
     assert 'auditlog_ingest_requests_total{status="202"} 1' in text
     assert "auditlog_ingest_broker_ready 1" in text
+
+
+def test_bearer_tokens_401_403_and_nothing_published_for_a_foreign_tenant(stack, gateway_factory):
+    import hashlib
+
+    topic = stack.create_topic(3)
+    sha = lambda t: hashlib.sha256(t.encode()).hexdigest()  # noqa: E731
+    gw = gateway_factory(topic, tokens=[{"name": "billing", "sha256": sha("tok-billing"), "tenants": ["acme"]},
+                                        {"name": "ops", "sha256": sha("tok-ops"), "tenants": ["*"]}])
+    before = stack.end_offsets(topic)
+    r = gw.post(make_event("acme", 1))
+    assert r.status_code == 401 and r.headers["WWW-Authenticate"].startswith("Bearer") and r.json()["error"] == "missing_token"
+    r = gw.post(make_event("acme", 1), token="tok-wrong")
+    assert r.status_code == 401 and r.json()["error"] == "invalid_token"
+    batch = [make_event("acme", 1), make_event("globex", 2), make_event("acme", 3)]
+    r = gw.post(batch, token="tok-billing")
+    assert r.status_code == 403, r.text
+    assert r.json()["errors"] == [{"index": 1, "tenant": "globex"}]
+    assert stack.end_offsets(topic) == before, "a refused request published something"
+
+    assert gw.post([batch[0], batch[2]], token="tok-billing").status_code == 202
+    assert gw.post(batch[1], token="tok-ops").status_code == 202
+    metrics = requests.get(gw.url + "/metrics", timeout=5).text
+    for reason in ("missing_token", "invalid_token", "forbidden_tenant"):
+        assert f'auditlog_ingest_auth_failures_total{{reason="{reason}"}} 1' in metrics, reason
+    log = open(gw.log.name).read()
+    assert "tok-billing" not in log and "tok-wrong" not in log and "tok-ops" not in log, "a token reached the log"

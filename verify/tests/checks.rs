@@ -178,7 +178,12 @@ fn two_successors_of_one_head_are_a_fork() {
     // A rival of seal 2: same predecessor, fewer records.
     let rival_seal = seal_over(p[1].1.seal.head, p[2].1.seal.seq, &rows(20, 5));
     let rival = manifest(rival_seal, 2, Some(&p[1].1));
-    let forked = vec![p[0].clone(), p[1].clone(), ("r2".into(), rival.clone()), p[2].clone()];
+    let forked = vec![
+        p[0].clone(),
+        p[1].clone(),
+        ("r2".into(), rival.clone()),
+        p[2].clone(),
+    ];
     let (f, _) = check_chain("t", 0, &forked, true);
     assert!(kinds(&f).contains(&K::Fork), "{f:?}");
 
