@@ -119,6 +119,17 @@ pub struct RawIngest {
     /// How often broker reachability is probed for `/readyz`, in milliseconds.
     #[serde(default = "default_readiness_interval")]
     pub readiness_interval_ms: u64,
+    /// PEM certificate chain for TLS; with `tls_key_file`, the gateway
+    /// speaks HTTPS only.
+    #[serde(default)]
+    pub tls_cert_file: String,
+    /// PEM private key for TLS.
+    #[serde(default)]
+    pub tls_key_file: String,
+    /// A connection that has not sent a request's headers within this time
+    /// is closed (slow-loris).
+    #[serde(default = "default_header_timeout")]
+    pub header_timeout_ms: u64,
     /// Bearer tokens and the tenants each may write. Empty: no
     /// authentication (a warning is logged at start).
     #[serde(default)]
@@ -149,9 +160,16 @@ impl Default for RawIngest {
             request_timeout_ms: default_request_timeout(),
             shutdown_grace_ms: default_shutdown_grace(),
             readiness_interval_ms: default_readiness_interval(),
+            tls_cert_file: String::new(),
+            tls_key_file: String::new(),
+            header_timeout_ms: default_header_timeout(),
             tokens: Vec::new(),
         }
     }
+}
+
+fn default_header_timeout() -> u64 {
+    10_000
 }
 
 fn default_listen() -> String {

@@ -69,6 +69,10 @@ pub struct IngestConfig {
     pub shutdown_grace: Duration,
     /// Broker probe period.
     pub readiness_interval: Duration,
+    /// TLS certificate chain and key files, when HTTPS.
+    pub tls: Option<(std::path::PathBuf, std::path::PathBuf)>,
+    /// Bound on receiving a request's headers.
+    pub header_timeout: Duration,
     /// Bearer tokens; empty means no authentication.
     pub tokens: Vec<TokenGrant>,
 }
@@ -279,6 +283,20 @@ impl Config {
             request_timeout: millis("ingest.request_timeout_ms", i.request_timeout_ms)?,
             shutdown_grace: millis("ingest.shutdown_grace_ms", i.shutdown_grace_ms)?,
             readiness_interval: millis("ingest.readiness_interval_ms", i.readiness_interval_ms)?,
+            tls: match (i.tls_cert_file.is_empty(), i.tls_key_file.is_empty()) {
+                (true, true) => None,
+                (false, false) => Some((
+                    i.tls_cert_file.clone().into(),
+                    i.tls_key_file.clone().into(),
+                )),
+                _ => {
+                    return Err(invalid(
+                        "ingest.tls_cert_file",
+                        "set both ingest.tls_cert_file and ingest.tls_key_file, or neither",
+                    ));
+                }
+            },
+            header_timeout: millis("ingest.header_timeout_ms", i.header_timeout_ms)?,
             tokens: tokens(&i.tokens)?,
         };
         if ingest.max_batch_events.get() > ingest.max_in_flight_events.get() {

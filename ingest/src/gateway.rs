@@ -69,8 +69,16 @@ impl Gateway {
     /// The routes.
     pub fn router(self: Arc<Self>) -> Router {
         let limit = self.cfg.max_body_bytes.get();
+        let bound = self.cfg.header_timeout + self.cfg.request_timeout;
         Router::new()
-            .route("/v1/events", post(post_events))
+            .route(
+                "/v1/events",
+                post(post_events).layer(axum::middleware::from_fn(
+                    move |req: axum::extract::Request, next: axum::middleware::Next| {
+                        bounded(bound, req, next)
+                    },
+                )),
+            )
             .route("/healthz", get(|| async { "ok\n" }))
             .route("/readyz", get(readyz))
             .route("/metrics", get(metrics))
@@ -128,11 +136,18 @@ pub async fn serve(
     };
     let grace = gateway.cfg.shutdown_grace;
     let app = Arc::clone(&gateway).router();
-    let mut server_rx = stop_rx.clone();
-    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
-        let _ = server_rx.wait_for(|s| *s).await;
-    });
-    let server = tokio::spawn(async move { server.await });
+    let tls = match &gateway.cfg.tls {
+        Some((cert, key)) => Some(crate::server::tls_acceptor(cert, key)?),
+        None => None,
+    };
+    let server = crate::server::run(
+        listener,
+        app,
+        tls,
+        gateway.cfg.header_timeout,
+        stop_rx.clone(),
+    );
+    let server = tokio::spawn(server);
     shutdown.await;
     tracing::info!(
         in_flight = gateway.in_flight(),
@@ -145,7 +160,7 @@ pub async fn serve(
     let flushed = tokio::task::spawn_blocking(move || producer.flush(grace)).await;
     match drained {
         Ok(Ok(Ok(()))) => {}
-        Ok(Ok(Err(e))) => return Err(IngestError::Serve(e)),
+        Ok(Ok(Err(e))) => return Err(e),
         Ok(Err(e)) => return Err(IngestError::Serve(std::io::Error::other(e))),
         Err(_) => tracing::warn!(
             ?grace,
@@ -184,6 +199,27 @@ async fn metrics(State(g): State<Arc<Gateway>>) -> Response {
         HeaderValue::from_static("text/plain; version=0.0.4"),
     );
     r
+}
+
+/// Bounds a whole request, body upload included, so a client dripping its
+/// body cannot hold a connection and its buffers indefinitely.
+async fn bounded(
+    bound: std::time::Duration,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    match tokio::time::timeout(bound, next.run(req)).await {
+        Ok(r) => r,
+        Err(_) => {
+            telemetry::request_answered(408, bound.as_secs_f64());
+            (
+                StatusCode::REQUEST_TIMEOUT,
+                Json(json!({"error": "request_timeout",
+                    "message": format!("the request did not complete within {} ms; resend it with the same event_ids", bound.as_millis())})),
+            )
+                .into_response()
+        }
+    }
 }
 
 async fn post_events(State(g): State<Arc<Gateway>>, headers: HeaderMap, body: Bytes) -> Response {

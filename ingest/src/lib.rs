@@ -21,6 +21,7 @@ pub mod body;
 pub mod gateway;
 pub mod producer;
 pub mod publish;
+pub mod server;
 pub mod telemetry;
 
 use rdkafka::error::KafkaError;
@@ -84,6 +85,9 @@ pub enum IngestError {
     /// The HTTP server failed.
     #[error("http server: {0}")]
     Serve(#[source] std::io::Error),
+    /// The TLS certificate or key cannot be used.
+    #[error("TLS: {0}")]
+    Tls(String),
 }
 
 impl IngestError {

@@ -1,10 +1,11 @@
 """The HTTP gateway against the real broker, read back by confluent-kafka."""
 import json
 import random
+import subprocess
 from collections import defaultdict
 
 import requests
-from conftest import make_event
+from conftest import free_port, make_event, wait_until
 
 
 def ndjson(events):
@@ -153,3 +154,73 @@ def test_bearer_tokens_401_403_and_nothing_published_for_a_foreign_tenant(stack,
         assert f'auditlog_ingest_auth_failures_total{{reason="{reason}"}} 1' in metrics, reason
     log = open(gw.log.name).read()
     assert "tok-billing" not in log and "tok-wrong" not in log and "tok-ops" not in log, "a token reached the log"
+
+
+def test_slow_loris_client_is_cut_off_while_others_are_served(stack, gateway_factory):
+    import socket
+    import time
+
+    topic = stack.create_topic(1)
+    gw = gateway_factory(topic, header_timeout_ms=1000)
+    s = socket.create_connection(("127.0.0.1", gw.port))
+    s.sendall(b"POST /v1/events HTTP/1.1\r\nHost: x\r\n")
+    s.settimeout(0.3)
+    started, closed = time.monotonic(), False
+    while time.monotonic() - started < 10:
+        try:
+            s.sendall(b"X")  # one header byte at a time, never finishing
+            if s.recv(4096) == b"":
+                closed = True
+                break
+        except socket.timeout:
+            continue
+        except OSError:
+            closed = True
+            break
+    elapsed = time.monotonic() - started
+    assert closed, "the slow client was never cut off"
+    assert elapsed < 5, f"cut off only after {elapsed:.1f} s with a 1 s header timeout"
+    assert gw.post(make_event("acme", 1)).status_code == 202, "the gateway stopped serving others"
+
+
+def test_tls_gateway_serves_https_only(stack, gateway_factory, tmp_path):
+    import datetime as dt
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = dt.datetime.now(dt.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=1))
+            .not_valid_after(now + dt.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+            .sign(key, hashes.SHA256()))
+    cert_path, key_path = tmp_path / "gw.crt", tmp_path / "gw.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    topic = stack.create_topic(1)
+    port = free_port()
+    cfg = stack.write_config(tmp_path / "tls.toml", topic, ingest={
+        "listen": f"127.0.0.1:{port}", "readiness_interval_ms": 200,
+        "tls_cert_file": str(cert_path), "tls_key_file": str(key_path)})
+    log = open(tmp_path / "tls-gateway.log", "w")
+    proc = subprocess.Popen([stack.bin, "--config", str(cfg), "ingest"], stdout=log, stderr=subprocess.STDOUT)
+    try:
+        url = f"https://localhost:{port}"
+        wait_until("the TLS gateway", lambda: requests.get(url + "/readyz", verify=str(cert_path), timeout=2).status_code == 200,
+                   timeout=30)
+        r = requests.post(url + "/v1/events", json=make_event("acme", 1), verify=str(cert_path), timeout=30)
+        assert r.status_code == 202, r.text
+        try:
+            plain = requests.get(f"http://127.0.0.1:{port}/healthz", timeout=5)
+            assert plain.status_code != 200, "plain HTTP was served on the TLS port"
+        except requests.exceptions.RequestException:
+            pass  # refused at the TLS layer, as it should be
+    finally:
+        proc.terminate()
+        proc.wait(30)
