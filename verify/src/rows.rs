@@ -26,8 +26,26 @@ const COLUMNS: [&str; 4] = [
     "kafka_value",
 ];
 
+/// Runs a decoder over untrusted bytes. The parquet crate can panic on
+/// some corrupt files (found by `tests/fuzz_rows.rs`); a tampered object
+/// must become a finding, never a crashed verifier.
+fn guarded<T>(decode: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(decode)).unwrap_or_else(|panic| {
+        let what = panic
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+            .unwrap_or_default();
+        Err(format!("the Parquet decoder failed on this object: {what}"))
+    })
+}
+
 /// Decodes an object's rows in stored order, or says why it cannot.
 pub fn read_rows(bytes: Vec<u8>) -> Result<Vec<Row>, String> {
+    guarded(move || read_rows_unguarded(bytes))
+}
+
+fn read_rows_unguarded(bytes: Vec<u8>) -> Result<Vec<Row>, String> {
     let builder = ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(bytes))
         .map_err(|e| format!("not Parquet: {e}"))?;
     let schema = builder.parquet_schema();
@@ -87,6 +105,10 @@ fn append(batch: &RecordBatch, rows: &mut Vec<Row>) -> Result<(), String> {
 
 /// The `kafka_offset` of the row whose `event_id` is `id`, if any.
 pub fn find_event(bytes: Vec<u8>, id: &str) -> Result<Option<i64>, String> {
+    guarded(move || find_event_unguarded(bytes, id))
+}
+
+fn find_event_unguarded(bytes: Vec<u8>, id: &str) -> Result<Option<i64>, String> {
     let builder = ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(bytes))
         .map_err(|e| format!("not Parquet: {e}"))?;
     let schema = builder.parquet_schema();
