@@ -11,7 +11,6 @@
 //! periodic checkpoints, metrics beyond objects written.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -22,8 +21,7 @@ use chain::link::Hash;
 use chain::manifest::{Manifest, ObjectRef, Table};
 use chain::seal::{KeyId, Seal, SealKind};
 use ed25519_dalek::{SigningKey, VerifyingKey};
-use rdkafka::consumer::base_consumer::PartitionQueue;
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, DefaultConsumerContext};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::message::Headers;
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 use schemas::Limits;
@@ -110,22 +108,11 @@ fn now_ms() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
-/// A partition the reader streams from.
-struct Stream {
-    queue: PartitionQueue<DefaultConsumerContext>,
-    /// The next offset `read` expects.
-    next: i64,
-    /// A record read past the end of the last range.
-    pending: Option<KafkaRecord>,
-}
-
 /// The running archiver.
 pub struct Archiver {
     s: Settings,
     consumer: BaseConsumer<Ctx>,
-    reader: Arc<BaseConsumer>,
-    /// Per partition being read: its queue and position.
-    streams: HashMap<(String, i32), Stream>,
+    reader: BaseConsumer,
     store: Store,
     rt: Handle,
     parts: HashMap<(String, i32), Part>,
@@ -156,9 +143,7 @@ impl Archiver {
         rprops.insert("group.id".into(), format!("{}.reader", s.group_id));
         rprops.insert("enable.auto.commit".into(), "false".into());
         rprops.insert("fetch.wait.max.ms".into(), "10".into());
-        // Bounded prefetch: at most this much per partition being read.
-        rprops.insert("queued.max.messages.kbytes".into(), "4096".into());
-        let reader: Arc<BaseConsumer> = Arc::new(client(rprops).create().map_err(kafka_err)?);
+        let reader: BaseConsumer = client(rprops).create().map_err(kafka_err)?;
         let seals: Vec<String> = s
             .topics
             .iter()
@@ -171,7 +156,6 @@ impl Archiver {
             s,
             consumer,
             reader,
-            streams: HashMap::new(),
             store,
             rt,
             parts: HashMap::new(),
@@ -187,26 +171,9 @@ impl Archiver {
             .copied()
     }
 
-    /// Stops reading a partition and drops what was prefetched for it.
-    fn close_stream(&mut self, topic: &str, partition: i32) {
-        if self
-            .streams
-            .remove(&(topic.to_owned(), partition))
-            .is_some()
-        {
-            let mut tpl = TopicPartitionList::new();
-            tpl.add_partition(topic, partition);
-            if let Err(error) = self.reader.incremental_unassign(&tpl) {
-                tracing::warn!(topic, partition, %error, "unassigning the reader");
-            }
-        }
-    }
-
-    /// Reads `[from, to]` of a partition, in order. Consecutive ranges of a
-    /// partition stream from one assignment, so librdkafka prefetches the
-    /// next range while this one is encoded and uploaded.
+    /// Reads `[from, to]` of a partition, in order.
     fn read(
-        &mut self,
+        &self,
         topic: &str,
         partition: i32,
         from: i64,
@@ -216,100 +183,59 @@ impl Archiver {
         if from > to {
             return Ok(out);
         }
-        let k = (topic.to_owned(), partition);
-        if self.streams.get(&k).is_some_and(|st| st.next != from) {
-            // Not where the stream stands: start afresh, dropping stale prefetch.
-            self.close_stream(topic, partition);
-        }
-        if !self.streams.contains_key(&k) {
-            // Split first, so no record of this partition reaches the main queue.
-            let queue = self
-                .reader
-                .split_partition_queue(topic, partition)
-                .ok_or_else(|| {
-                    ArchiverError::Kafka(format!("no partition queue for {topic}/{partition}"))
-                })?;
-            let mut tpl = TopicPartitionList::new();
-            tpl.add_partition_offset(topic, partition, Offset::Offset(from))
-                .map_err(kafka_err)?;
-            self.reader.incremental_assign(&tpl).map_err(kafka_err)?;
-            self.streams.insert(
-                k.clone(),
-                Stream {
-                    queue,
-                    next: from,
-                    pending: None,
-                },
-            );
-        }
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition_offset(topic, partition, Offset::Offset(from))
+            .map_err(kafka_err)?;
+        self.reader.assign(&tpl).map_err(kafka_err)?;
         let deadline = Instant::now() + self.timeout * 6;
-        let Some(st) = self.streams.get_mut(&k) else {
-            return Ok(out);
-        };
-        if let Some(r) = st.pending.take() {
-            if r.offset >= from && r.offset <= to {
-                st.next = r.offset + 1;
-                out.push(r);
-            }
-        }
-        while st.next <= to {
+        let mut next = from;
+        while next <= to {
             if Instant::now() > deadline {
-                let at = st.next;
-                self.close_stream(topic, partition);
                 return Err(ArchiverError::Kafka(format!(
-                    "timed out reading {topic}/{partition} {from}..={to} at {at}"
+                    "timed out reading {topic}/{partition} {from}..={to} at {next}"
                 )));
             }
-            // Serves the reader's own events; records arrive on the partition queue.
-            let _ = self.reader.poll(Duration::ZERO);
-            match st.queue.poll(Duration::from_millis(50)) {
+            match self.reader.poll(Duration::from_millis(50)) {
                 None => {}
                 Some(Err(e)) => tracing::warn!(topic, partition, error = %e, "reading"),
-                Some(Ok(m)) if m.offset() < st.next => {}
+                Some(Ok(m)) if m.offset() < next => {}
                 Some(Ok(m)) => {
-                    let headers = m
-                        .headers()
-                        .map(|h| {
-                            h.iter()
-                                .map(|x| (x.key.to_owned(), x.value.map(<[u8]>::to_vec)))
-                                .collect()
-                        })
-                        .unwrap_or_default();
-                    let r = KafkaRecord {
-                        topic: topic.to_owned(),
-                        partition,
-                        offset: m.offset(),
-                        timestamp_ms: m.timestamp().to_millis(),
-                        key: m.key().map(<[u8]>::to_vec),
-                        value: m.payload().map(<[u8]>::to_vec),
-                        headers,
-                    };
-                    if r.offset <= to {
-                        st.next = r.offset + 1;
-                        out.push(r);
-                    } else {
-                        // The next range's first record: keep it for then.
-                        st.next = to + 1;
-                        st.pending = Some(r);
+                    next = m.offset() + 1;
+                    if m.offset() <= to {
+                        let headers = m
+                            .headers()
+                            .map(|h| {
+                                h.iter()
+                                    .map(|x| (x.key.to_owned(), x.value.map(<[u8]>::to_vec)))
+                                    .collect()
+                            })
+                            .unwrap_or_default();
+                        out.push(KafkaRecord {
+                            topic: topic.to_owned(),
+                            partition,
+                            offset: m.offset(),
+                            timestamp_ms: m.timestamp().to_millis(),
+                            key: m.key().map(<[u8]>::to_vec),
+                            value: m.payload().map(<[u8]>::to_vec),
+                            headers,
+                        });
                     }
                 }
             }
         }
-        st.next = to + 1;
+        self.reader.unassign().map_err(kafka_err)?;
         Ok(out)
     }
 
     fn seals_in(
-        &mut self,
+        &self,
         seals_topic: &str,
         partition: i32,
         from: i64,
         to: i64,
     ) -> Result<Vec<Option<Seal>>, ArchiverError> {
-        let records = self.read(seals_topic, partition, from, to);
-        // The seals partition itself is consumed by the group consumer.
-        self.close_stream(seals_topic, partition);
-        Ok(records?
+        Ok(self
+            .read(seals_topic, partition, from, to)?
             .into_iter()
             .map(|r| r.value.and_then(|v| Seal::from_json(&v).ok()))
             .collect())
@@ -559,10 +485,6 @@ impl Archiver {
                 Err(poisoned) => std::mem::take(&mut *poisoned.into_inner()),
             };
             for r in revoked {
-                if let Some(part) = self.parts.get(&r) {
-                    let events = part.events_topic.clone();
-                    self.close_stream(&events, r.1);
-                }
                 if self.parts.remove(&r).is_some() {
                     tracing::info!(topic = %r.0, partition = r.1, "seals partition revoked");
                 }
