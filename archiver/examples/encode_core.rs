@@ -91,7 +91,7 @@ fn main() {
     let t = Instant::now();
     let mut out = 0usize;
     for (s, chunk) in seals.iter().zip(records.chunks(range)) {
-        let e = encode_range(s, chunk, &limits).unwrap_or_else(|e| panic!("{e}"));
+        let e = encode_range(s, chunk.to_vec(), &limits).unwrap_or_else(|e| panic!("{e}"));
         out += e.events.map_or(0, |t| t.bytes.len());
     }
     let encode = t.elapsed().as_secs_f64();

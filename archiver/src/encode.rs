@@ -168,12 +168,13 @@ fn write(
 /// Encodes the records of `seal`'s range (after checking them against it).
 pub fn encode_range(
     seal: &Seal,
-    records: &[KafkaRecord],
+    records: Vec<KafkaRecord>,
     limits: &Limits,
 ) -> Result<Encoded, ArchiverError> {
-    check_against_seal(seal, records)?;
+    check_against_seal(seal, &records)?;
     let mut events = Vec::with_capacity(records.len());
     let mut dead = Vec::new();
+    // Records move into the rows: no second copy of every key and value.
     for r in records {
         let parsed = match r.value.as_deref() {
             None => Err("value: [null_value] the record has no value".to_owned()),
@@ -188,14 +189,8 @@ pub fn encode_range(
             }),
         };
         match parsed {
-            Ok(event) => events.push(ArchivedRecord {
-                event,
-                kafka: r.clone(),
-            }),
-            Err(reason) => dead.push(DeadLetter {
-                reason,
-                kafka: r.clone(),
-            }),
+            Ok(event) => events.push(ArchivedRecord { event, kafka: r }),
+            Err(reason) => dead.push(DeadLetter { reason, kafka: r }),
         }
     }
     let events = if events.is_empty() {

@@ -334,9 +334,8 @@ impl Archiver {
                 .map(|r| r.value.as_ref().map_or(0, Vec::len) + r.key.as_ref().map_or(0, Vec::len))
                 .sum(),
         );
-        let encoded = encode_range(seal, &records, &self.s.limits)?;
         let first_ts = records.first().and_then(|r| r.timestamp_ms);
-        drop(records);
+        let encoded = encode_range(seal, records, &self.s.limits)?;
         let retention = self
             .s
             .retention

@@ -106,7 +106,7 @@ fn events_round_trip_through_parquet_with_seal_metadata() {
             .collect::<Vec<_>>(),
     );
     let seal = seal_for(&recs);
-    let enc = encode_range(&seal, &recs, &Limits::default()).expect("encode");
+    let enc = encode_range(&seal, recs.to_vec(), &Limits::default()).expect("encode");
     assert!(enc.dead_letters.is_none());
     let table = enc.events.expect("events");
     assert_eq!(table.rows, 50);
@@ -140,8 +140,8 @@ fn encoding_is_deterministic() {
             .collect::<Vec<_>>(),
     );
     let seal = seal_for(&recs);
-    let a = encode_range(&seal, &recs, &Limits::default()).expect("encode");
-    let b = encode_range(&seal, &recs, &Limits::default()).expect("encode");
+    let a = encode_range(&seal, recs.to_vec(), &Limits::default()).expect("encode");
+    let b = encode_range(&seal, recs.to_vec(), &Limits::default()).expect("encode");
     assert_eq!(a, b);
 }
 
@@ -155,7 +155,7 @@ fn malformed_records_become_dead_letters_with_a_reason() {
         Some(good[1].as_slice()),
     ]);
     let seal = seal_for(&recs);
-    let enc = encode_range(&seal, &recs, &Limits::default()).expect("encode");
+    let enc = encode_range(&seal, recs.to_vec(), &Limits::default()).expect("encode");
     assert_eq!(enc.events.as_ref().map(|t| t.rows), Some(2));
     let dead = enc.dead_letters.expect("dead letters");
     let (batches, _) = read_all(&dead.bytes);
@@ -186,8 +186,8 @@ fn records_that_do_not_match_the_seal_are_refused() {
     if let Some(v) = tampered[3].value.as_mut() {
         v[10] ^= 1;
     }
-    assert!(encode_range(&seal, &tampered, &Limits::default()).is_err());
-    assert!(encode_range(&seal, &recs[..4], &Limits::default()).is_err());
+    assert!(encode_range(&seal, tampered.to_vec(), &Limits::default()).is_err());
+    assert!(encode_range(&seal, recs[..4].to_vec(), &Limits::default()).is_err());
 }
 
 #[test]
@@ -212,6 +212,6 @@ fn write_sample_object_when_asked() {
             .map(|v| Some(v.as_slice()))
             .collect::<Vec<_>>(),
     );
-    let enc = encode_range(&seal_for(&recs), &recs, &Limits::default()).expect("encode");
+    let enc = encode_range(&seal_for(&recs), recs.to_vec(), &Limits::default()).expect("encode");
     std::fs::write(path, enc.events.expect("events").bytes).expect("write");
 }
