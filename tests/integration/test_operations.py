@@ -78,3 +78,15 @@ def test_every_metric_the_running_components_expose_is_catalogued(stack, tmp_pat
     finally:
         archiver.terminate()
         archiver.wait(30)
+
+
+def test_the_readme_configuration_example_parses(stack, tmp_path):
+    readme = (ROOT / "README.md").read_text()
+    block = re.search(r"```toml\n(.*?)```", readme, re.S)
+    assert block, "no TOML example in the README"
+    cfg = tmp_path / "readme.toml"
+    cfg.write_text(block.group(1))
+    r = subprocess.run([stack.bin, "--config", str(cfg), "config"], capture_output=True, text=True,
+                       env={"PATH": "/usr/bin:/bin"})
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["ingest"]["tokens"][0]["tenants"] == ["acme", "globex"]
