@@ -51,3 +51,18 @@ ensure_binary() {
   AUDITLOG_BIN=$ROOT/target/debug/auditlog
   export AUDITLOG_BIN
 }
+
+# Debian's Chromium, for the test that renders `verify --format html`
+# headless. Installed once, system-wide, through apt.
+ensure_chromium() {
+  command -v chromium >/dev/null 2>&1 && return 0
+  say "installing Debian's chromium (once; log in $CACHE/chromium-install.log)"
+  local sudo=""
+  [ "$(id -u)" = 0 ] || sudo="sudo"
+  mkdir -p "$CACHE"
+  { $sudo apt-get update -q && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends chromium; } \
+    >"$CACHE/chromium-install.log" 2>&1 \
+    || { tail -20 "$CACHE/chromium-install.log" >&2; die "installing chromium with apt failed"; }
+  command -v chromium >/dev/null 2>&1 || die "chromium is still not on PATH after installing it"
+}
+

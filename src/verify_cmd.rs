@@ -20,6 +20,8 @@ pub enum Format {
     Text,
     /// One JSON document.
     Json,
+    /// A self-contained one-page HTML report (coverage picture included).
+    Html,
 }
 
 #[derive(Debug, clap::Args)]
@@ -132,6 +134,14 @@ async fn run(config: Config, args: VerifyArgs) -> Result<u8> {
     }
     if args.format == Format::Json {
         println!("{}", report.to_json());
+    } else if args.format == Format::Html {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(0));
+        print!(
+            "{}",
+            verify::html::render(&report, &format!("s3://{}/{prefix}", s3.bucket), now)
+        );
     } else {
         print!(
             "{}",

@@ -27,7 +27,7 @@ BUCKET = "audit-archive"
 RETENTION_DAYS = 1
 EVENTS = 600
 SCENARIOS = ["clean", "edit", "remove", "swap", "append", "delete_version", "manifest_gap", "two_manifests",
-             "tail", "unreferenced", "unknown_key", "old_key", "retention", "offset_gap", "fork"]
+             "tail", "unreferenced", "unknown_key", "old_key", "retention", "offset_gap", "fork", "html"]
 
 
 class Archives:
@@ -434,3 +434,35 @@ def test_time_topic_and_partition_filters_narrow_the_run(archives):
     r = subprocess.run([archives.stack.bin, "--config", str(archives.config("clean")), "verify", "--since", "yesterday"],
                        capture_output=True, text=True, env=archives.env)
     assert r.returncode == 2 and "RFC 3339" in r.stderr
+
+
+def test_html_report_renders_in_headless_chromium(archives, tmp_path):
+    """The one-page report: verdict, coverage per partition with a red range
+    and a hatched gap, and the findings, as Chromium renders it."""
+    ms = archives.longest("html")
+    key = _events_key(ms[1][1])
+
+    def edit(rows):
+        rows[0]["kafka_value"] = rows[0]["kafka_value"].replace(b"pytest", b"pwned!")
+        return rows
+    archives.rewrite_rows(key, edit)
+    archives.destroy(ms[3][0])
+    archives.destroy(ms[4][0])
+    r = subprocess.run([archives.stack.bin, "--config", str(archives.config("html")), "verify", "--format", "html",
+                        "--keys", str(archives.registry)], capture_output=True, text=True, env=archives.env, timeout=300)
+    assert r.returncode == 1, r.stderr
+    page = tmp_path / "report.html"
+    page.write_text(r.stdout)
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", f"--user-data-dir={tmp_path / 'profile'}"]
+    dom = subprocess.run(["chromium", *flags, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120)
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    html = dom.stdout
+    assert 'id="coverage"' in html and "FINDING(S)" in html
+    manifests_left = sum(len(v) for v in archives.manifests("html").values())
+    assert html.count('class="range ') == manifests_left
+    assert html.count('class="range bad"') >= 1 and html.count('class="gap"') == 1
+    assert "record_altered" in html and "manifest_missing" in html
+    shot = tmp_path / "report.png"
+    s = subprocess.run(["chromium", *flags, f"--screenshot={shot}", "--window-size=1000,900", page.as_uri()],
+                       capture_output=True, text=True, timeout=120)
+    assert s.returncode == 0 and shot.exists() and shot.stat().st_size > 10_000, s.stderr[-2000:]

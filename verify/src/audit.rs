@@ -17,7 +17,7 @@ use crate::checks::{
 };
 use crate::finding::{Finding, FindingKind};
 use crate::registry::Registry;
-use crate::report::Report;
+use crate::report::{RangeStatus, Report};
 use crate::rows::read_rows;
 use crate::state::{Accepted, Present, State};
 
@@ -172,6 +172,7 @@ pub async fn verify(
     }
 
     let mut present = BTreeMap::new();
+    let mut ranges: Vec<(RangeStatus, Vec<String>)> = Vec::new();
     for ((topic, partition), mut ms) in per_part {
         ms.sort_by_key(|(_, m)| (m.seal.first_offset, m.seq));
         let (findings, missing) = check_chain(&topic, partition, &ms, opts.since_ms.is_none());
@@ -184,8 +185,21 @@ pub async fn verify(
         st.last_offset = ms.last().map(|(_, m)| m.seal.last_offset);
         report.findings.extend(findings);
         let mut p = Present::default();
-        for (_, m) in &ms {
+        for (key, m) in &ms {
             p.digests.insert(m.seq, chain::hex::encode(&m.digest()));
+            ranges.push((
+                RangeStatus {
+                    topic: topic.clone(),
+                    partition,
+                    seq: m.seq,
+                    first_offset: m.seal.first_offset,
+                    last_offset: m.seal.last_offset,
+                    sealed_at_ms: m.seal.sealed_at_ms,
+                    key: key.clone(),
+                    ok: true,
+                },
+                m.objects.iter().map(|o| o.key.clone()).collect(),
+            ));
         }
         p.last = ms.last().map(|(_, m)| Accepted {
             seq: m.seq,
@@ -232,6 +246,19 @@ pub async fn verify(
         // A time window's last manifest is not the archive's end.
         next_state.accept(&present);
     }
+    let named: BTreeSet<&str> = report
+        .findings
+        .iter()
+        .filter_map(|f| f.key.as_deref())
+        .collect();
+    report.ranges = ranges
+        .into_iter()
+        .map(|(mut r, objects)| {
+            r.ok = !named.contains(r.key.as_str())
+                && !objects.iter().any(|o| named.contains(o.as_str()));
+            r
+        })
+        .collect();
     report.findings.sort_by(|a, b| {
         (&a.topic, a.partition, a.offsets, a.kind, &a.key).cmp(&(
             &b.topic,

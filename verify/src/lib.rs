@@ -15,6 +15,7 @@ use std::path::PathBuf;
 pub mod audit;
 pub mod checks;
 pub mod finding;
+pub mod html;
 pub mod proof;
 pub mod prove;
 pub mod registry;

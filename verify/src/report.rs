@@ -30,6 +30,27 @@ pub struct PartitionStats {
     pub last_offset: Option<i64>,
 }
 
+/// One archived range, for the coverage picture.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RangeStatus {
+    /// Topic.
+    pub topic: String,
+    /// Partition.
+    pub partition: i32,
+    /// Manifest `seq`.
+    pub seq: u64,
+    /// First offset.
+    pub first_offset: i64,
+    /// Last offset.
+    pub last_offset: i64,
+    /// When it was sealed, ms since the epoch.
+    pub sealed_at_ms: i64,
+    /// The manifest key.
+    pub key: String,
+    /// No finding names the manifest or any of its objects.
+    pub ok: bool,
+}
+
 /// Everything a run found.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Report {
@@ -42,6 +63,8 @@ pub struct Report {
     pub unreferenced: u64,
     /// Bytes of manifests and objects read.
     pub bytes: u64,
+    /// Every archived range looked at, in partition and offset order.
+    pub ranges: Vec<RangeStatus>,
 }
 
 fn ser_parts<S: serde::Serializer>(
