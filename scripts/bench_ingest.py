@@ -20,8 +20,8 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 def topic(kafka, partitions):
     name = f"bench-ingest-{uuid.uuid4().hex[:8]}"
-    for f in AdminClient({"bootstrap.servers": kafka, "log_level": 0}).create_topics(
-            [NewTopic(name, num_partitions=partitions, replication_factor=1)]).values():
+    admin = AdminClient({"bootstrap.servers": kafka, "log_level": 0})  # must outlive the futures
+    for f in admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1)]).values():
         f.result(30)
     return name
 
