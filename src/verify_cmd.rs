@@ -53,6 +53,10 @@ pub struct VerifyArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
+    /// Also write the results as Prometheus text to FILE (atomically), for a
+    /// node_exporter textfile collector.
+    #[arg(long, value_name = "FILE")]
+    metrics_file: Option<PathBuf>,
     /// S3 requests in flight at once.
     #[arg(long, default_value_t = 16)]
     concurrency: usize,
@@ -147,6 +151,15 @@ async fn run(config: Config, args: VerifyArgs) -> Result<u8> {
             "{}",
             report.to_text(&format!("s3://{}/{prefix}", s3.bucket))
         );
+    }
+    if let Some(path) = &args.metrics_file {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0));
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, verify::metrics::render(&report, now))
+            .and_then(|()| std::fs::rename(&tmp, path))
+            .with_context(|| format!("writing {}", path.display()))?;
     }
     if !report.is_clean() {
         return Ok(FINDINGS);

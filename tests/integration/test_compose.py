@@ -15,12 +15,14 @@ ROOT = Path(__file__).parents[2]
 COMPOSE = ROOT / "compose"
 SPEC = yaml.safe_load((COMPOSE / "docker-compose.yml").read_text())
 SERVICES = SPEC["services"]
-AUDITLOG = {n: s for n, s in SERVICES.items() if s.get("image") == "auditlog:local" and n != "keygen"}
+AUDITLOG = {n: s for n, s in SERVICES.items()
+            if s.get("image") == "auditlog:local" and s.get("command", [""])[0] in ("ingest", "seal", "archive")}
 
 
 def test_every_required_service_is_there():
     required = {"kafka-1", "kafka-2", "kafka-3", "kafka-init", "minio", "minio-init", "ingest-1", "ingest-2",
-                "loadbalancer", "sealer-1", "sealer-2", "archiver-1", "archiver-2", "prometheus", "grafana"}
+                "loadbalancer", "sealer-1", "sealer-2", "archiver-1", "archiver-2", "prometheus", "grafana",
+                "verifier", "node-exporter"}
     assert required <= set(SERVICES), required - set(SERVICES)
     assert {s["command"][0] for s in AUDITLOG.values()} == {"ingest", "seal", "archive"}
 
@@ -87,11 +89,13 @@ def test_prometheus_scrapes_every_metrics_endpoint_and_grafana_uses_real_metrics
         listen = {"ingest": cfg["ingest"]["listen"], "seal": cfg["sealer"]["metrics_listen"],
                   "archive": cfg["archiver"]["metrics_listen"]}[svc["command"][0]]
         assert f"{name}:{listen.rsplit(':', 1)[1]}" in targets, f"{name}'s metrics ({listen}) are not scraped"
-    assert len(targets) == len(AUDITLOG)
+    assert "node-exporter:9100" in targets, "the verify results (textfile collector) are not scraped"
+    assert "--metrics-file /textfile/" in "\n".join(SERVICES["verifier"]["command"])
+    assert len(targets) == len(AUDITLOG) + 1
 
     known = set()
-    for crate in ("ingest", "sealer", "archiver"):
-        known |= set(re.findall(r'pub const \w+: &str = "(auditlog_\w+)"', (ROOT / crate / "src" / "telemetry.rs").read_text()))
+    for source in ("ingest/src/telemetry.rs", "sealer/src/telemetry.rs", "archiver/src/telemetry.rs", "verify/src/metrics.rs"):
+        known |= set(re.findall(r'pub const \w+: &str = "(auditlog_\w+)"', (ROOT / source).read_text()))
     dash = json.loads((COMPOSE / "grafana" / "dashboards" / "auditlog.json").read_text())
     used = {m for p in dash["panels"] for t in p["targets"] for m in re.findall(r"auditlog_\w+", t["expr"])}
     assert used, "the dashboard queries nothing"

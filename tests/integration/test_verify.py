@@ -466,3 +466,15 @@ def test_html_report_renders_in_headless_chromium(archives, tmp_path):
     s = subprocess.run(["chromium", *flags, f"--screenshot={shot}", "--window-size=1000,900", page.as_uri()],
                        capture_output=True, text=True, timeout=120)
     assert s.returncode == 0 and shot.exists() and shot.stat().st_size > 10_000, s.stderr[-2000:]
+
+
+def test_metrics_file_reports_a_clean_run_for_the_textfile_collector(archives, tmp_path):
+    prom = tmp_path / "auditlog_verify.prom"
+    r = subprocess.run([archives.stack.bin, "--config", str(archives.config("clean")), "verify", "--keys",
+                        str(archives.registry), "--metrics-file", str(prom)], capture_output=True, text=True,
+                       env=archives.env, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    text = prom.read_text()
+    assert "auditlog_verify_clean 1\n" in text
+    assert 'auditlog_verify_findings{kind="all"} 0\n' in text
+    assert f"auditlog_verify_records {EVENTS}\n" in text

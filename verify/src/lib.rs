@@ -16,6 +16,7 @@ pub mod audit;
 pub mod checks;
 pub mod finding;
 pub mod html;
+pub mod metrics;
 pub mod proof;
 pub mod prove;
 pub mod registry;
