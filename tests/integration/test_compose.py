@@ -104,6 +104,11 @@ def test_prometheus_scrapes_every_metrics_endpoint_and_grafana_uses_real_metrics
 
 
 def test_the_load_balancer_health_checks_readyz():
-    cfg = (COMPOSE / "haproxy.cfg").read_text()
-    assert "option httpchk GET /readyz" in cfg
-    assert all(f"server {n} {n}:8080 check" in cfg for n in ("ingest-1", "ingest-2"))
+    envoy = yaml.safe_load((COMPOSE / "envoy.yaml").read_text())
+    [cluster] = envoy["static_resources"]["clusters"]
+    assert cluster["health_checks"][0]["http_health_check"]["path"] == "/readyz"
+    backends = {e["endpoint"]["address"]["socket_address"]["address"]
+                for group in cluster["load_assignment"]["endpoints"] for e in group["lb_endpoints"]}
+    assert backends == {"ingest-1", "ingest-2"}
+    lb = SERVICES["loadbalancer"]
+    assert lb["image"].startswith("envoyproxy/envoy:") and "./envoy.yaml:/etc/envoy/envoy.yaml:ro" in lb["volumes"]
