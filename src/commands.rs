@@ -142,6 +142,7 @@ async fn ingest(config: Config) -> Result<ExitCode> {
         .install_recorder()
         .context("installing the metrics recorder")?;
     ingest::telemetry::describe();
+    crate::telemetry::spawn_process_metrics();
     let producer = Arc::new(producer(&config)?);
     let addr = config.ingest.listen;
     let listener = tokio::net::TcpListener::bind(addr)
@@ -190,6 +191,7 @@ async fn seal(config: Config) -> Result<ExitCode> {
         .install_recorder()
         .context("installing the metrics recorder")?;
     sealer::telemetry::describe();
+    crate::telemetry::spawn_process_metrics();
     let sc = &config.sealer;
     if let Some(addr) = sc.metrics_listen {
         serve_metrics(addr, handle).await?;
@@ -257,6 +259,7 @@ async fn archive(config: Config) -> Result<ExitCode> {
         .install_recorder()
         .context("installing the metrics recorder")?;
     archiver::telemetry::describe();
+    crate::telemetry::spawn_process_metrics();
     let ac = &config.archiver;
     if let Some(addr) = ac.metrics_listen {
         serve_metrics(addr, handle).await?;

@@ -3,6 +3,7 @@
 //! library crates.
 
 mod commands;
+mod telemetry;
 mod verify_cmd;
 
 use std::path::PathBuf;

@@ -94,7 +94,8 @@ def test_prometheus_scrapes_every_metrics_endpoint_and_grafana_uses_real_metrics
     assert len(targets) == len(AUDITLOG) + 1
 
     known = set()
-    for source in ("ingest/src/telemetry.rs", "sealer/src/telemetry.rs", "archiver/src/telemetry.rs", "verify/src/metrics.rs"):
+    for source in ("ingest/src/telemetry.rs", "sealer/src/telemetry.rs", "archiver/src/telemetry.rs", "verify/src/metrics.rs",
+                   "src/telemetry.rs"):
         known |= set(re.findall(r'pub const \w+: &str = "(auditlog_\w+)"', (ROOT / source).read_text()))
     dash = json.loads((COMPOSE / "grafana" / "dashboards" / "auditlog.json").read_text())
     used = {m for p in dash["panels"] for t in p["targets"] for m in re.findall(r"auditlog_\w+", t["expr"])}
