@@ -207,11 +207,23 @@ impl Store {
 
     /// Reads an object, `None` if it does not exist.
     pub async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, ArchiverError> {
+        self.fetch(key, None).await
+    }
+
+    /// Reads the current object, or one version of it. `None` if it does not
+    /// exist; for a version, S3 answers 400 to an id it does not know, which
+    /// is also "not there".
+    async fn fetch(
+        &self,
+        key: &str,
+        version_id: Option<&str>,
+    ) -> Result<Option<Vec<u8>>, ArchiverError> {
         match self
             .client
             .get_object()
             .bucket(&self.bucket)
             .key(key)
+            .set_version_id(version_id.map(str::to_owned))
             .send()
             .await
         {
@@ -223,7 +235,14 @@ impl Store {
                     .map_err(|e| self.s3_error(key, e))?;
                 Ok(Some(body.into_bytes().to_vec()))
             }
-            Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => Ok(None),
+            Err(e)
+                if e.raw_response().is_some_and(|r| {
+                    let status = r.status().as_u16();
+                    status == 404 || (status == 400 && version_id.is_some())
+                }) =>
+            {
+                Ok(None)
+            }
             Err(e) => Err(self.s3_error(key, aws_sdk_s3::error::DisplayErrorContext(e))),
         }
     }
@@ -280,31 +299,7 @@ impl Store {
         key: &str,
         version_id: &str,
     ) -> Result<Option<Vec<u8>>, ArchiverError> {
-        match self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .version_id(version_id)
-            .send()
-            .await
-        {
-            Ok(out) => {
-                let body = out
-                    .body
-                    .collect()
-                    .await
-                    .map_err(|e| self.s3_error(key, e))?;
-                Ok(Some(body.into_bytes().to_vec()))
-            }
-            Err(e)
-                if e.raw_response()
-                    .is_some_and(|r| matches!(r.status().as_u16(), 404 | 400)) =>
-            {
-                Ok(None)
-            }
-            Err(e) => Err(self.s3_error(key, aws_sdk_s3::error::DisplayErrorContext(e))),
-        }
+        self.fetch(key, Some(version_id)).await
     }
 
     /// The retention of one version, from HeadObject.
