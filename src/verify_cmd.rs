@@ -37,10 +37,10 @@ pub struct VerifyArgs {
     partitions: Vec<i32>,
     /// Only ranges sealed at or after this time (RFC 3339). Missing
     /// manifests before the first one in the window are not reported.
-    #[arg(long, value_parser = parse_time)]
+    #[arg(long, value_parser = verify::registry::rfc3339_ms)]
     since: Option<i64>,
     /// Only ranges sealed before this time (RFC 3339).
-    #[arg(long, value_parser = parse_time)]
+    #[arg(long, value_parser = verify::registry::rfc3339_ms)]
     until: Option<i64>,
     /// Key registry (TOML) with roles and validity windows [default:
     /// archiver.seal_keys sign seals, archiver.key_file's .pub manifests].
@@ -60,13 +60,6 @@ pub struct VerifyArgs {
     /// S3 requests in flight at once.
     #[arg(long, default_value_t = 16)]
     concurrency: usize,
-}
-
-fn parse_time(s: &str) -> Result<i64, String> {
-    let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
-        .map_err(|e| format!("{s:?} is not an RFC 3339 time like 2026-11-26T00:00:00Z: {e}"))?;
-    i64::try_from(t.unix_timestamp_nanos() / 1_000_000)
-        .map_err(|_| format!("{s:?} is out of range"))
 }
 
 /// Runs `verify`; any error is exit 2 (verification could not run).
@@ -136,28 +129,18 @@ async fn run(config: Config, args: VerifyArgs) -> Result<u8> {
     if let Some(b) = &bar {
         b.finish_and_clear();
     }
-    if args.format == Format::Json {
-        println!("{}", report.to_json());
-    } else if args.format == Format::Html {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(0));
-        print!(
-            "{}",
-            verify::html::render(&report, &format!("s3://{}/{prefix}", s3.bucket), now)
-        );
-    } else {
-        print!(
-            "{}",
-            report.to_text(&format!("s3://{}/{prefix}", s3.bucket))
-        );
+    let location = format!("s3://{}/{prefix}", s3.bucket);
+    let finished_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(0));
+    match args.format {
+        Format::Json => println!("{}", report.to_json()),
+        Format::Html => print!("{}", verify::html::render(&report, &location, finished_ms)),
+        Format::Text => print!("{}", report.to_text(&location)),
     }
     if let Some(path) = &args.metrics_file {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0));
         let tmp = path.with_extension("tmp");
-        std::fs::write(&tmp, verify::metrics::render(&report, now))
+        std::fs::write(&tmp, verify::metrics::render(&report, finished_ms / 1000))
             .and_then(|()| std::fs::rename(&tmp, path))
             .with_context(|| format!("writing {}", path.display()))?;
     }
@@ -241,8 +224,8 @@ async fn run_prove(config: Config, a: ProveArgs) -> Result<()> {
 pub fn verify_proof(config: Option<Config>, file: &Path, keys: Option<&Path>) -> ExitCode {
     let run = || -> Result<Vec<String>> {
         let registry = match (keys, &config) {
-            (Some(_), _) => registry_from(None, keys)?,
-            (None, Some(c)) => registry_from(Some(c), None)?,
+            (Some(path), _) => Registry::load(path)?,
+            (None, Some(c)) => registry(c, None)?,
             (None, None) => anyhow::bail!("give --keys FILE (or --config with archiver keys)"),
         };
         let text = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
@@ -271,12 +254,5 @@ pub fn verify_proof(config: Option<Config>, file: &Path, keys: Option<&Path>) ->
             eprintln!("error: {e:#}");
             ExitCode::from(CANNOT)
         }
-    }
-}
-
-fn registry_from(config: Option<&Config>, keys: Option<&Path>) -> Result<Registry> {
-    match config {
-        Some(c) => registry(c, keys),
-        None => Ok(Registry::load(keys.context("--keys is required")?)?),
     }
 }

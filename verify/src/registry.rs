@@ -86,11 +86,16 @@ fn bad(path: &Path, message: impl Into<String>) -> VerifyError {
     }
 }
 
-fn parse_time(path: &Path, field: &str, s: &str) -> Result<i64, VerifyError> {
+/// An RFC 3339 time as ms since the epoch, or why it is not one.
+pub fn rfc3339_ms(s: &str) -> Result<i64, String> {
     let t = OffsetDateTime::parse(s, &Rfc3339)
-        .map_err(|e| bad(path, format!("{field} {s:?} is not an RFC 3339 time: {e}")))?;
+        .map_err(|e| format!("{s:?} is not an RFC 3339 time like 2026-11-26T00:00:00Z: {e}"))?;
     i64::try_from(t.unix_timestamp_nanos() / 1_000_000)
-        .map_err(|_| bad(path, format!("{field} {s:?} is out of range")))
+        .map_err(|_| format!("{s:?} is out of range"))
+}
+
+fn parse_time(path: &Path, field: &str, s: &str) -> Result<i64, VerifyError> {
+    rfc3339_ms(s).map_err(|e| bad(path, format!("{field} {e}")))
 }
 
 /// Reads a 64-hex-digit public key file.
