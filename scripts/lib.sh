@@ -52,17 +52,22 @@ ensure_binary() {
   export AUDITLOG_BIN
 }
 
-# Debian's Chromium, for the test that renders `verify --format html`
-# headless. Installed once, system-wide, through apt.
-ensure_chromium() {
-  command -v chromium >/dev/null 2>&1 && return 0
-  say "installing Debian's chromium (once; log in $CACHE/chromium-install.log)"
+# A Debian package, installed once, system-wide, through apt, unless its
+# command is already on PATH: ensure_apt PACKAGE COMMAND.
+ensure_apt() {
+  local pkg=$1 cmd=$2
+  command -v "$cmd" >/dev/null 2>&1 && return 0
+  say "installing Debian's $pkg (once; log in $CACHE/$pkg-install.log)"
   local sudo=""
   [ "$(id -u)" = 0 ] || sudo="sudo"
   mkdir -p "$CACHE"
-  { $sudo apt-get update -q && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends chromium; } \
-    >"$CACHE/chromium-install.log" 2>&1 \
-    || { tail -20 "$CACHE/chromium-install.log" >&2; die "installing chromium with apt failed"; }
-  command -v chromium >/dev/null 2>&1 || die "chromium is still not on PATH after installing it"
+  { $sudo apt-get update -q && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "$pkg"; } \
+    >"$CACHE/$pkg-install.log" 2>&1 \
+    || { tail -20 "$CACHE/$pkg-install.log" >&2; die "installing $pkg with apt failed"; }
+  command -v "$cmd" >/dev/null 2>&1 || die "$cmd is still not on PATH after installing $pkg"
 }
 
+# Debian's Chromium renders `verify --format html` headless in a test;
+# HAProxy balances the gateways in scripts/chaos.
+ensure_chromium() { ensure_apt chromium chromium; }
+ensure_haproxy() { ensure_apt haproxy haproxy; }

@@ -71,17 +71,18 @@ impl Gateway {
         let limit = self.cfg.max_body_bytes.get();
         let bound = self.cfg.header_timeout + self.cfg.request_timeout;
         Router::new()
-            .route(
-                "/v1/events",
-                post(post_events).layer(axum::middleware::from_fn(
-                    move |req: axum::extract::Request, next: axum::middleware::Next| {
-                        bounded(bound, req, next)
-                    },
-                )),
-            )
+            .route("/v1/events", post(post_events))
             .route("/healthz", get(|| async { "ok\n" }))
             .route("/readyz", get(readyz))
             .route("/metrics", get(metrics))
+            .fallback(not_found)
+            .method_not_allowed_fallback(method_not_allowed)
+            .layer(axum::middleware::from_fn(
+                move |req: axum::extract::Request, next: axum::middleware::Next| {
+                    bounded(bound, req, next)
+                },
+            ))
+            .layer(axum::middleware::from_fn(close_after_unread_body))
             .layer(DefaultBodyLimit::max(limit))
             .with_state(self)
     }
@@ -220,6 +221,46 @@ async fn bounded(
                 .into_response()
         }
     }
+}
+
+/// A body refused for its size (413) or its upload time (408) was not read
+/// to the end, so the server closes the connection after answering; saying
+/// `Connection: close` keeps clients from reusing it for their next request.
+async fn close_after_unread_body(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let mut response = next.run(req).await;
+    if matches!(
+        response.status(),
+        StatusCode::PAYLOAD_TOO_LARGE | StatusCode::REQUEST_TIMEOUT
+    ) {
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
+}
+
+/// Unknown paths get a JSON 404. The body is read first (within the body
+/// limit and the request bound): answering before it has arrived makes the
+/// server close a keep-alive connection the client may already be reusing.
+async fn not_found(_body: Bytes) -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        Json(json!({"error": "not_found", "message": "no such endpoint; events go to POST /v1/events"})),
+    )
+        .into_response()
+}
+
+/// A known path with the wrong method: JSON 405, body read first as above.
+async fn method_not_allowed(_body: Bytes) -> Response {
+    (
+        StatusCode::METHOD_NOT_ALLOWED,
+        Json(json!({"error": "method_not_allowed",
+            "message": "wrong method: POST /v1/events, GET /healthz, /readyz, /metrics"})),
+    )
+        .into_response()
 }
 
 async fn post_events(State(g): State<Arc<Gateway>>, headers: HeaderMap, body: Bytes) -> Response {

@@ -9,6 +9,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -17,6 +18,7 @@ import pytest
 import requests
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "scripts"))  # tcpproxy, chaos: shared with the scripts
 STACK = Path(os.environ.get("AUDITLOG_STACK_DIR", ROOT / ".stack"))
 
 

@@ -52,13 +52,16 @@ def test_analyst_queries_run_as_written_against_a_real_archive(stack, tmp_path, 
     archiver, _, _ = start_archiver(stack, tmp_path, topic, sealers, "audit-archive", prefix)
     try:
         evs = events()
+        resent = make_event("initech", 50, action="noop", event_time=ts(-dt.timedelta(hours=1)))
+        evs.append(resent)
         src = tmp_path / "events.ndjson"
-        src.write_text("".join(json.dumps(e) + "\n" for e in evs))
+        # the last event twice, as a client re-sending after a lost answer would
+        src.write_text("".join(json.dumps(e) + "\n" for e in evs + [resent]))
         r = stack.run("publish", str(src), config=stack.write_config(tmp_path / "pub.toml", topic))
         assert r.returncode == 0, r.stderr
         s3 = s3client(stack)
         wait_until("all rows archived", lambda: sum(o["rows"] for m in manifests(s3, "audit-archive", prefix)
-                                                    for o in m["objects"]) == len(evs), timeout=120, interval=1.0)
+                                                    for o in m["objects"]) == len(evs) + 1, timeout=120, interval=1.0)
     finally:
         archiver.terminate()
         archiver.wait(30)
@@ -82,6 +85,8 @@ def test_analyst_queries_run_as_written_against_a_real_archive(stack, tmp_path, 
 
     rows = con.execute(block("failures")).fetchall()
     assert rows == [("globex", "export", 2), ("globex", "login", 2), ("acme", "export", 1), ("acme", "login", 1)]
+
+    assert con.execute(block("once-per-event")).fetchall() == [(len(evs) + 1, len(evs), len(evs))]
 
     ns = {}
     exec(localise(block("pyarrow-trace")), ns)  # noqa: S102

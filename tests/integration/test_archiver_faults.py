@@ -5,15 +5,14 @@ and `auditlog verify` must find nothing."""
 import json
 import os
 import signal
-import socket
 import subprocess
-import threading
 import time
 import uuid
 
 import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 from conftest import Sealers, wait_until
+from tcpproxy import Proxy  # scripts/tcpproxy.py, shared with scripts/chaos
 from test_archiver import s3client
 
 BUCKET = "audit-archive"
@@ -118,60 +117,6 @@ def test_200k_events_two_archivers_one_killed_mid_run(stack, tmp_path):
     finally:
         arch.stop_all()
         sealers.stop_all()
-
-
-class Proxy:
-    """A TCP proxy to the S3 server that can refuse connections for a while."""
-
-    def __init__(self, target_port):
-        self.target = ("127.0.0.1", target_port)
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        self.up = True
-        self.conns = []
-        self.sock.listen(64)
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _pipe(self, a, b):
-        try:
-            while data := a.recv(65536):
-                b.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for s in (a, b):
-                try:
-                    s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-
-    def _accept(self):
-        while True:
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                return
-            if not self.up:
-                c.close()
-                continue
-            u = socket.create_connection(self.target)
-            self.conns += [c, u]
-            threading.Thread(target=self._pipe, args=(c, u), daemon=True).start()
-            threading.Thread(target=self._pipe, args=(u, c), daemon=True).start()
-
-    def down(self):
-        self.up = False
-        for s in self.conns:
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-        self.conns = []
-
-    def restore(self):
-        self.up = True
 
 
 def test_s3_unreachable_for_20s_loses_nothing_and_the_lag_drains(stack, tmp_path):
