@@ -44,8 +44,19 @@ ensure_venv() {
   ) 9>"$CACHE/venv.lock" || { tail -20 "$log" >&2; die "installing Python packages failed; see $log"; }
 }
 
+# What building needs beyond the Rust toolchain: OpenSSL headers for
+# librdkafka's TLS (rdkafka's `ssl` feature) and pkg-config to find them.
+ensure_build_deps() {
+  local missing=()
+  for pkg in libssl-dev pkg-config; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+  done
+  [ ${#missing[@]} -eq 0 ] || apt_install build-deps "${missing[@]}"
+}
+
 # Builds the auditlog binary (dev profile, shared with `cargo test`).
 ensure_binary() {
+  ensure_build_deps
   say "building auditlog"
   (cd "$ROOT" && cargo build --quiet --bin auditlog) || die "cargo build failed"
   AUDITLOG_BIN=$ROOT/target/debug/auditlog
@@ -57,14 +68,19 @@ ensure_binary() {
 ensure_apt() {
   local pkg=$1 cmd=$2
   command -v "$cmd" >/dev/null 2>&1 && return 0
-  say "installing Debian's $pkg (once; log in $CACHE/$pkg-install.log)"
-  local sudo=""
+  apt_install "$pkg" "$pkg"
+  command -v "$cmd" >/dev/null 2>&1 || die "$cmd is still not on PATH after installing $pkg"
+}
+
+# apt_install LOGNAME PACKAGE...: system-wide, through apt (sudo unless root).
+apt_install() {
+  local log=$CACHE/$1-install.log sudo=""
+  shift
+  say "installing Debian's $* (once; log in $log)"
   [ "$(id -u)" = 0 ] || sudo="sudo"
   mkdir -p "$CACHE"
-  { $sudo apt-get update -q && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "$pkg"; } \
-    >"$CACHE/$pkg-install.log" 2>&1 \
-    || { tail -20 "$CACHE/$pkg-install.log" >&2; die "installing $pkg with apt failed"; }
-  command -v "$cmd" >/dev/null 2>&1 || die "$cmd is still not on PATH after installing $pkg"
+  { $sudo apt-get update -q && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "$@"; } \
+    >"$log" 2>&1 || { tail -20 "$log" >&2; die "installing $* with apt failed"; }
 }
 
 # Debian's Chromium renders `verify --format html` headless in a test;

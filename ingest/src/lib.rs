@@ -18,6 +18,7 @@
 pub mod admin;
 pub mod auth;
 pub mod body;
+pub mod context;
 pub mod gateway;
 pub mod producer;
 pub mod publish;

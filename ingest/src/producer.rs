@@ -14,6 +14,9 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use crate::IngestError;
+use crate::context::ErrorMemo;
+
+type Inner = FutureProducer<ErrorMemo>;
 
 /// Builds an rdkafka client configuration from a property map.
 pub fn client_config(props: &BTreeMap<String, String>) -> ClientConfig {
@@ -42,7 +45,8 @@ pub struct Ack {
 /// after unrecoverable sequence problems), the producer is rebuilt on the next
 /// call, so a long-running gateway heals without a restart.
 pub struct EventProducer {
-    inner: RwLock<FutureProducer>,
+    inner: RwLock<Inner>,
+    memo: ErrorMemo,
     props: BTreeMap<String, String>,
     topic: String,
     bootstrap: String,
@@ -63,12 +67,14 @@ impl EventProducer {
     /// because delivery guarantees depend on them, so the caller can say so.
     pub fn new(cfg: &KafkaConfig) -> Result<(Self, Vec<ForcedOverride>), IngestError> {
         let (props, overrides) = producer_properties(cfg);
-        let producer: FutureProducer = client_config(&props)
-            .create()
+        let memo = ErrorMemo::default();
+        let producer: Inner = client_config(&props)
+            .create_with_context(memo.clone())
             .map_err(IngestError::Client)?;
         Ok((
             Self {
                 inner: RwLock::new(producer),
+                memo,
                 props,
                 topic: cfg.events_topic.clone(),
                 bootstrap: cfg.bootstrap_servers.clone(),
@@ -83,7 +89,7 @@ impl EventProducer {
         &self.topic
     }
 
-    fn current(&self) -> FutureProducer {
+    fn current(&self) -> Inner {
         match self.inner.read() {
             Ok(p) => p.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
@@ -97,7 +103,7 @@ impl EventProducer {
             return;
         };
         tracing::error!(?code, %reason, "producer hit a fatal error; rebuilding it");
-        match client_config(&self.props).create::<FutureProducer>() {
+        match client_config(&self.props).create_with_context::<_, Inner>(self.memo.clone()) {
             Ok(fresh) => match self.inner.write() {
                 Ok(mut p) => *p = fresh,
                 Err(poisoned) => *poisoned.into_inner() = fresh,
@@ -175,7 +181,7 @@ impl EventProducer {
             .fetch_metadata(Some(&self.topic), self.request_timeout)
             .map_err(|e| IngestError::BrokerUnavailable {
                 bootstrap: self.bootstrap.clone(),
-                message: e.to_string(),
+                message: self.memo.explain(e.to_string()),
             })?;
         match md.topics().iter().find(|t| t.name() == self.topic) {
             Some(t) if t.error().is_none() && !t.partitions().is_empty() => {

@@ -5,7 +5,7 @@ import subprocess
 from collections import defaultdict
 
 import requests
-from conftest import free_port, make_event, wait_until
+from conftest import free_port, make_event, self_signed_cert, wait_until
 
 
 def ndjson(events):
@@ -184,25 +184,7 @@ def test_slow_loris_client_is_cut_off_while_others_are_served(stack, gateway_fac
 
 
 def test_tls_gateway_serves_https_only(stack, gateway_factory, tmp_path):
-    import datetime as dt
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = dt.datetime.now(dt.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=1))
-            .not_valid_after(now + dt.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
-            .sign(key, hashes.SHA256()))
-    cert_path, key_path = tmp_path / "gw.crt", tmp_path / "gw.key"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+    cert_path, key_path = self_signed_cert(tmp_path, "gw")
     topic = stack.create_topic(1)
     port = free_port()
     cfg = stack.write_config(tmp_path / "tls.toml", topic, ingest={

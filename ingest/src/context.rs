@@ -1,0 +1,71 @@
+//! A client context that remembers librdkafka's last specific global error,
+//! so a failure that surfaces later as a bare "transport failure" can say why
+//! (a TLS handshake refused, SASL authentication failed, a name that does not
+//! resolve).
+
+use std::sync::{Arc, Mutex};
+
+use rdkafka::ClientContext;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+
+/// Remembers the last global error other than "all brokers down" (which
+/// only repeats that the specific one happened). Clones share the memory, so
+/// a rebuilt producer keeps reporting into the same place.
+#[derive(Debug, Default, Clone)]
+pub struct ErrorMemo {
+    last: Arc<Mutex<Option<String>>>,
+}
+
+impl ErrorMemo {
+    /// The last specific error librdkafka reported, if any.
+    pub fn last(&self) -> Option<String> {
+        match self.last.lock() {
+            Ok(l) => l.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// `message`, followed by the last specific client error when there is one.
+    pub fn explain(&self, message: String) -> String {
+        match self.last() {
+            Some(last) => format!("{message} (last client error: {last})"),
+            None => message,
+        }
+    }
+}
+
+impl ClientContext for ErrorMemo {
+    fn error(&self, error: KafkaError, reason: &str) {
+        tracing::error!(%error, reason, "kafka client error");
+        if error == KafkaError::Global(RDKafkaErrorCode::AllBrokersDown) {
+            return;
+        }
+        match self.last.lock() {
+            Ok(mut l) => *l = Some(reason.to_owned()),
+            Err(poisoned) => *poisoned.into_inner() = Some(reason.to_owned()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn remembers_the_specific_error_not_the_echo() {
+        let memo = ErrorMemo::default();
+        assert_eq!(memo.explain("down".into()), "down");
+        memo.error(
+            KafkaError::Global(RDKafkaErrorCode::Authentication),
+            "SASL authentication error: Authentication failed",
+        );
+        memo.clone().error(
+            KafkaError::Global(RDKafkaErrorCode::AllBrokersDown),
+            "1/1 brokers are down",
+        );
+        assert_eq!(
+            memo.explain("broker unreachable".into()),
+            "broker unreachable (last client error: SASL authentication error: Authentication failed)"
+        );
+    }
+}
