@@ -10,15 +10,8 @@ import tempfile
 import time
 import uuid
 
-from bench_sealer import bootstrap, count_baseline, cpu_seconds, free_port, metric, produce
+from bench_sealer import bootstrap, count_baseline, cpu_seconds, free_port, metric, peak_rss_mib, produce, record
 from confluent_kafka.admin import AdminClient, NewTopic
-
-
-def peak_rss_mib(pid):
-    for line in open(f"/proc/{pid}/status"):
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def run_until(cmd, env, port, name, target, log, deadline_s=900):
@@ -105,6 +98,11 @@ metrics_listen = "127.0.0.1:{aport}"
     print(f"goals: steady rate ratio >= 0.95 -> {'met' if sr >= 0.95 else 'NOT met'}; "
           f"CPU <= 5 s per 1M -> {'met' if cpu_m <= 5 else 'NOT met'}; "
           f"RSS <= 256 MiB with {a.partitions} partitions -> {'met' if rss <= 256 else 'NOT met'}")
+    measured = f"{steady:.0f} ev/s, {steady * size / 2**20:.1f} MiB/s"
+    record("archiver: rate", measured, f"{base_steady:.0f} ev/s (plain consumer)", sr, ">= 0.95", sr >= 0.95, rss)
+    record("archiver: CPU", f"{cpu_m:.2f} s per 1M", f"{base_cpu:.2f} s per 1M", cpu_m / base_cpu, "<= 5 s per 1M",
+           cpu_m <= 5, rss)
+    record(f"archiver: RSS, {a.partitions} partitions", f"{rss:.0f} MiB", "", None, "<= 256 MiB", rss <= 256, rss)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ import time
 import uuid
 
 import requests
-from bench_sealer import bootstrap, cpu_seconds, free_port
+from bench_sealer import bootstrap, cpu_seconds, free_port, peak_rss_mib, record
 from confluent_kafka.admin import AdminClient, NewTopic
 
 
@@ -90,6 +90,7 @@ def main():
         th.join()
     wall = time.monotonic() - t0
     gw_cpu = (cpu_seconds(gw.pid) - cpu0) / a.events * 1e6
+    gw_rss = peak_rss_mib(gw.pid)
     gw.terminate()
     gw.wait(30)
     if errors:
@@ -102,6 +103,10 @@ def main():
     print(f"{'plain librdkafka producer':34} {base_rate:>10.0f} {base_cpu:>13.2f} {'':>11} {'':>11}")
     print(f"{'auditlog ingest (HTTP, acks=all)':34} {rate:>10.0f} {gw_cpu:>13.2f} {pct(0.5):>11.1f} {pct(0.99):>11.1f}")
     print(f"ratio gateway / plain producer: rate {rate / base_rate:.2f} (goal >= 0.5: {'met' if rate / base_rate >= 0.5 else 'NOT met'})")
+    print(f"gateway peak RSS {gw_rss:.0f} MiB")
+    record("HTTP ingest", f"{rate:.0f} ev/s, p50 {pct(0.5):.1f} ms, p99 {pct(0.99):.1f} ms, {gw_cpu:.2f} CPU s per 1M",
+           f"{base_rate:.0f} ev/s, {base_cpu:.2f} CPU s per 1M (plain producer)", rate / base_rate, ">= 0.5",
+           rate / base_rate >= 0.5, gw_rss)
 
 
 if __name__ == "__main__":

@@ -24,6 +24,23 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / TICKS
 
 
+def peak_rss_mib(pid):
+    """Peak resident set (VmHWM) of a running process, MiB."""
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def record(stage, measured, baseline, ratio, goal, met, rss_mib=None):
+    """Appends one row of the summary table to $AUDITLOG_BENCH_RESULTS (JSON lines)."""
+    path = os.environ.get("AUDITLOG_BENCH_RESULTS")
+    if path:
+        with open(path, "a") as f:
+            f.write(json.dumps({"stage": stage, "measured": measured, "baseline": baseline, "ratio": ratio,
+                                "goal": goal, "met": met, "rss_mib": rss_mib}) + "\n")
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -65,6 +82,20 @@ def count_baseline(count_bin, kafka, topic, events):
     return rate, steady, cpu / events * 1e6
 
 
+def sealer_config(bin_, kafka, topic, sealer_extra="", extra=""):
+    """A fresh key, group and metrics port for one `auditlog seal`: (tmp dir, config path, port)."""
+    tmp = tempfile.mkdtemp()
+    key = os.path.join(tmp, "sealer.key")
+    subprocess.run([bin_, "keygen", "--out", key], check=True, capture_output=True)
+    port = free_port()
+    cfg = os.path.join(tmp, "c.toml")
+    with open(cfg, "w") as f:
+        f.write(f'[kafka]\nbootstrap_servers = "{kafka}"\nevents_topic = "{topic}"\n'
+                f'[sealer]\nkey_file = "{key}"\ngroup_id = "bench-{uuid.uuid4().hex[:8]}"\n'
+                f'metrics_listen = "127.0.0.1:{port}"\n{sealer_extra}{extra}')
+    return tmp, cfg, port
+
+
 def metric(port, name):
     """One unlabelled or summed counter from a /metrics page, or 0."""
     try:
@@ -93,15 +124,7 @@ def main():
     base_rate, base_steady, base_cpu = count_baseline(a.count_bin, kafka, topic, a.events)
 
     # The sealer, from a fresh group, until every record is sealed.
-    tmp = tempfile.mkdtemp()
-    key = os.path.join(tmp, "sealer.key")
-    subprocess.run([a.bin, "keygen", "--out", key], check=True, capture_output=True)
-    port = free_port()
-    cfg = os.path.join(tmp, "c.toml")
-    with open(cfg, "w") as f:
-        f.write(f'[kafka]\nbootstrap_servers = "{kafka}"\nevents_topic = "{topic}"\n'
-                f'[sealer]\nkey_file = "{key}"\ngroup_id = "bench-{uuid.uuid4().hex[:8]}"\n'
-                f'metrics_listen = "127.0.0.1:{port}"\n')
+    tmp, cfg, port = sealer_config(a.bin, kafka, topic)
     t0 = time.monotonic()
     prefix = os.environ.get("BENCH_SEAL_PREFIX", "").split()  # e.g. "perf record -g -o /tmp/seal.perf"
     seal = subprocess.Popen(prefix + [a.bin, "--config", cfg, "seal"], stderr=open(os.path.join(tmp, "seal.log"), "w"))
@@ -119,6 +142,7 @@ def main():
         except OSError:
             pass
         seal_cpu_total = cpu_seconds(seal.pid)
+        seal_rss = peak_rss_mib(seal.pid)
     seal_wall = time.monotonic() - t0
     seal.terminate()
     seal.wait(30)
@@ -137,6 +161,9 @@ def main():
     print(f"{'ratio (sealer / plain)':28} {sr:>12.2f} {rr:>16.2f} {cr:>13.2f}")
     print(f"goals: steady rate ratio >= 0.95 -> {'met' if sr >= 0.95 else 'NOT met'}; "
           f"CPU ratio <= 1.3 -> {'met' if cr <= 1.3 else 'NOT met'}")
+    record("sealer: rate", f"{seal_steady:.0f} rec/s", f"{base_steady:.0f} rec/s (plain consumer)", sr, ">= 0.95", sr >= 0.95, seal_rss)
+    record("sealer: CPU", f"{seal_cpu:.2f} s per 1M", f"{base_cpu:.2f} s per 1M", cr, "<= 1.3", cr <= 1.3, seal_rss)
+    print(f"sealer peak RSS {seal_rss:.0f} MiB")
     print("steady: from 10% to 100% of records; end-to-end: from process start, including the group join "
           "(the sealer also resumes each partition from its seals). CPU: whole process, start to finish.")
 

@@ -12,6 +12,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import boto3
+from bench_sealer import record
 from botocore.config import Config
 
 CONCURRENCY = 16
@@ -103,14 +104,22 @@ metrics_listen = ""
         secs = time.monotonic() - t0
         return sum(os.path.getsize(p) for p in paths), secs
 
+    rss = []
+
     def ours():
         t0 = time.monotonic()
-        r = subprocess.run([a.bin, "--config", cfg, "verify", "--format", "json", "--concurrency", str(CONCURRENCY)],
-                           env=penv, capture_output=True, text=True)
-        secs = time.monotonic() - t0
-        if r.returncode != 0:
-            sys.exit(f"verify exited {r.returncode}: {r.stdout[-2000:]} {r.stderr[-2000:]}")
-        return json.loads(r.stdout)["bytes"], secs
+        with tempfile.TemporaryFile("w+") as out:
+            proc = subprocess.Popen([a.bin, "--config", cfg, "verify", "--format", "json", "--concurrency", str(CONCURRENCY)],
+                                    env=penv, stdout=out, stderr=subprocess.DEVNULL, text=True)
+            _, status, usage = os.wait4(proc.pid, 0)  # this child's own peak RSS, KiB
+            proc.returncode = os.waitstatus_to_exitcode(status)
+            secs = time.monotonic() - t0
+            out.seek(0)
+            text = out.read()
+        if proc.returncode != 0:
+            sys.exit(f"verify exited {proc.returncode}: {text[-2000:]}")
+        rss.append(usage.ru_maxrss / 1024)
+        return json.loads(text)["bytes"], secs
 
     results = {"naive": [], "verify": []}
     for _ in range(2):  # interleaved, best of two each
@@ -126,6 +135,9 @@ metrics_listen = ""
         print(f"{label:<48} {b / 2**20:8.1f} {s:8.2f} {mib(b, s):8.1f}")
     ratio = mib(*best["verify"]) / mib(*best["naive"])
     print(f"\nratio verify / naive = {ratio:.2f}  (goal >= 0.5: {'met' if ratio >= 0.5 else 'NOT met'})")
+    print(f"verify peak RSS {max(rss):.0f} MiB")
+    record("verify", f"{mib(*best['verify']):.1f} MiB/s", f"{mib(*best['naive']):.1f} MiB/s (download + sha256sum)",
+           ratio, ">= 0.5", ratio >= 0.5, max(rss))
 
 
 if __name__ == "__main__":

@@ -165,6 +165,15 @@ fn write(
     })
 }
 
+/// Writes a batch of archived events as the zstd Parquet object of `seal`'s
+/// range (the Parquet step of `encode_range`, on its own for benchmarks).
+pub fn encode_events_table(
+    seal: &Seal,
+    batch: &arrow_array::RecordBatch,
+) -> Result<EncodedTable, ArchiverError> {
+    write(batch, properties(seal, "events")?)
+}
+
 /// Encodes the records of `seal`'s range (after checking them against it).
 pub fn encode_range(
     seal: &Seal,
@@ -196,10 +205,7 @@ pub fn encode_range(
     let events = if events.is_empty() {
         None
     } else {
-        Some(write(
-            &to_record_batch(&events)?,
-            properties(seal, "events")?,
-        )?)
+        Some(encode_events_table(seal, &to_record_batch(&events)?)?)
     };
     let dead_letters = if dead.is_empty() {
         None

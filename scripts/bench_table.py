@@ -1,0 +1,23 @@
+"""Prints scripts/bench's summary: one row per figure, beside its baseline
+from the same run, the ratio, the goal and whether it was met, and the peak
+RSS of the process measured. Reads the JSON lines the benchmarks appended to
+the file named on the command line."""
+import json
+import sys
+
+
+def main():
+    rows = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
+    print("| stage | measured | baseline (same run) | ratio | goal | met | peak RSS MiB |")
+    print("|---|---|---|---|---|---|---|")
+    for r in rows:
+        ratio = "–" if r["ratio"] is None else f"{r['ratio']:.2f}"
+        rss = "–" if r["rss_mib"] is None else f"{r['rss_mib']:.0f}"
+        print(f"| {r['stage']} | {r['measured']} | {r['baseline'] or '–'} | {ratio} | {r['goal']} | "
+              f"{'yes' if r['met'] else 'NO'} | {rss} |")
+    met = sum(1 for r in rows if r["met"])
+    print(f"\n{met} of {len(rows)} goals met")
+
+
+if __name__ == "__main__":
+    main()
