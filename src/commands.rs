@@ -288,6 +288,7 @@ async fn archive(config: Config) -> Result<ExitCode> {
         key,
         seal_keys,
         limits: config.limits.clone(),
+        checkpoint_interval: ac.checkpoint_interval,
     };
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let flag = Arc::clone(&stop);

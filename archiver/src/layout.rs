@@ -5,6 +5,7 @@
 //! <prefix>events/topic=<topic>/dt=<YYYY-MM-DD>/hour=<HH>/partition=<PPPP>/<first offset, 20 digits>.parquet
 //! <prefix>dead_letters/topic=<topic>/dt=<YYYY-MM-DD>/hour=<HH>/partition=<PPPP>/<first offset, 20 digits>.parquet
 //! <prefix>manifests/topic=<topic>/partition=<PPPP>/<first offset, 20 digits>.json
+//! <prefix>checkpoints/<seq, 20 digits>.json
 //! ```
 //!
 //! `dt` and `hour` are the UTC date and hour of the first record's Kafka
@@ -72,6 +73,11 @@ pub fn manifest_key(prefix: &str, topic: &str, partition: i32, first_offset: i64
     format!("{prefix}manifests/topic={topic}/partition={partition:04}/{first_offset:020}.json")
 }
 
+/// The key of checkpoint `seq` (`docs/FORMAT.md` §7a).
+pub fn checkpoint_key(prefix: &str, seq: u64) -> String {
+    format!("{prefix}checkpoints/{seq:020}.json")
+}
+
 /// The Object Lock retain-until date of a range's objects and manifest, in
 /// seconds since the epoch: the seal's time plus the retention, rounded up to
 /// a whole second. A function of the seal alone, so a retry asks for the same
@@ -92,6 +98,11 @@ pub enum KeyKind {
         partition: i32,
         /// The first offset of its range.
         first_offset: i64,
+    },
+    /// A checkpoint.
+    Checkpoint {
+        /// The seq its key names.
+        seq: u64,
     },
     /// A Parquet object of the events or dead-letter table.
     Object,
@@ -120,6 +131,14 @@ pub fn parse_key(prefix: &str, key: &str) -> KeyKind {
             }
         }
         return KeyKind::Other;
+    }
+    if let Some(seq) = rest
+        .strip_prefix("checkpoints/")
+        .and_then(|f| f.strip_suffix(".json"))
+        .filter(|f| f.len() == 20 && f.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|f| f.parse().ok())
+    {
+        return KeyKind::Checkpoint { seq };
     }
     if (rest.starts_with("events/") || rest.starts_with("dead_letters/"))
         && rest.ends_with(".parquet")
@@ -162,6 +181,15 @@ mod tests {
             parse_key("p/", "p/manifests/topic=t/x.json"),
             KeyKind::Other
         );
+        assert_eq!(
+            parse_key("p/", &checkpoint_key("p/", 42)),
+            KeyKind::Checkpoint { seq: 42 }
+        );
+        assert_eq!(
+            checkpoint_key("", 42),
+            "checkpoints/00000000000000000042.json"
+        );
+        assert_eq!(parse_key("p/", "p/checkpoints/42.json"), KeyKind::Other);
         assert_eq!(parse_key("p/", "p/notes.txt"), KeyKind::Other);
         assert_eq!(parse_key("p/", "q/events/a.parquet"), KeyKind::Other);
     }

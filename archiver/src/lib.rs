@@ -1,16 +1,22 @@
 //! # archiver
 //!
-//! `auditlog archive` (issue 4, in progress): turns each sealed range into
-//! Parquet objects on S3 under Object Lock, with a signed manifest per
-//! object. What exists so far is the pure core:
+//! `auditlog archive`: turns each sealed range into Parquet objects on S3
+//! under Object Lock, with a signed manifest per range and a periodic signed
+//! checkpoint across all partitions.
 //!
-//! - [`layout`]: object and manifest keys, a pure function of the range;
+//! - [`layout`]: object, manifest and checkpoint keys, a pure function of
+//!   the range (or the checkpoint's seq);
+//! - [`runtime`]: the consumer loop; [`store`]: the S3 adapter;
+//!   [`telemetry`]: metric names;
 //! - [`encode`]: records of a sealed range → deterministic zstd Parquet
-//!   (events table and dead-letter table).
+//!   (events table and dead-letter table);
+//! - [`checkpoint`]: the periodic signed checkpoint across all partitions.
 #![deny(missing_docs)]
 
+pub mod checkpoint;
 pub mod encode;
 pub mod layout;
+mod reader;
 pub mod runtime;
 pub mod store;
 pub mod telemetry;

@@ -7,8 +7,10 @@
 //! manifest create-only under COMPLIANCE retention, and only then commits the
 //! seals offset. Heartbeats and rejected seals are committed without writing.
 //!
-//! Not built yet: grouping several seals into one object, a memory budget,
-//! periodic checkpoints, metrics beyond objects written.
+//! The member holding seals partition 0 of the first topic also writes the
+//! periodic checkpoint (`crate::checkpoint`), and a last one when it stops.
+//!
+//! Not built yet: grouping several seals into one object, a memory budget.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -22,15 +24,15 @@ use chain::manifest::{Manifest, ObjectRef, Table};
 use chain::seal::{KeyId, Seal, SealKind};
 use ed25519_dalek::{SigningKey, VerifyingKey};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
-use rdkafka::message::Headers;
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 use schemas::Limits;
-use schemas::archive::KafkaRecord;
 use tokio::runtime::Handle;
 
 use crate::ArchiverError;
+use crate::checkpoint::Checkpointer;
 use crate::encode::encode_range;
 use crate::layout::{dead_letters_key, events_key, manifest_key, retain_until_secs};
+use crate::reader::{Reader, kafka_err};
 use crate::store::{Put, Store};
 use crate::telemetry;
 
@@ -57,6 +59,19 @@ pub struct Settings {
     pub seal_keys: Vec<VerifyingKey>,
     /// Event validation bounds.
     pub limits: Limits,
+    /// Time between checkpoints; `None` writes none.
+    pub checkpoint_interval: Option<Duration>,
+}
+
+impl Settings {
+    /// The longest retention of any topic: what a checkpoint, which speaks
+    /// for every partition, is locked for.
+    pub fn checkpoint_retention(&self) -> Duration {
+        self.retention
+            .values()
+            .copied()
+            .fold(self.default_retention, Duration::max)
+    }
 }
 
 struct Part {
@@ -112,11 +127,12 @@ fn now_ms() -> i64 {
 pub struct Archiver {
     s: Settings,
     consumer: BaseConsumer<Ctx>,
-    reader: BaseConsumer,
+    reader: Reader,
     store: Store,
     rt: Handle,
     parts: HashMap<(String, i32), Part>,
     timeout: Duration,
+    checkpoints: Option<(Checkpointer, Duration, Instant)>,
 }
 
 impl std::fmt::Debug for Archiver {
@@ -125,10 +141,6 @@ impl std::fmt::Debug for Archiver {
             .field("group", &self.s.group_id)
             .finish_non_exhaustive()
     }
-}
-
-fn kafka_err(e: rdkafka::error::KafkaError) -> ArchiverError {
-    ArchiverError::Kafka(e.to_string())
 }
 
 impl Archiver {
@@ -143,7 +155,10 @@ impl Archiver {
         rprops.insert("group.id".into(), format!("{}.reader", s.group_id));
         rprops.insert("enable.auto.commit".into(), "false".into());
         rprops.insert("fetch.wait.max.ms".into(), "10".into());
-        let reader: BaseConsumer = client(rprops).create().map_err(kafka_err)?;
+        let reader = Reader {
+            consumer: client(rprops).create().map_err(kafka_err)?,
+            timeout: s.kafka.request_timeout.max(Duration::from_secs(10)),
+        };
         let seals: Vec<String> = s
             .topics
             .iter()
@@ -152,6 +167,15 @@ impl Archiver {
         let refs: Vec<&str> = seals.iter().map(String::as_str).collect();
         consumer.subscribe(&refs).map_err(kafka_err)?;
         let timeout = s.kafka.request_timeout.max(Duration::from_secs(10));
+        let checkpoints = s.checkpoint_interval.map(|every| {
+            let cp = Checkpointer::new(
+                &s.prefix,
+                &s.topics,
+                s.checkpoint_retention(),
+                s.key.clone(),
+            );
+            (cp, every, Instant::now() + every)
+        });
         Ok(Self {
             s,
             consumer,
@@ -160,6 +184,7 @@ impl Archiver {
             rt,
             parts: HashMap::new(),
             timeout,
+            checkpoints,
         })
     }
 
@@ -169,76 +194,6 @@ impl Archiver {
             .iter()
             .find(|k| KeyId::of(k) == *id)
             .copied()
-    }
-
-    /// Reads `[from, to]` of a partition, in order.
-    fn read(
-        &self,
-        topic: &str,
-        partition: i32,
-        from: i64,
-        to: i64,
-    ) -> Result<Vec<KafkaRecord>, ArchiverError> {
-        let mut out = Vec::new();
-        if from > to {
-            return Ok(out);
-        }
-        let mut tpl = TopicPartitionList::new();
-        tpl.add_partition_offset(topic, partition, Offset::Offset(from))
-            .map_err(kafka_err)?;
-        self.reader.assign(&tpl).map_err(kafka_err)?;
-        let deadline = Instant::now() + self.timeout * 6;
-        let mut next = from;
-        while next <= to {
-            if Instant::now() > deadline {
-                return Err(ArchiverError::Kafka(format!(
-                    "timed out reading {topic}/{partition} {from}..={to} at {next}"
-                )));
-            }
-            match self.reader.poll(Duration::from_millis(50)) {
-                None => {}
-                Some(Err(e)) => tracing::warn!(topic, partition, error = %e, "reading"),
-                Some(Ok(m)) if m.offset() < next => {}
-                Some(Ok(m)) => {
-                    next = m.offset() + 1;
-                    if m.offset() <= to {
-                        let headers = m
-                            .headers()
-                            .map(|h| {
-                                h.iter()
-                                    .map(|x| (x.key.to_owned(), x.value.map(<[u8]>::to_vec)))
-                                    .collect()
-                            })
-                            .unwrap_or_default();
-                        out.push(KafkaRecord {
-                            topic: topic.to_owned(),
-                            partition,
-                            offset: m.offset(),
-                            timestamp_ms: m.timestamp().to_millis(),
-                            key: m.key().map(<[u8]>::to_vec),
-                            value: m.payload().map(<[u8]>::to_vec),
-                            headers,
-                        });
-                    }
-                }
-            }
-        }
-        self.reader.unassign().map_err(kafka_err)?;
-        Ok(out)
-    }
-
-    fn seals_in(
-        &self,
-        seals_topic: &str,
-        partition: i32,
-        from: i64,
-        to: i64,
-    ) -> Result<Vec<Option<Seal>>, ArchiverError> {
-        Ok(self
-            .read(seals_topic, partition, from, to)?
-            .into_iter()
-            .map(|r| r.value.and_then(|v| Seal::from_json(&v).ok()))
-            .collect())
     }
 
     /// Rebuilds a partition's tip and manifest chain from the seals before
@@ -261,13 +216,11 @@ impl Archiver {
             Some(Offset::Offset(o)) => o,
             _ => 0,
         };
-        let (low, _) = self
-            .reader
-            .fetch_watermarks(seals_topic, partition, self.timeout)
-            .map_err(kafka_err)?;
+        let (low, _) = self.reader.watermarks(seals_topic, partition)?;
         let mut tip = Tip::genesis(&events_topic, partition);
         let mut last_data: Option<Seal> = None;
         for seal in self
+            .reader
             .seals_in(seals_topic, partition, low, next - 1)?
             .into_iter()
             .flatten()
@@ -327,7 +280,9 @@ impl Archiver {
         let topic = part.events_topic.clone();
         let prev = part.last_manifest.map(|(d, _)| d);
         let next_seq = part.last_manifest.map_or(0, |(_, s)| s + 1);
-        let records = self.read(&topic, partition, seal.first_offset, seal.last_offset)?;
+        let records = self
+            .reader
+            .read(&topic, partition, seal.first_offset, seal.last_offset)?;
         telemetry::buffered(
             records
                 .iter()
@@ -451,6 +406,48 @@ impl Archiver {
         Ok(())
     }
 
+    /// Whether this member writes checkpoints: it holds seals partition 0
+    /// of the first topic, so exactly one member does once the group is
+    /// stable.
+    fn checkpoint_leader(&self) -> bool {
+        let Some(first) = self.s.topics.iter().min() else {
+            return false;
+        };
+        let seals = format!("{first}{}", self.s.seals_suffix);
+        self.consumer.assignment().is_ok_and(|tpl| {
+            tpl.elements()
+                .iter()
+                .any(|e| e.topic() == seals && e.partition() == 0)
+        })
+    }
+
+    /// Writes a checkpoint when one is due (or `now`), if this member leads.
+    /// Failures are logged and retried at the next interval: checkpoints
+    /// add evidence, they never hold archiving up.
+    fn maybe_checkpoint(&mut self, now: bool) {
+        let due = self
+            .checkpoints
+            .as_ref()
+            .is_some_and(|(_, _, at)| now || Instant::now() >= *at);
+        if !due || !self.checkpoint_leader() {
+            return;
+        }
+        let Some((cp, every, at)) = self.checkpoints.as_mut() else {
+            return;
+        };
+        *at = Instant::now() + *every;
+        let written = self.rt.block_on(async {
+            tokio::time::timeout(Duration::from_secs(30), cp.write(&self.store, now_ms())).await
+        });
+        match written {
+            Ok(Ok(c)) => telemetry::checkpoint_written(c.seq),
+            Ok(Err(error)) => {
+                tracing::warn!(%error, "checkpoint not written; retrying at the next interval");
+            }
+            Err(_) => tracing::warn!("checkpoint timed out; retrying at the next interval"),
+        }
+    }
+
     fn commit(&self, topic: &str, partition: i32, next: i64) {
         let mut tpl = TopicPartitionList::new();
         if tpl
@@ -463,9 +460,19 @@ impl Archiver {
         }
     }
 
-    /// Runs until `stop` is set.
+    /// Runs until `stop` is set; the checkpoint leader writes a last
+    /// checkpoint on the way out.
     pub fn run(mut self, stop: &AtomicBool) -> Result<(), ArchiverError> {
+        let result = self.run_loop(stop);
+        if result.is_ok() {
+            self.maybe_checkpoint(true);
+        }
+        result
+    }
+
+    fn run_loop(&mut self, stop: &AtomicBool) -> Result<(), ArchiverError> {
         while !stop.load(Ordering::Relaxed) {
+            self.maybe_checkpoint(false);
             let Some(polled) = self.consumer.poll(Duration::from_millis(200)) else {
                 continue;
             };

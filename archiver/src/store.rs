@@ -293,6 +293,60 @@ impl Store {
         Ok(out)
     }
 
+    /// Keys under `prefix` after `start_after` (all when `None`), in key order.
+    pub async fn list_keys(
+        &self,
+        prefix: &str,
+        start_after: Option<&str>,
+    ) -> Result<Vec<String>, ArchiverError> {
+        Ok(self.list(prefix, start_after, None).await?.0)
+    }
+
+    /// The "directories" directly under `prefix` (common prefixes up to the
+    /// next `/`), in key order.
+    pub async fn list_dirs(&self, prefix: &str) -> Result<Vec<String>, ArchiverError> {
+        Ok(self.list(prefix, None, Some("/")).await?.1)
+    }
+
+    /// ListObjectsV2 over every page: (keys, common prefixes).
+    async fn list(
+        &self,
+        prefix: &str,
+        start_after: Option<&str>,
+        delimiter: Option<&str>,
+    ) -> Result<(Vec<String>, Vec<String>), ArchiverError> {
+        let (mut keys, mut dirs) = (Vec::new(), Vec::new());
+        let mut token = None::<String>;
+        loop {
+            let page = self
+                .client
+                .list_objects_v2()
+                .bucket(&self.bucket)
+                .prefix(prefix)
+                .set_start_after(start_after.map(str::to_owned))
+                .set_delimiter(delimiter.map(str::to_owned))
+                .set_continuation_token(token.take())
+                .send()
+                .await
+                .map_err(|e| self.s3_error(prefix, aws_sdk_s3::error::DisplayErrorContext(e)))?;
+            keys.extend(
+                page.contents()
+                    .iter()
+                    .filter_map(|o| o.key().map(str::to_owned)),
+            );
+            dirs.extend(
+                page.common_prefixes()
+                    .iter()
+                    .filter_map(|p| p.prefix().map(str::to_owned)),
+            );
+            token = page.next_continuation_token().map(str::to_owned);
+            if page.is_truncated() != Some(true) || token.is_none() {
+                break;
+            }
+        }
+        Ok((keys, dirs))
+    }
+
     /// Reads one version of an object, `None` if it does not exist.
     pub async fn get_version(
         &self,

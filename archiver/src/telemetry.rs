@@ -22,6 +22,11 @@ pub const LAG_SECONDS: &str = "auditlog_archiver_lag_seconds";
 /// Bytes of records held in memory for the range being archived.
 pub const BUFFERED_BYTES: &str = "auditlog_archiver_buffered_bytes";
 
+/// Checkpoints written by this member.
+pub const CHECKPOINTS_WRITTEN: &str = "auditlog_archiver_checkpoints_written_total";
+/// The `seq` of the last checkpoint this member wrote.
+pub const CHECKPOINT_SEQ: &str = "auditlog_archiver_checkpoint_seq";
+
 /// Histogram buckets for [`UPLOAD_SECONDS`].
 pub const UPLOAD_BUCKETS: &[f64] = &[
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
@@ -37,6 +42,14 @@ pub fn describe() {
         "Sealed ranges whose objects and manifest are stored."
     );
     describe_histogram!(UPLOAD_SECONDS, "Seconds per create-only locked PUT.");
+    describe_counter!(
+        CHECKPOINTS_WRITTEN,
+        "Signed checkpoints across all partitions written by this member."
+    );
+    describe_gauge!(
+        CHECKPOINT_SEQ,
+        "Seq of the last checkpoint this member wrote."
+    );
     describe_counter!(RETRIES, "Ranges retried after an S3 or Kafka error.");
     describe_counter!(
         CONFLICTS,
@@ -84,4 +97,10 @@ pub fn retried() {
 /// Bytes held for the range being archived.
 pub fn buffered(bytes: usize) {
     gauge!(BUFFERED_BYTES).set(bytes as f64);
+}
+
+/// A checkpoint was written.
+pub fn checkpoint_written(seq: u64) {
+    counter!(CHECKPOINTS_WRITTEN).increment(1);
+    gauge!(CHECKPOINT_SEQ).set(seq as f64);
 }

@@ -7,6 +7,8 @@
 //! - [`merkle`]: Merkle roots and inclusion proofs over a seal's records;
 //! - [`seal`]: seal statements, their signing message, Ed25519 signatures,
 //!   key ids and the JSON form written to the seals topic;
+//! - [`checkpoint`]: signed statements across all partitions of the last
+//!   manifest each held, chained by digest;
 //! - [`canonical`]: the rule that picks the one canonical chain of seals out
 //!   of a seals partition, so sealer, archiver and verifier agree without
 //!   coordinating.
@@ -15,6 +17,7 @@
 #![deny(missing_docs)]
 
 pub mod canonical;
+pub mod checkpoint;
 pub mod hex;
 pub mod link;
 pub mod manifest;

@@ -72,7 +72,8 @@ pub struct Manifest {
     pub signature: [u8; 64],
 }
 
-fn put_str(m: &mut Vec<u8>, s: &str) {
+/// `u32be(len(s)) ‖ s`, as every signing message writes strings.
+pub(crate) fn put_str(m: &mut Vec<u8>, s: &str) {
     m.extend_from_slice(&u32::try_from(s.len()).unwrap_or(u32::MAX).to_be_bytes());
     m.extend_from_slice(s.as_bytes());
 }

@@ -1,6 +1,7 @@
-//! Fuzzing (proptest over arbitrary and mutated bytes): seal and manifest
-//! decoding never panics, and whatever decodes re-encodes to itself.
+//! Fuzzing (proptest over arbitrary and mutated bytes): seal, manifest and
+//! checkpoint decoding never panics, and whatever decodes re-encodes to itself.
 
+use chain::checkpoint::{Checkpoint, Entry};
 use chain::manifest::{Manifest, ObjectRef, Table};
 use chain::seal::signing_key;
 use chain::{KeyId, Seal, SealKind};
@@ -49,7 +50,28 @@ fn manifest() -> Manifest {
     m
 }
 
+fn checkpoint() -> Checkpoint {
+    let entry = |seq: u64| Entry {
+        seq,
+        digest: [6; 32],
+        last_offset: 99,
+        key: "manifests/topic=audit.events/partition=0001/00000000000000000010.json".into(),
+    };
+    let latest = [
+        (("audit.events".to_owned(), 1), entry(4)),
+        (("audit.events".to_owned(), 12), entry(0)),
+    ];
+    let mut c = Checkpoint::next(None, latest.into_iter().collect(), 1_764_000_002_000);
+    c.seq = 7;
+    c.prev = Some([8; 32]);
+    c.sign(&signing_key(&[2; 32]).unwrap_or_else(|e| panic!("{e}")));
+    c
+}
+
 fn check(bytes: &[u8]) {
+    if let Ok(c) = Checkpoint::from_json(bytes) {
+        assert_eq!(Checkpoint::from_json(&c.to_json()).ok(), Some(c));
+    }
     if let Ok(s) = Seal::from_json(bytes) {
         assert_eq!(Seal::from_json(&s.to_json()).ok(), Some(s));
     }
@@ -67,11 +89,15 @@ proptest! {
     }
 
     #[test]
-    fn mutated_seals_and_manifests_never_panic(
+    fn mutated_seals_manifests_and_checkpoints_never_panic(
         flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..6),
-        which in any::<bool>(),
+        which in 0..3u8,
     ) {
-        let mut bytes = if which { seal().to_json() } else { manifest().to_json() };
+        let mut bytes = match which {
+            0 => seal().to_json(),
+            1 => manifest().to_json(),
+            _ => checkpoint().to_json(),
+        };
         for (i, b) in flips {
             let at = i.index(bytes.len());
             bytes[at] = b;

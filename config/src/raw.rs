@@ -328,6 +328,9 @@ pub struct RawArchiver {
     /// Where `/metrics` is served; empty to disable.
     #[serde(default = "default_archiver_metrics")]
     pub metrics_listen: String,
+    /// Seconds between signed checkpoints across all partitions; 0 writes none.
+    #[serde(default = "default_checkpoint_interval_secs")]
+    pub checkpoint_interval_secs: u64,
 }
 
 impl Default for RawArchiver {
@@ -341,10 +344,14 @@ impl Default for RawArchiver {
             retention_days: default_retention_days(),
             retention_days_by_topic: BTreeMap::new(),
             metrics_listen: default_archiver_metrics(),
+            checkpoint_interval_secs: default_checkpoint_interval_secs(),
         }
     }
 }
 
+fn default_checkpoint_interval_secs() -> u64 {
+    300
+}
 fn default_archiver_group() -> String {
     "auditlog-archiver".into()
 }

@@ -137,6 +137,8 @@ pub struct ArchiverConfig {
     pub retention_by_topic: BTreeMap<String, Duration>,
     /// Metrics listen address, if any.
     pub metrics_listen: Option<SocketAddr>,
+    /// Time between checkpoints, if they are written.
+    pub checkpoint_interval: Option<Duration>,
 }
 
 impl ArchiverConfig {
@@ -393,6 +395,8 @@ impl Config {
             retention: days("archiver.retention_days", ar.retention_days)?,
             retention_by_topic,
             metrics_listen: optional_listen("archiver.metrics_listen", &ar.metrics_listen)?,
+            checkpoint_interval: (ar.checkpoint_interval_secs > 0)
+                .then(|| Duration::from_secs(ar.checkpoint_interval_secs)),
         };
         let log_format = match raw.telemetry.log_format.as_str() {
             "text" => LogFormat::Text,

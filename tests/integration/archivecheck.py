@@ -1,5 +1,5 @@
 """An independent verifier of an archive in S3, written from docs/FORMAT.md
-(§3–§8) alone: boto3 lists and reads, pyarrow decodes Parquet, hashlib
+(§3–§8, checkpoints §7a) alone: boto3 lists and reads, pyarrow decodes Parquet, hashlib
 recomputes chains and Merkle roots, `cryptography` checks Ed25519. It shares no
 code with the Rust `auditlog verify`; the suite runs both on the same archives
 and expects the same findings.
@@ -19,6 +19,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 MANIFEST_KEY = re.compile(r"^manifests/topic=([^/]+)/partition=(\d+)/(\d+)\.json$")
+CHECKPOINT_KEY = re.compile(r"^checkpoints/(\d{20})\.json$")
+PARTITION_NAME = re.compile(r"^(.+)/(0|[1-9]\d*)$")
 
 
 def manifest_message(m):
@@ -37,6 +39,83 @@ def manifest_message(m):
 
 def manifest_digest(m):
     return sha(manifest_message(m)).hex()
+
+
+def checkpoint_message(c):
+    """§7a: the bytes a checkpoint's signature covers (raises on a malformed checkpoint)."""
+    if c["v"] != 1 or set(c) != {"v", "seq", "prev_checkpoint", "written_at_ms", "partitions", "key_id", "sig"}:
+        raise ValueError("not a v1 checkpoint")
+    parts = [b"auditlog/v1/checkpoint\0", struct.pack(">Q", c["seq"])]
+    prev = c["prev_checkpoint"]
+    parts.append(b"\0" if prev is None else b"\x01" + bytes.fromhex(prev))
+    parts.append(struct.pack(">q", c["written_at_ms"]))
+    entries = []
+    for name, e in c["partitions"].items():
+        m = PARTITION_NAME.match(name)
+        if not m or len(bytes.fromhex(e["digest"])) != 32:
+            raise ValueError(f"bad partition entry {name}")
+        entries.append(((m.group(1).encode(), int(m.group(2))), e))
+    entries.sort(key=lambda x: x[0])
+    parts.append(struct.pack(">I", len(entries)))
+    for (topic, partition), e in entries:
+        k = e["key"].encode()
+        parts += [struct.pack(">I", len(topic)), topic, struct.pack(">i", partition), struct.pack(">Q", e["seq"]),
+                  bytes.fromhex(e["digest"]), struct.pack(">q", e["last_offset"]), struct.pack(">I", len(k)), k]
+    parts.append(bytes.fromhex(c["key_id"]))
+    return b"".join(parts)
+
+
+def check_checkpoints(s3, bucket, prefix, by_key, registry, retention_days, findings):
+    """§8 step 8 (chain and signatures); returns (key, checkpoint) of the newest sound one, or None."""
+    read = []
+    for key, entries in sorted(by_key.items()):
+        match = CHECKPOINT_KEY.match(key[len(prefix):])
+        if not match:
+            continue
+        cur = current(key, entries, findings)
+        if cur is None:
+            continue
+        try:
+            c = json.loads(s3.get_object(Bucket=bucket, Key=key, VersionId=cur["vid"])["Body"].read())
+            message = checkpoint_message(c)
+        except (ValueError, KeyError, TypeError, AttributeError):
+            findings.append(("checkpoint_malformed", key))
+            continue
+        own = []
+        if c["seq"] != int(match.group(1)):
+            own.append(("checkpoint_malformed", key))
+        problem = check_key(registry, c["key_id"], "archiver", c["written_at_ms"], message, c["sig"])
+        if problem:
+            own.append((problem, key))
+        findings.extend(own)
+        check_retention(s3, bucket, key, cur["vid"], -(-max(c["written_at_ms"], 0) // 1000) + retention_days * 86400, findings)
+        read.append((c["seq"], key, c, not own))
+    read.sort(key=lambda x: (x[0], x[1]))
+    prev = None
+    for seq, key, c, _ in read:
+        if prev is None:
+            if seq > 0 or c["prev_checkpoint"] is not None:
+                findings.append(("checkpoint_chain_broken", key))
+        else:
+            if seq != prev["seq"] + 1 or c["prev_checkpoint"] != sha(checkpoint_message(prev)).hex():
+                findings.append(("checkpoint_chain_broken", key))
+            for name, e in prev["partitions"].items():
+                now = c["partitions"].get(name)
+                if now is None or now["seq"] < e["seq"]:
+                    findings.append(("checkpoint_chain_broken", key))
+        prev = c
+    sound = [(key, c) for _, key, c, ok in read if ok]
+    return sound[-1] if sound else None
+
+
+def held_to(accepted, present, key, findings):
+    """§8 step 7 for one source of accepted ends (a state file, key None, or a checkpoint)."""
+    for name, acc in accepted.items():
+        now = present.get(name)
+        if now is None or now["seq"] < acc["seq"]:
+            findings.append(("tail_truncated", key))
+        if now is not None and acc["seq"] in now["digests"] and now["digests"][acc["seq"]] != acc["digest"]:
+            findings.append(("history_rewritten", key))
 
 
 def rfc3339_ms(s):
@@ -242,12 +321,11 @@ def verify(s3, bucket, prefix, registry, retention_days, state=None):
                                            "last_offset": last["seal"]["last_offset"],
                                            "digests": {m["seq"]: manifest_digest(m) for _, m in ms}}
     for key in by_key:
-        if not MANIFEST_KEY.match(key[len(prefix):]) and key not in referenced:
+        rest = key[len(prefix):]
+        if not MANIFEST_KEY.match(rest) and not CHECKPOINT_KEY.match(rest) and key not in referenced:
             findings.append(("unreferenced_object", key))
-    for name, acc in (state or {}).items():
-        now = present.get(name)
-        if now is None or now["seq"] < acc["seq"]:
-            findings.append(("tail_truncated", None))
-        if now is not None and acc["seq"] in now["digests"] and now["digests"][acc["seq"]] != acc["digest"]:
-            findings.append(("history_rewritten", None))
+    held_to(state or {}, present, None, findings)
+    newest = check_checkpoints(s3, bucket, prefix, by_key, registry, retention_days, findings)
+    if newest is not None:
+        held_to(newest[1]["partitions"], present, newest[0], findings)
     return set(findings), present

@@ -16,7 +16,7 @@ import uuid
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from archivecheck import load_registry, manifest_digest, manifest_message, read_rows
+from archivecheck import checkpoint_message, load_registry, manifest_digest, manifest_message, read_rows
 from archivecheck import verify as py_verify
 from chaincheck import digest, key_id, link, load_secret, merkle_root, sha
 from chaincheck import sign as sign_seal
@@ -27,7 +27,8 @@ BUCKET = "audit-archive"
 RETENTION_DAYS = 1
 EVENTS = 600
 SCENARIOS = ["clean", "edit", "remove", "swap", "append", "delete_version", "manifest_gap", "two_manifests",
-             "tail", "unreferenced", "unknown_key", "old_key", "retention", "offset_gap", "fork", "html"]
+             "tail", "unreferenced", "unknown_key", "old_key", "retention", "offset_gap", "fork", "html",
+             "ckpt_gap", "ckpt_forged"]
 
 
 class Archives:
@@ -52,7 +53,8 @@ class Archives:
             s3={"endpoint": self.stack.s3, "bucket": BUCKET, "force_path_style": True},
             archiver={"key_file": str(self.archiver_key), "seal_keys": [str(self.sealers.public)],
                       "prefix": self.prefix(scenario), "retention_days": RETENTION_DAYS,
-                      "group_id": f"verify-{self.run_id}-{scenario}", "metrics_listen": ""})
+                      "group_id": f"verify-{self.run_id}-{scenario}", "metrics_listen": "",
+                      "checkpoint_interval_secs": 2})
 
     def rows_archived(self, scenario):
         total = 0
@@ -92,6 +94,14 @@ class Archives:
         for ms in out.values():
             ms.sort(key=lambda km: km[1]["seal"]["first_offset"])
         return out
+
+    def checkpoints(self, scenario):
+        """[(key, checkpoint)] in seq order."""
+        out = []
+        for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=self.prefix(scenario) + "checkpoints/"):
+            for o in page.get("Contents", []):
+                out.append((o["Key"], json.loads(self.s3.get_object(Bucket=BUCKET, Key=o["Key"])["Body"].read())))
+        return sorted(out, key=lambda kc: kc[1]["seq"])
 
     def longest(self, scenario):
         return max(self.manifests(scenario).values(), key=len)
@@ -150,6 +160,8 @@ def archives(stack, tmp_path_factory):
         assert r.returncode == 0, r.stderr
         for s in SCENARIOS:
             wait_until(f"{EVENTS} rows archived under {s}", lambda s=s: a.rows_archived(s) == EVENTS, timeout=180, interval=1.0)
+        for s in SCENARIOS:
+            wait_until(f"two checkpoints under {s}", lambda s=s: len(a.checkpoints(s)) >= 2, timeout=60, interval=0.5)
         assert all(p.poll() is None for p in procs), "an archiver exited"
     finally:
         for p in procs:
@@ -171,6 +183,53 @@ def test_clean_archive_has_zero_findings(archives):
     parts = report["partitions"]
     assert sum(p["records"] for p in parts.values()) == EVENTS
     assert all(p["manifests_missing"] == 0 and p["objects_missing"] == 0 for p in parts.values())
+
+
+def test_checkpoints_are_chained_locked_and_name_every_partitions_last_manifest(archives):
+    """The leader's checkpoints: dense seqs, each naming its predecessor's digest, COMPLIANCE-locked
+    for the retention, and the newest (written when the archiver stopped) names each partition's
+    last manifest."""
+    cps = archives.checkpoints("clean")
+    assert len(cps) >= 2, "checkpoints every 2 s and one at shutdown"
+    assert [c["seq"] for _, c in cps] == list(range(len(cps)))
+    assert cps[0][1]["prev_checkpoint"] is None
+    for (_, a), (_, b) in zip(cps, cps[1:]):
+        assert b["prev_checkpoint"] == sha(checkpoint_message(a)).hex()
+    key, newest = cps[-1]
+    for partition, ms in archives.manifests("clean").items():
+        last_key, last = ms[-1]
+        entry = newest["partitions"][f"{archives.topic}/{partition}"]
+        assert (entry["seq"], entry["digest"], entry["key"]) == (last["seq"], manifest_digest(last), last_key[len(archives.prefix("clean")):])
+    head = archives.s3.head_object(Bucket=BUCKET, Key=key)
+    assert head["ObjectLockMode"] == "COMPLIANCE"
+    assert int(head["ObjectLockRetainUntilDate"].timestamp()) == -(-newest["written_at_ms"] // 1000) + RETENTION_DAYS * 86400
+    _, report = archives.verify("clean")
+    assert report["checkpoints"]["newest_key"] == key and report["checkpoints"]["present"] == len(cps)
+
+
+def test_a_missing_checkpoint_breaks_their_chain(archives):
+    cps = archives.checkpoints("ckpt_gap")
+    archives.destroy(cps[1][0])
+    code, report = archives.verify("ckpt_gap")
+    assert code == 1 and {(f["kind"], f.get("key")) for f in report["findings"]} == {("checkpoint_chain_broken", cps[2][0])}
+
+
+def test_a_checkpoint_forged_with_another_key_is_reported_and_not_trusted(archives, tmp_path):
+    """A rogue checkpoint claiming less than the archive holds is named, and the newest *sound*
+    checkpoint is still the one the archive is held to."""
+    assert archives.stack.run("keygen", "--out", str(tmp_path / "rogue.key")).returncode == 0
+    cps = archives.checkpoints("ckpt_forged")
+    key, newest = cps[-1]
+    forged = dict(newest, seq=newest["seq"] + 1, prev_checkpoint=sha(checkpoint_message(newest)).hex(), partitions={})
+    secret = load_secret(tmp_path / "rogue.key")
+    forged["key_id"] = key_id(secret.public_key().public_bytes_raw()).hex()
+    forged["sig"] = secret.sign(checkpoint_message(forged)).hex()
+    rogue = key.rsplit("/", 1)[0] + f"/{forged['seq']:020}.json"
+    archives.put_locked(rogue, json.dumps(forged).encode(), forged["written_at_ms"])
+    code, report = archives.verify("ckpt_forged")
+    assert code == 1 and {(f["kind"], f.get("key")) for f in report["findings"]} == {
+        ("unknown_key", rogue), ("checkpoint_chain_broken", rogue)}
+    assert report["checkpoints"]["newest_key"] == key
 
 
 def _events_key(m):
@@ -253,10 +312,13 @@ def test_7_tail_truncation_is_caught_with_state(archives):
         archives.destroy(key)
         for o in m["objects"]:
             archives.destroy(o["key"])
+    newest = archives.checkpoints("tail")[-1][0]
     code, report = archives.verify("tail")
-    assert code == 0, "without state, a cut tail looks like a shorter archive (CloudTrail's blind spot)"
+    assert code == 1 and {(f["kind"], f.get("key")) for f in report["findings"]} == {("tail_truncated", newest)}, \
+        "the newest checkpoint, not any state of the verifier's, shows the cut tail"
     code, report = archives.verify("tail", "--state", str(state))
-    assert code == 1 and kinds(report) == {"tail_truncated"}
+    assert code == 1 and {(f["kind"], f.get("key")) for f in report["findings"]} == {
+        ("tail_truncated", None), ("tail_truncated", newest)}
     assert state.read_text() == saved, "state is written only after a clean run"
 
 
@@ -292,7 +354,9 @@ def test_10_forged_manifest_signed_by_a_retired_key_is_reported(archives, tmp_pa
     archives.destroy(key)
     archives.put_locked(key, json.dumps(m).encode(), m["seal"]["sealed_at_ms"])
     code, report = archives.verify("old_key", keys=keys)
-    assert code == 1 and {(f["kind"], f.get("key")) for f in report["findings"]} == {("key_outside_window", key)}
+    newest = archives.checkpoints("old_key")[-1][0]
+    assert code == 1 and {(f["kind"], f.get("key")) for f in report["findings"]} == {
+        ("key_outside_window", key), ("history_rewritten", newest)}
 
 
 def test_11_governance_mode_and_short_retention_are_reported(archives):
@@ -312,7 +376,8 @@ def test_11_governance_mode_and_short_retention_are_reported(archives):
 
 def test_12_offset_gap_between_consecutive_seals_is_reported(archives):
     """A forger with both secret keys drops the first record of the last range
-    and re-links everything; only the gap in offsets gives it away."""
+    and re-links every manifest; the gap in offsets gives it away, and so does
+    the locked checkpoint that saw the real last manifest."""
     ms = archives.longest("offset_gap")
     (old_key, m), prev = ms[-1], ms[-2][1]
     obj = m["objects"][0]
@@ -341,7 +406,10 @@ def test_12_offset_gap_between_consecutive_seals_is_reported(archives):
     archives.destroy(obj["key"])
     code, report = archives.verify("offset_gap")
     gap = m["seal"]["first_offset"]
-    assert code == 1 and [(f["kind"], f.get("offsets")) for f in report["findings"]] == [("offset_gap", [gap, gap])]
+    newest = archives.checkpoints("offset_gap")[-1][0]
+    # The checkpoint saw the real last manifest: the forger would also need to rewrite locked checkpoints.
+    assert code == 1 and sorted((f["kind"], f.get("offsets") or f.get("key")) for f in report["findings"]) == [
+        ("history_rewritten", newest), ("offset_gap", [gap, gap])]
 
 
 def test_fork_two_seals_for_one_head_is_reported(archives):

@@ -6,18 +6,20 @@ use std::time::Duration;
 
 use archiver::layout::{KeyKind, parse_key, retain_until_secs};
 use archiver::store::{Store, VersionEntry};
+use chain::checkpoint::Checkpoint;
 use chain::manifest::Manifest;
 use futures::StreamExt;
 use sha2::{Digest, Sha256};
 
 use crate::VerifyError;
+use crate::checkpoints::{as_state, check_checkpoint, check_checkpoint_chain};
 use crate::checks::{
     check_chain, check_fork, check_placement, check_retention, check_rows, check_signatures,
     current_version,
 };
 use crate::finding::{Finding, FindingKind};
 use crate::registry::Registry;
-use crate::report::{RangeStatus, Report};
+use crate::report::{CheckpointStatus, RangeStatus, Report};
 use crate::rows::read_rows;
 use crate::state::{Accepted, Present, State};
 
@@ -67,6 +69,16 @@ impl Options {
             .copied()
             .unwrap_or(self.retention);
         retain_until_secs(sealed_at_ms, r)
+    }
+
+    /// Checkpoints speak for every partition: locked for the longest retention.
+    fn checkpoint_retain_until(&self, written_at_ms: i64) -> i64 {
+        let r = self
+            .retention_by_topic
+            .values()
+            .copied()
+            .fold(self.retention, Duration::max);
+        retain_until_secs(written_at_ms, r)
     }
 }
 
@@ -211,7 +223,9 @@ pub async fn verify(
 
     for (key, versions) in &by_key {
         let kind = parse_key(&opts.prefix, key);
-        if matches!(kind, KeyKind::Manifest { .. }) || referenced.contains(key) {
+        if matches!(kind, KeyKind::Manifest { .. } | KeyKind::Checkpoint { .. })
+            || referenced.contains(key)
+        {
             continue;
         }
         if opts.filtered() {
@@ -243,7 +257,11 @@ pub async fn verify(
         report.findings.extend(relevant.compare(&present));
     }
     if !timed {
-        // A time window's last manifest is not the archive's end.
+        // A time window's last manifest is not the archive's end, nor is a
+        // window of checkpoints their chain.
+        let (findings, status) = checkpoints(store, registry, opts, &by_key, &present).await?;
+        report.findings.extend(findings);
+        report.checkpoints = status;
         next_state.accept(&present);
     }
     let named: BTreeSet<&str> = report
@@ -269,6 +287,91 @@ pub async fn verify(
         ))
     });
     Ok((report, next_state))
+}
+
+/// Step 8: every checkpoint, their chain, and what the newest sound one
+/// says the archive must still hold.
+async fn checkpoints(
+    store: &Store,
+    registry: &Registry,
+    opts: &Options,
+    by_key: &BTreeMap<String, Vec<VersionEntry>>,
+    present: &BTreeMap<(String, i32), Present>,
+) -> Result<(Vec<Finding>, CheckpointStatus), VerifyError> {
+    let keys: Vec<(&String, u64)> = by_key
+        .keys()
+        .filter_map(|k| match parse_key(&opts.prefix, k) {
+            KeyKind::Checkpoint { seq } => Some((k, seq)),
+            _ => None,
+        })
+        .collect();
+    let read: Vec<Result<_, VerifyError>> = futures::stream::iter(keys)
+        .map(|(key, seq)| async move {
+            let versions = by_key.get(key).map(Vec::as_slice).unwrap_or_default();
+            let mut findings = Vec::new();
+            let Some(current) = current_version(key, "", -1, versions, &mut findings) else {
+                return Ok((key.clone(), findings, None));
+            };
+            let bytes = store
+                .get_version(key, &current.version_id)
+                .await
+                .map_err(VerifyError::Store)?
+                .unwrap_or_default();
+            let c = match Checkpoint::from_json(&bytes) {
+                Ok(c) => c,
+                Err(e) => {
+                    findings.push(
+                        Finding::new(FindingKind::CheckpointMalformed, "", -1, e.to_string())
+                            .at(key),
+                    );
+                    return Ok((key.clone(), findings, None));
+                }
+            };
+            let own = check_checkpoint(key, seq, &c, registry);
+            let sound = own.is_empty();
+            findings.extend(own);
+            let r = store
+                .retention(key, &current.version_id)
+                .await
+                .map_err(VerifyError::Store)?;
+            let min_until = opts.checkpoint_retain_until(c.written_at_ms);
+            findings.extend(check_retention(key, "", -1, &r, min_until));
+            Ok((key.clone(), findings, Some((c, sound))))
+        })
+        .buffer_unordered(opts.concurrency.max(1))
+        .collect()
+        .await;
+    let mut findings = Vec::new();
+    let mut decoded = Vec::new();
+    for r in read {
+        let (key, fs, c) = r?;
+        findings.extend(fs);
+        if let Some((c, sound)) = c {
+            decoded.push((key, c, sound));
+        }
+    }
+    decoded.sort_by(|a, b| (a.1.seq, &a.0).cmp(&(b.1.seq, &b.0)));
+    let chain: Vec<(String, Checkpoint)> = decoded
+        .iter()
+        .map(|(k, c, _)| (k.clone(), c.clone()))
+        .collect();
+    findings.extend(check_checkpoint_chain(&chain));
+    let mut status = CheckpointStatus {
+        read: true,
+        present: decoded.len() as u64,
+        ..CheckpointStatus::default()
+    };
+    if let Some((key, newest, _)) = decoded.iter().rev().find(|(_, _, sound)| *sound) {
+        let mut attested = as_state(newest);
+        attested.partitions.retain(|name, _| {
+            chain::checkpoint::parse_partition_name(name).is_some_and(|(t, p)| opts.wanted(&t, p))
+        });
+        findings.extend(attested.compare(present).into_iter().map(|f| f.at(key)));
+        status.newest_seq = Some(newest.seq);
+        status.newest_written_at_ms = Some(newest.written_at_ms);
+        status.newest_key = Some(key.clone());
+    }
+    Ok((findings, status))
 }
 
 #[allow(clippy::too_many_arguments)]

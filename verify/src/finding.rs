@@ -60,10 +60,17 @@ pub enum FindingKind {
     RetentionTooShort,
     /// An object under the prefix that no manifest names.
     UnreferencedObject,
-    /// Manifests the last clean run accepted (the `--state` file) are gone from the end.
+    /// Manifests the last clean run accepted (the `--state` file), or the
+    /// newest checkpoint names, are gone from the end.
     TailTruncated,
-    /// A manifest the last clean run accepted now has a different digest.
+    /// A manifest the last clean run accepted (or the newest checkpoint
+    /// names) now has a different digest.
     HistoryRewritten,
+    /// A checkpoint does not decode, or is not at the key of its `seq`.
+    CheckpointMalformed,
+    /// Checkpoints are missing, do not link by digest, or a partition goes
+    /// backwards (or vanishes) from one checkpoint to the next.
+    CheckpointChainBroken,
 }
 
 impl FindingKind {

@@ -4,7 +4,7 @@
 //! manifest, object, seal, signature, chain link and retention setting under a
 //! prefix, reporting **every** finding by name.
 //!
-//! - [`checks`], [`rows`], [`registry`], [`state`], [`report`]: pure logic
+//! - [`checks`], [`checkpoints`], [`rows`], [`registry`], [`state`], [`report`]: pure logic
 //!   over bytes and structs;
 //! - [`proof`]: inclusion proofs, built and checked offline;
 //! - [`audit`], [`prove`]: the IO edge (S3 through `archiver::store`).
@@ -13,6 +13,7 @@
 use std::path::PathBuf;
 
 pub mod audit;
+pub mod checkpoints;
 pub mod checks;
 pub mod finding;
 pub mod html;

@@ -16,6 +16,9 @@ pub const LAST_RUN: &str = "auditlog_verify_last_run_timestamp_seconds";
 pub const RECORDS: &str = "auditlog_verify_records";
 /// Manifests the last run checked.
 pub const MANIFESTS: &str = "auditlog_verify_manifests";
+/// When the newest sound checkpoint the last run held the archive to was
+/// written, seconds since the epoch (absent when there was none).
+pub const CHECKPOINT: &str = "auditlog_verify_checkpoint_timestamp_seconds";
 
 /// The Prometheus text exposition of a run's results.
 pub fn render(report: &Report, finished_at_secs: i64) -> String {
@@ -61,6 +64,13 @@ pub fn render(report: &Report, finished_at_secs: i64) -> String {
         out,
         "# HELP {LAST_RUN} When the last auditlog verify run finished.\n# TYPE {LAST_RUN} gauge\n{LAST_RUN} {finished_at_secs}"
     );
+    if let Some(ms) = report.checkpoints.newest_written_at_ms {
+        let _ = writeln!(
+            out,
+            "# HELP {CHECKPOINT} When the newest sound checkpoint the last run held the archive to was written.\n# TYPE {CHECKPOINT} gauge\n{CHECKPOINT} {}",
+            ms.div_euclid(1000)
+        );
+    }
     out
 }
 
@@ -75,6 +85,10 @@ mod tests {
         assert!(clean.contains("auditlog_verify_clean 1\n"));
         assert!(clean.contains("auditlog_verify_findings{kind=\"all\"} 0\n"));
         assert!(clean.contains("auditlog_verify_last_run_timestamp_seconds 7\n"));
+        assert!(!clean.contains(CHECKPOINT), "no checkpoint, no series");
+        let mut with = Report::default();
+        with.checkpoints.newest_written_at_ms = Some(5_999);
+        assert!(render(&with, 7).contains("auditlog_verify_checkpoint_timestamp_seconds 5\n"));
         let mut r = Report::default();
         for _ in 0..2 {
             r.findings

@@ -51,6 +51,22 @@ pub struct RangeStatus {
     pub ok: bool,
 }
 
+/// The checkpoints a run read (`docs/FORMAT.md` §7a).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct CheckpointStatus {
+    /// Whether the run read them (a run with a time window does not).
+    pub read: bool,
+    /// Checkpoints that decode.
+    pub present: u64,
+    /// The `seq` of the newest sound one (placed right, signature valid),
+    /// whose partitions the archive was held to.
+    pub newest_seq: Option<u64>,
+    /// When it was written, ms since the epoch.
+    pub newest_written_at_ms: Option<i64>,
+    /// Its key.
+    pub newest_key: Option<String>,
+}
+
 /// Everything a run found.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Report {
@@ -65,6 +81,8 @@ pub struct Report {
     pub bytes: u64,
     /// Every archived range looked at, in partition and offset order.
     pub ranges: Vec<RangeStatus>,
+    /// The checkpoints (not read by a run with a time window).
+    pub checkpoints: CheckpointStatus,
 }
 
 fn ser_parts<S: serde::Serializer>(
@@ -123,6 +141,19 @@ impl Report {
             sum(|s| s.records),
             self.bytes as f64 / (1024.0 * 1024.0),
         ));
+        match (self.checkpoints.newest_seq, &self.checkpoints.newest_key) {
+            _ if !self.checkpoints.read => {
+                out.push_str("checkpoints not read (a time window is not the archive's end)\n");
+            }
+            (Some(seq), Some(key)) => out.push_str(&format!(
+                "{} checkpoint(s); the newest sound one, seq {seq} ({key}), was held against the archive\n",
+                self.checkpoints.present
+            )),
+            _ => out.push_str(&format!(
+                "{} checkpoint(s); none sound to hold the archive against\n",
+                self.checkpoints.present
+            )),
+        }
         if self.findings.is_empty() {
             out.push_str("\nNo findings: the archive is complete and untouched.\n");
         } else {
