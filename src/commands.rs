@@ -208,6 +208,7 @@ async fn seal(config: Config) -> Result<ExitCode> {
         seals_suffix: sc.seals_topic_suffix.clone(),
         policy: sealer::cutter::CutPolicy {
             max_records: sc.max_records.get(),
+            max_bytes: sc.max_bytes,
             max_interval: sc.max_interval,
             heartbeat_interval: sc.heartbeat_interval,
         },

@@ -155,6 +155,11 @@ impl Archiver {
         rprops.insert("group.id".into(), format!("{}.reader", s.group_id));
         rprops.insert("enable.auto.commit".into(), "false".into());
         rprops.insert("fetch.wait.max.ms".into(), "10".into());
+        // The reader reads one sealed range at a time; what it prefetches
+        // beyond that range is bounded too (16 MiB), so the archiver's memory
+        // is this, one range (at most `sealer.max_bytes` plus one record) and
+        // its encoding.
+        rprops.insert("queued.max.messages.kbytes".into(), "16384".into());
         let reader = Reader {
             consumer: client(rprops).create().map_err(kafka_err)?,
             timeout: s.kafka.request_timeout.max(Duration::from_secs(10)),

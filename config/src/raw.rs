@@ -251,6 +251,10 @@ pub struct RawSealer {
     /// Cut a seal after this many records.
     #[serde(default = "default_max_records")]
     pub max_records: usize,
+    /// Cut a seal once its records' keys and values reach this many bytes:
+    /// the bound on one archived range, so on the archiver's memory.
+    #[serde(default = "default_max_bytes")]
+    pub max_bytes: u64,
     /// Cut a seal this long after its first record arrived, in milliseconds.
     #[serde(default = "default_max_interval_ms")]
     pub max_interval_ms: u64,
@@ -271,6 +275,7 @@ impl Default for RawSealer {
             key_file: default_key_file(),
             trusted_keys: Vec::new(),
             max_records: default_max_records(),
+            max_bytes: default_max_bytes(),
             max_interval_ms: default_max_interval_ms(),
             heartbeat_interval_ms: default_heartbeat_interval_ms(),
             metrics_listen: default_sealer_metrics(),
@@ -289,6 +294,9 @@ fn default_key_file() -> String {
 }
 fn default_max_records() -> usize {
     10_000
+}
+fn default_max_bytes() -> u64 {
+    32 * 1024 * 1024
 }
 fn default_max_interval_ms() -> u64 {
     1_000

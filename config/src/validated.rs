@@ -103,6 +103,9 @@ pub struct SealerConfig {
     pub trusted_keys: Vec<std::path::PathBuf>,
     /// Records per seal at most.
     pub max_records: NonZeroUsize,
+    /// Record key and value bytes per seal at most (plus the record that
+    /// crossed it).
+    pub max_bytes: u64,
     /// Longest a record waits to be sealed.
     pub max_interval: Duration,
     /// Heartbeat period for idle partitions.
@@ -366,6 +369,11 @@ impl Config {
             key_file: sr.key_file.clone().into(),
             trusted_keys: sr.trusted_keys.iter().map(Into::into).collect(),
             max_records: non_zero("sealer.max_records", sr.max_records)?,
+            max_bytes: if sr.max_bytes == 0 {
+                return Err(invalid("sealer.max_bytes", "must be greater than 0"));
+            } else {
+                sr.max_bytes
+            },
             max_interval: millis("sealer.max_interval_ms", sr.max_interval_ms)?,
             heartbeat_interval: millis("sealer.heartbeat_interval_ms", sr.heartbeat_interval_ms)?,
             metrics_listen,

@@ -2,8 +2,13 @@
 //!
 //! A [`PartitionSealer`] holds the chain of one partition and the records
 //! appended since the last seal. It decides when to cut (every `max_records`
-//! records or `max_interval` after the first unsealed record), and cuts data
-//! seals and heartbeats. The caller supplies the clock.
+//! records, once `max_bytes` of record keys and values are pending, or
+//! `max_interval` after the first unsealed record), and cuts data seals and
+//! heartbeats. The caller supplies the clock.
+//!
+//! `max_bytes` is what bounds the archiver's memory: it holds one sealed
+//! range at a time, so no range may be larger than `max_bytes` plus the one
+//! record that crossed it.
 
 use std::time::{Duration, Instant};
 
@@ -18,6 +23,8 @@ use ed25519_dalek::SigningKey;
 pub struct CutPolicy {
     /// Cut after this many records.
     pub max_records: usize,
+    /// Cut once the pending records' keys and values reach this many bytes.
+    pub max_bytes: u64,
     /// Cut this long after the first unsealed record arrived.
     pub max_interval: Duration,
     /// Emit a heartbeat after this long without any seal.
@@ -33,6 +40,7 @@ pub struct PartitionSealer {
     tip: Tip,
     chain: Chain,
     leaves: Vec<Hash>,
+    pending_bytes: u64,
     first_offset: Option<i64>,
     last_offset: i64,
     oldest_timestamp_ms: Option<i64>,
@@ -49,6 +57,7 @@ impl PartitionSealer {
             chain: Chain::resume(tip.head, tip.next_offset),
             tip,
             leaves: Vec::new(),
+            pending_bytes: 0,
             first_offset: None,
             last_offset: -1,
             oldest_timestamp_ms: None,
@@ -86,6 +95,8 @@ impl PartitionSealer {
     ) -> Result<(), OffsetOrder> {
         let leaf = self.chain.append(r)?;
         self.leaves.push(leaf);
+        self.pending_bytes +=
+            (r.key.map_or(0, <[u8]>::len) + r.value.map_or(0, <[u8]>::len)) as u64;
         self.first_offset.get_or_insert(r.offset);
         self.last_offset = r.offset;
         if let Some(ts) = r.timestamp_ms {
@@ -97,9 +108,15 @@ impl PartitionSealer {
         Ok(())
     }
 
+    /// Whether the pending records fill a seal (by count or bytes): cut now,
+    /// without waiting for the tick.
+    pub fn full(&self, policy: &CutPolicy) -> bool {
+        self.leaves.len() >= policy.max_records || self.pending_bytes >= policy.max_bytes
+    }
+
     /// Whether a data seal is due.
     pub fn data_due(&self, policy: &CutPolicy, now: Instant) -> bool {
-        self.leaves.len() >= policy.max_records
+        self.full(policy)
             || self
                 .pending_since
                 .is_some_and(|t| now.duration_since(t) >= policy.max_interval)
@@ -163,6 +180,7 @@ impl PartitionSealer {
     fn reset(&mut self, now: Instant) {
         self.chain = Chain::resume(self.tip.head, self.tip.next_offset);
         self.leaves.clear();
+        self.pending_bytes = 0;
         self.first_offset = None;
         self.last_offset = -1;
         self.oldest_timestamp_ms = None;
@@ -180,6 +198,7 @@ mod tests {
     fn policy() -> CutPolicy {
         CutPolicy {
             max_records: 3,
+            max_bytes: 1 << 20,
             max_interval: Duration::from_millis(100),
             heartbeat_interval: Duration::from_secs(5),
         }
@@ -236,6 +255,47 @@ mod tests {
         s.confirm(&seal, t0);
         assert_eq!(s.tip(), &tip);
         assert_eq!(s.pending(), 0);
+    }
+
+    #[test]
+    fn cuts_once_the_pending_bytes_reach_the_bound_and_starts_counting_again() {
+        let key = signing_key(&[7; 32]).expect("key");
+        let t0 = Instant::now();
+        let policy = CutPolicy {
+            max_records: 1000,
+            max_bytes: 100,
+            ..policy()
+        };
+        let mut s = PartitionSealer::new("t", 0, Tip::genesis("t", 0), t0);
+        let value = [0u8; 40];
+        let k = [1u8; 5];
+        let mut add = |s: &mut PartitionSealer, o: i64| {
+            s.append(
+                &RecordRef {
+                    offset: o,
+                    timestamp_ms: None,
+                    key: Some(&k),
+                    value: Some(&value),
+                },
+                || t0,
+            )
+            .expect("append");
+        };
+        add(&mut s, 0);
+        add(&mut s, 1);
+        assert!(
+            !s.full(&policy) && !s.data_due(&policy, t0),
+            "90 bytes pending"
+        );
+        add(&mut s, 2);
+        assert!(
+            s.full(&policy) && s.data_due(&policy, t0),
+            "135 bytes: the record that crossed the bound is the last"
+        );
+        let seal = s.cut(3, 1, &key);
+        s.confirm(&seal, t0);
+        add(&mut s, 3);
+        assert!(!s.full(&policy), "bytes restart at each seal");
     }
 
     #[test]

@@ -392,7 +392,7 @@ impl Sealer {
     }
 
     fn on_record(&mut self, topic: &str, partition: i32, r: &RecordRef<'_>) {
-        let max = self.s.policy.max_records;
+        let policy = self.s.policy;
         let Some(o) = self.get_mut(topic, partition) else {
             return;
         };
@@ -423,7 +423,7 @@ impl Sealer {
             tracing::error!(topic, partition, error = %e, "record out of order");
             return;
         }
-        if s.pending() >= max {
+        if s.full(&policy) {
             if let Err(error) = self.seal(topic, partition) {
                 tracing::warn!(topic, partition, %error, "sealing failed; will retry");
             }

@@ -104,6 +104,38 @@ def test_idle_partition_gets_heartbeats_at_the_configured_interval(stack, sealer
     assert r["findings"] == [] and r["records_covered"] == 10
 
 
+def test_seals_are_cut_by_bytes_so_no_archived_range_outgrows_the_bound(stack, sealers_factory):
+    """`sealer.max_bytes` bounds what one archived range holds (the archiver keeps one range in
+    memory): every seal but the last is cut by the record that carried its keys and values
+    past the bound, never later."""
+    import random
+
+    from confluent_kafka import Producer
+
+    topic = stack.create_topic(1, seals=True)
+    rng = random.Random(3)
+    prod = Producer({"bootstrap.servers": stack.kafka, "log_level": 0})
+    for i in range(300):
+        prod.produce(topic, bytes([i % 256]) * rng.randint(1_000, 20_000), key=b"k%d" % i, partition=0)
+    prod.flush(30)
+    bound = 64 * 1024
+    s = sealers_factory(topic, max_records=100_000, max_interval_ms=5_000, max_bytes=bound)
+    s.start()
+    publics = s.publics()
+    wait_all_sealed(stack, topic, 1, publics, timeout=120)
+    r = check_partition(stack.kafka, topic, 0, publics)
+    assert r["findings"] == [] and r["records_covered"] == 300
+    _, _, records = read_partition(stack.kafka, topic, 0)
+    size = {o: len(k or b"") + len(v or b"") for o, _, k, v in records}
+    data = [s_ for _, s_ in r["accepted"] if s_["kind"] == "data"]
+    assert len(data) >= 300 * 1_000 // bound, "cut by bytes, not by count or time"
+    for seal in data[:-1]:
+        sizes = [size[o] for o in range(seal["first_offset"], seal["last_offset"] + 1)]
+        assert sum(sizes) >= bound > sum(sizes) - sizes[-1], (seal["seq"], sum(sizes), sizes[-1])
+    last = data[-1]
+    assert sum(size[o] for o in range(last["first_offset"], last["last_offset"] + 1)) < bound + 20_002
+
+
 def test_a_rival_seal_that_wins_the_race_is_adopted_not_forked(stack, sealers_factory):
     """A zombie's seal (here written directly, signed with the same key) lands
     before the owner's seal for the same sequence number. The owner must
