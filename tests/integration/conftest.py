@@ -214,6 +214,27 @@ def gateway_factory(stack, tmp_path):
         g.stop()
 
 
+def duckdb_httpfs(endpoint, secret=True):
+    """A DuckDB connection reading S3 straight from `endpoint` (http://host:port) with its httpfs
+    extension, loaded from the duckdb-extension-httpfs wheel instead of `INSTALL httpfs` (which
+    downloads it and has no internet here), and the stack's credentials as a secret."""
+    import glob
+
+    import duckdb
+    import duckdb_extension_httpfs
+
+    ext = glob.glob(str(Path(duckdb_extension_httpfs.__file__).parent / "extensions" / f"v{duckdb.__version__}" / "httpfs.duckdb_extension"))
+    assert ext, f"no httpfs extension for DuckDB {duckdb.__version__} in duckdb-extension-httpfs"
+    con = duckdb.connect()
+    con.execute(f"LOAD '{ext[0]}'")
+    if not secret:
+        return con
+    host = endpoint.replace("http://", "")
+    con.execute(f"CREATE SECRET local_s3 (TYPE s3, KEY_ID 'test', SECRET 'test', REGION 'us-east-1', "
+                f"ENDPOINT '{host}', URL_STYLE 'path', USE_SSL false)")
+    return con
+
+
 def make_event(tenant, seq, **over):
     e = {
         "event_id": str(uuid.uuid4()),

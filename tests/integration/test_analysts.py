@@ -1,13 +1,15 @@
 """docs/ANALYSTS.md, run as written against an archive the pipeline wrote:
-the DuckDB (over pyarrow) and pyarrow blocks are extracted from the document
-and executed; only the endpoint and the key prefix are substituted."""
+the DuckDB (straight from S3 with httpfs, and over pyarrow) and pyarrow blocks
+are extracted from the document and executed; only the endpoint and the key
+prefix are substituted, and httpfs is loaded from its PyPI wheel instead of
+`INSTALL httpfs; LOAD httpfs;` (which downloads it; no internet here)."""
 import datetime as dt
 import json
 import re
 import uuid
 from pathlib import Path
 
-from conftest import make_event, wait_until
+from conftest import duckdb_httpfs, make_event, wait_until
 from test_archiver import manifests, s3client, start_archiver
 
 DOC = (Path(__file__).parents[2] / "docs" / "ANALYSTS.md").read_text()
@@ -73,8 +75,22 @@ def test_analyst_queries_run_as_written_against_a_real_archive(stack, tmp_path, 
 
     ns = {}
     exec(localise(block("duckdb-over-pyarrow")), ns)  # noqa: S102 - the document's own code
-    con = ns["con"]
+    over_pyarrow = ns["con"]
+    httpfs = duckdb_httpfs(stack.s3, secret=False)
+    first, rest = localise(block("duckdb-httpfs")).split("\n", 1)
+    assert first == "INSTALL httpfs; LOAD httpfs;", first
+    httpfs.execute(rest)
+    for con in (over_pyarrow, httpfs):
+        check_queries(con, evs)
 
+    ns = {}
+    exec(localise(block("pyarrow-trace")), ns)  # noqa: S102
+    trace = ns["trace"]
+    assert trace.column("action").to_pylist() == ["step.1", "step.2", "step.3", "step.4"]
+    assert str(trace.schema.field("event_time").type) == "timestamp[us, tz=UTC]"
+
+
+def check_queries(con, evs):
     rows = con.execute(block("actor-on-resource")).fetchall()
     assert [r[1] for r in rows] == ["invoice.view", "invoice.update", "invoice.delete"]
     assert all(r[0].tzinfo is not None for r in rows), "event_time must come back as a UTC timestamp"
@@ -87,9 +103,3 @@ def test_analyst_queries_run_as_written_against_a_real_archive(stack, tmp_path, 
     assert rows == [("globex", "export", 2), ("globex", "login", 2), ("acme", "export", 1), ("acme", "login", 1)]
 
     assert con.execute(block("once-per-event")).fetchall() == [(len(evs) + 1, len(evs), len(evs))]
-
-    ns = {}
-    exec(localise(block("pyarrow-trace")), ns)  # noqa: S102
-    trace = ns["trace"]
-    assert trace.column("action").to_pylist() == ["step.1", "step.2", "step.3", "step.4"]
-    assert str(trace.schema.field("event_time").type) == "timestamp[us, tz=UTC]"

@@ -10,7 +10,7 @@ import boto3
 import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 from botocore.config import Config
-from conftest import make_event, wait_until
+from conftest import duckdb_httpfs, make_event, wait_until
 
 RETENTION_DAYS = 3
 
@@ -87,11 +87,18 @@ def test_archive_is_complete_locked_and_readable_by_pyarrow_and_duckdb(stack, tm
             offsets = archive.filter(ds.field("kafka_partition") == p).column("kafka_offset").to_pylist()
             assert offsets == sorted(offsets) and len(set(offsets)) == len(offsets)
 
-        # DuckDB over the same Arrow data (its httpfs extension cannot be downloaded here).
-        import duckdb
-
-        counts = dict(duckdb.sql("select tenant, count(*) from archive group by tenant").fetchall())
+        # DuckDB straight from the S3 endpoint (httpfs), Hive partitions and UTC timestamps typed.
+        con = duckdb_httpfs(stack.s3)
+        view = f"read_parquet('s3://audit-archive/{prefix}events/*/*/*/*/*.parquet', hive_partitioning = true)"
+        counts = dict(con.execute(f"select tenant, count(*) from {view} group by tenant").fetchall())
         assert counts == {f"tenant-{i}": 600 for i in range(5)}
+        types = dict(con.execute(f"select column_name, column_type from (describe select * from {view})").fetchall())
+        assert types["event_time"] == "TIMESTAMP WITH TIME ZONE" and types["kafka_timestamp"] == "TIMESTAMP WITH TIME ZONE"
+        assert {"topic", "dt", "hour", "partition"} <= set(types)
+        per_partition = con.execute(f"select kafka_partition, count(*), count(distinct kafka_offset), min(kafka_offset), "
+                                    f"max(kafka_offset) from {view} group by all order by 1").fetchall()
+        ends = stack.end_offsets(topic)
+        assert per_partition == [(p, ends[p], ends[p], 0, ends[p] - 1) for p in range(3)]
     finally:
         archiver.terminate()
         archiver.wait(30)
