@@ -75,7 +75,7 @@ prefix = "{run}/"
 retention_days = 1
 metrics_listen = "127.0.0.1:{aport}"
 """)
-    env = dict(os.environ, AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test", AUDITLOG_LOG="warn")
+    env = dict(os.environ, AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test", AUDITLOG_LOG=os.environ.get("AUDITLOG_LOG", "warn"))
     print(f"sealing {a.events} events first (not measured)…", file=sys.stderr)
     run_until([a.bin, "--config", cfg, "seal"], env, sport, "auditlog_sealer_records_sealed_total", a.events, f"{tmp}/seal.log")
 

@@ -290,6 +290,10 @@ async fn archive(config: Config) -> Result<ExitCode> {
         seal_keys,
         limits: config.limits.clone(),
         checkpoint_interval: ac.checkpoint_interval,
+        batch_ranges: archiver::runtime::ranges_in_budget(
+            ac.memory_budget,
+            config.sealer.max_bytes,
+        ),
     };
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let flag = Arc::clone(&stop);

@@ -20,6 +20,7 @@ mod reader;
 pub mod runtime;
 pub mod store;
 pub mod telemetry;
+mod upload;
 
 /// Why archiving failed.
 #[derive(Debug, thiserror::Error)]

@@ -33,47 +33,118 @@ impl Reader {
         from: i64,
         to: i64,
     ) -> Result<Vec<KafkaRecord>, ArchiverError> {
-        let mut out = Vec::new();
-        if from > to {
+        let mut out = self.read_many(&[(topic.to_owned(), partition, from, to)])?;
+        Ok(out.pop().unwrap_or_default())
+    }
+
+    /// Reads several ranges at once (one fetch serves every partition),
+    /// each in order; ranges of one partition are read in one pass from the
+    /// lowest offset. A partition whose ranges are complete is paused so it
+    /// prefetches nothing more.
+    pub(crate) fn read_many(
+        &self,
+        ranges: &[(String, i32, i64, i64)],
+    ) -> Result<Vec<Vec<KafkaRecord>>, ArchiverError> {
+        let mut out: Vec<Vec<KafkaRecord>> = ranges.iter().map(|_| Vec::new()).collect();
+        // Few partitions per call, so a linear search beats hashing every
+        // message's topic.
+        let mut streams: Vec<Stream<'_>> = Vec::new();
+        for (i, (topic, partition, from, to)) in ranges.iter().enumerate() {
+            if from > to {
+                continue;
+            }
+            match streams
+                .iter_mut()
+                .find(|s| s.partition == *partition && s.topic == topic)
+            {
+                Some(s) => {
+                    s.next = s.next.min(*from);
+                    s.end = s.end.max(*to);
+                    s.ranges.push(i);
+                }
+                None => streams.push(Stream {
+                    topic,
+                    partition: *partition,
+                    next: *from,
+                    end: *to,
+                    ranges: vec![i],
+                    done: false,
+                }),
+            }
+        }
+        if streams.is_empty() {
             return Ok(out);
         }
         let mut tpl = TopicPartitionList::new();
-        tpl.add_partition_offset(topic, partition, Offset::Offset(from))
-            .map_err(kafka_err)?;
+        for s in &streams {
+            tpl.add_partition_offset(s.topic, s.partition, Offset::Offset(s.next))
+                .map_err(kafka_err)?;
+        }
         self.consumer.assign(&tpl).map_err(kafka_err)?;
+        // librdkafka keeps a partition's pause across unassign and assign:
+        // the partitions this reader paused last time must fetch again.
+        self.consumer.resume(&tpl).map_err(kafka_err)?;
         let deadline = Instant::now() + self.timeout * 6;
-        let mut next = from;
-        while next <= to {
+        while streams.iter().any(|s| !s.done) {
             if Instant::now() > deadline {
+                let stuck: Vec<String> = streams
+                    .iter()
+                    .filter(|s| !s.done)
+                    .map(|s| format!("{}/{} at {} of ..={}", s.topic, s.partition, s.next, s.end))
+                    .collect();
                 return Err(ArchiverError::Kafka(format!(
-                    "timed out reading {topic}/{partition} {from}..={to} at {next}"
+                    "timed out reading {}",
+                    stuck.join(", ")
                 )));
             }
-            match self.consumer.poll(Duration::from_millis(50)) {
-                None => {}
-                Some(Err(e)) => tracing::warn!(topic, partition, error = %e, "reading"),
-                Some(Ok(m)) if m.offset() < next => {}
-                Some(Ok(m)) => {
-                    next = m.offset() + 1;
-                    if m.offset() <= to {
-                        let headers = m
-                            .headers()
-                            .map(|h| {
-                                h.iter()
-                                    .map(|x| (x.key.to_owned(), x.value.map(<[u8]>::to_vec)))
-                                    .collect()
-                            })
-                            .unwrap_or_default();
-                        out.push(KafkaRecord {
-                            topic: topic.to_owned(),
-                            partition,
-                            offset: m.offset(),
-                            timestamp_ms: m.timestamp().to_millis(),
-                            key: m.key().map(<[u8]>::to_vec),
-                            value: m.payload().map(<[u8]>::to_vec),
-                            headers,
-                        });
-                    }
+            let m = match self.consumer.poll(Duration::from_millis(50)) {
+                None => continue,
+                Some(Err(e)) => {
+                    tracing::warn!(error = %e, "reading");
+                    continue;
+                }
+                Some(Ok(m)) => m,
+            };
+            let Some(s) = streams
+                .iter_mut()
+                .find(|s| s.partition == m.partition() && s.topic == m.topic())
+            else {
+                continue;
+            };
+            let o = m.offset();
+            if s.done || o < s.next {
+                continue;
+            }
+            s.next = o + 1;
+            if let Some(&i) = s
+                .ranges
+                .iter()
+                .find(|&&i| ranges[i].2 <= o && o <= ranges[i].3)
+            {
+                let headers = m
+                    .headers()
+                    .map(|h| {
+                        h.iter()
+                            .map(|x| (x.key.to_owned(), x.value.map(<[u8]>::to_vec)))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                out[i].push(KafkaRecord {
+                    topic: s.topic.to_owned(),
+                    partition: s.partition,
+                    offset: o,
+                    timestamp_ms: m.timestamp().to_millis(),
+                    key: m.key().map(<[u8]>::to_vec),
+                    value: m.payload().map(<[u8]>::to_vec),
+                    headers,
+                });
+            }
+            if s.next > s.end {
+                s.done = true;
+                let mut one = TopicPartitionList::new();
+                one.add_partition(s.topic, s.partition);
+                if let Err(error) = self.consumer.pause(&one) {
+                    tracing::debug!(topic = s.topic, partition = s.partition, %error, "pausing a finished partition");
                 }
             }
         }
@@ -104,5 +175,55 @@ impl Reader {
         self.consumer
             .fetch_watermarks(topic, partition, self.timeout)
             .map_err(kafka_err)
+    }
+}
+
+/// The ranges of one partition in a [`Reader::read_many`] call.
+struct Stream<'a> {
+    topic: &'a str,
+    partition: i32,
+    /// The next offset expected.
+    next: i64,
+    /// The last offset any of its ranges covers.
+    end: i64,
+    /// Indexes of its ranges.
+    ranges: Vec<usize>,
+    done: bool,
+}
+
+/// How many ranges one read may fetch at once within `budget` bytes of
+/// records in flight, when a range holds at most `max_range` bytes: the
+/// batch being read, plus one range waiting for the uploader and one being
+/// uploaded, must fit. At least 1, at most 8 (more does not read faster).
+pub fn ranges_in_budget(budget: u64, max_range: u64) -> usize {
+    let fit = budget / max_range.max(1);
+    usize::try_from(fit.saturating_sub(2))
+        .unwrap_or(usize::MAX)
+        .clamp(1, 8)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ranges_in_budget;
+
+    #[test]
+    fn the_batch_and_two_ranges_in_the_pipeline_fit_the_budget() {
+        let mib = 1 << 20;
+        assert_eq!(ranges_in_budget(256 * mib, 32 * mib), 6);
+        assert_eq!(ranges_in_budget(96 * mib, 32 * mib), 1);
+        assert_eq!(
+            ranges_in_budget(10 * mib, 32 * mib),
+            1,
+            "never less than one"
+        );
+        assert_eq!(
+            ranges_in_budget(4096 * mib, 32 * mib),
+            8,
+            "more does not read faster"
+        );
+        for budget in [96, 128, 200, 256, 300] {
+            let n = ranges_in_budget(budget * mib, 32 * mib) as u64;
+            assert!((n + 2) * 32 * mib <= budget * mib, "{budget} MiB: {n}");
+        }
     }
 }

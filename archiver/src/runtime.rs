@@ -1,26 +1,30 @@
-//! The archiver's consumer loop (first cut).
+//! The archiver's consumer loop.
 //!
 //! One thread polls a `BaseConsumer` subscribed to the seals topics. Each
 //! seal is put through the canonical-chain rule; for each accepted data seal
-//! the archiver reads the sealed records from the events partition, checks
-//! them against the seal, encodes them, PUTs the objects and then the signed
-//! manifest create-only under COMPLIANCE retention, and only then commits the
-//! seals offset. Heartbeats and rejected seals are committed without writing.
+//! the archiver reads the sealed records from the events partition and hands
+//! them to the uploader thread (`crate::upload`), which checks them against
+//! the seal, encodes them, PUTs the objects and then the signed manifest
+//! create-only under COMPLIANCE retention. Seals offsets are committed here,
+//! in order, once the uploader reports everything up to them durable.
+//! Heartbeats and rejected seals pass through the uploader too, so they are
+//! never committed ahead of a range still being written. At most three
+//! ranges are in memory: one being read, one handed over, one uploading.
 //!
 //! The member holding seals partition 0 of the first topic also writes the
 //! periodic checkpoint (`crate::checkpoint`), and a last one when it stops.
 //!
-//! Not built yet: grouping several seals into one object, a memory budget.
+//! Not built yet: grouping several seals into one object.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
+use std::time::{Duration, Instant};
 
 use auditlog_config::KafkaConfig;
 use auditlog_config::kafka::{admin_properties, consumer_properties};
 use chain::canonical::{Tip, apply};
-use chain::link::Hash;
-use chain::manifest::{Manifest, ObjectRef, Table};
+use chain::manifest::Manifest;
 use chain::seal::{KeyId, Seal, SealKind};
 use ed25519_dalek::{SigningKey, VerifyingKey};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
@@ -30,11 +34,12 @@ use tokio::runtime::Handle;
 
 use crate::ArchiverError;
 use crate::checkpoint::Checkpointer;
-use crate::encode::encode_range;
-use crate::layout::{dead_letters_key, events_key, manifest_key, retain_until_secs};
+use crate::layout::manifest_key;
+pub use crate::reader::ranges_in_budget;
 use crate::reader::{Reader, kafka_err};
-use crate::store::{Put, Store};
+use crate::store::Store;
 use crate::telemetry;
+use crate::upload::{Done, Job, Uploader, now_ms};
 
 /// What the archiver needs.
 #[derive(Debug)]
@@ -61,6 +66,8 @@ pub struct Settings {
     pub limits: Limits,
     /// Time between checkpoints; `None` writes none.
     pub checkpoint_interval: Option<Duration>,
+    /// Ranges read at once (see [`ranges_in_budget`]).
+    pub batch_ranges: usize,
 }
 
 impl Settings {
@@ -77,8 +84,6 @@ impl Settings {
 struct Part {
     events_topic: String,
     tip: Tip,
-    /// Digest and seq of the partition's last manifest.
-    last_manifest: Option<(Hash, u64)>,
     /// The next seals offset to process; earlier deliveries (fetched before
     /// the seek) are ignored.
     next: i64,
@@ -115,12 +120,6 @@ fn client(props: impl IntoIterator<Item = (String, String)>) -> ClientConfig {
         cc.set(k, v);
     }
     cc
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// The running archiver.
@@ -203,7 +202,7 @@ impl Archiver {
 
     /// Rebuilds a partition's tip and manifest chain from the seals before
     /// the committed offset.
-    fn resume(&mut self, seals_topic: &str, partition: i32) -> Result<(), ArchiverError> {
+    fn resume(&mut self, seals_topic: &str, partition: i32) -> Result<Job, ArchiverError> {
         let events_topic = seals_topic
             .strip_suffix(self.s.seals_suffix.as_str())
             .unwrap_or(seals_topic)
@@ -263,152 +262,15 @@ impl Archiver {
         self.parts.insert(
             (seals_topic.to_owned(), partition),
             Part {
-                events_topic,
+                events_topic: events_topic.clone(),
                 tip,
-                last_manifest,
                 next,
             },
         );
-        Ok(())
-    }
-
-    /// Archives one accepted data seal: objects, then manifest.
-    fn archive(
-        &mut self,
-        seals_topic: &str,
-        partition: i32,
-        seal: &Seal,
-    ) -> Result<(), ArchiverError> {
-        let Some(part) = self.parts.get(&(seals_topic.to_owned(), partition)) else {
-            return Ok(());
-        };
-        let topic = part.events_topic.clone();
-        let prev = part.last_manifest.map(|(d, _)| d);
-        let next_seq = part.last_manifest.map_or(0, |(_, s)| s + 1);
-        let records = self
-            .reader
-            .read(&topic, partition, seal.first_offset, seal.last_offset)?;
-        telemetry::buffered(
-            records
-                .iter()
-                .map(|r| r.value.as_ref().map_or(0, Vec::len) + r.key.as_ref().map_or(0, Vec::len))
-                .sum(),
-        );
-        let first_ts = records.first().and_then(|r| r.timestamp_ms);
-        let encoded = encode_range(seal, records, &self.s.limits)?;
-        let retention = self
-            .s
-            .retention
-            .get(&topic)
-            .copied()
-            .unwrap_or(self.s.default_retention);
-        let retain_until = retain_until_secs(seal.sealed_at_ms, retention);
-        let mut objects = Vec::new();
-        for (table, enc, key) in [
-            (
-                Table::Events,
-                encoded.events,
-                events_key(
-                    &self.s.prefix,
-                    &topic,
-                    partition,
-                    seal.first_offset,
-                    first_ts,
-                ),
-            ),
-            (
-                Table::DeadLetters,
-                encoded.dead_letters,
-                dead_letters_key(
-                    &self.s.prefix,
-                    &topic,
-                    partition,
-                    seal.first_offset,
-                    first_ts,
-                ),
-            ),
-        ] {
-            let Some(enc) = enc else { continue };
-            let bytes = enc.bytes.len() as u64;
-            let started = Instant::now();
-            let put = self.rt.block_on(self.store.put_locked(
-                &key,
-                enc.bytes,
-                &enc.sha256,
-                retain_until,
-                "application/vnd.apache.parquet",
-            ))?;
-            let table_name = match table {
-                Table::Events => "events",
-                Table::DeadLetters => "dead_letters",
-            };
-            match &put {
-                Put::Created { .. } => telemetry::object_written(
-                    table_name,
-                    enc.rows as u64,
-                    bytes,
-                    started.elapsed().as_secs_f64(),
-                ),
-                Put::Existing { .. } => telemetry::conflict(true),
-            }
-            objects.push(ObjectRef {
-                table,
-                key,
-                version_id: put.version_id().to_owned(),
-                sha256: enc.sha256,
-                rows: enc.rows as u64,
-                bytes,
-            });
-        }
-        let mut manifest = Manifest {
-            seal: seal.clone(),
-            objects,
-            schema_version: schemas::SCHEMA_VERSION,
-            seq: next_seq,
-            prev_manifest: prev,
-            written_at_ms: now_ms(),
-            key_id: KeyId([0; 16]),
-            signature: [0; 64],
-        };
-        manifest.sign(&self.s.key);
-        let key = manifest_key(&self.s.prefix, &topic, partition, seal.first_offset);
-        let json = manifest.to_json();
-        let sha: [u8; 32] = {
-            use sha2::Digest;
-            sha2::Sha256::digest(&json).into()
-        };
-        match self.rt.block_on(self.store.put_locked(
-            &key,
-            json,
-            &sha,
-            retain_until,
-            "application/json",
-        )) {
-            Ok(_) => {}
-            // A retry wrote a manifest before (different written_at): adopt it.
-            Err(ArchiverError::Conflict { .. }) => {
-                telemetry::conflict(true);
-                if let Some(bytes) = self.rt.block_on(self.store.get(&key))? {
-                    if let Ok(existing) = Manifest::from_json(&bytes) {
-                        if existing.seal == *seal {
-                            manifest = existing;
-                        }
-                    }
-                }
-            }
-            Err(e) => return Err(e),
-        }
-        telemetry::buffered(0);
-        telemetry::range_archived(
-            &topic,
-            partition,
-            (now_ms() - seal.sealed_at_ms).max(0) as f64 / 1000.0,
-        );
-        tracing::info!(topic = %topic, partition, seq = seal.seq, first_offset = seal.first_offset, last_offset = seal.last_offset, objects = manifest.objects.len(), "range archived");
-        if let Some(part) = self.parts.get_mut(&(seals_topic.to_owned(), partition)) {
-            part.last_manifest = Some((manifest.digest(), manifest.seq));
-        }
-        Ok(())
+        Ok(Job::Resume {
+            at: (events_topic, partition),
+            last_manifest,
+        })
     }
 
     /// Whether this member writes checkpoints: it holds seals partition 0
@@ -466,19 +328,151 @@ impl Archiver {
     }
 
     /// Runs until `stop` is set; the checkpoint leader writes a last
-    /// checkpoint on the way out.
+    /// checkpoint on the way out. Encoding and uploading run on a second
+    /// thread ([`crate::upload`]) while this one reads the next range.
     pub fn run(mut self, stop: &AtomicBool) -> Result<(), ArchiverError> {
-        let result = self.run_loop(stop);
-        if result.is_ok() {
-            self.maybe_checkpoint(true);
-        }
-        result
+        let (jobs, jobs_rx) = std::sync::mpsc::sync_channel::<Job>(1);
+        let (done_tx, done) = std::sync::mpsc::channel::<Done>();
+        let uploader = Uploader::new(
+            &self.s.prefix,
+            self.s.retention.clone(),
+            self.s.default_retention,
+            self.s.key.clone(),
+            self.s.limits.clone(),
+            self.store.clone(),
+            self.rt.clone(),
+        );
+        let (looped, uploaded) = std::thread::scope(|scope| {
+            let up = scope.spawn(move || uploader.run(&jobs_rx, &done_tx, stop));
+            let looped = self.run_loop(stop, &jobs, &done);
+            drop(jobs);
+            let uploaded = up.join().unwrap_or_else(|_| {
+                Err(ArchiverError::Kafka("the uploader thread panicked".into()))
+            });
+            (looped, uploaded)
+        });
+        self.commit_done(&done);
+        uploaded?;
+        looped?;
+        self.maybe_checkpoint(true);
+        Ok(())
     }
 
-    fn run_loop(&mut self, stop: &AtomicBool) -> Result<(), ArchiverError> {
+    /// Commits what the uploader finished, for partitions still owned.
+    fn commit_done(&self, done: &Receiver<Done>) {
+        for d in done.try_iter() {
+            if self.parts.contains_key(&(d.topic.clone(), d.partition)) {
+                self.commit(&d.topic, d.partition, d.next);
+            }
+        }
+    }
+
+    /// Hands a job to the uploader, committing what it finishes meanwhile.
+    /// `false` when the uploader has stopped (its error is returned by
+    /// [`Self::run`]) or `stop` is set.
+    fn hand_over(
+        &self,
+        mut job: Job,
+        jobs: &SyncSender<Job>,
+        done: &Receiver<Done>,
+        stop: &AtomicBool,
+    ) -> bool {
+        loop {
+            self.commit_done(done);
+            match jobs.try_send(job) {
+                Ok(()) => return true,
+                Err(TrySendError::Disconnected(_)) => return false,
+                Err(TrySendError::Full(j)) => {
+                    if stop.load(Ordering::Relaxed) {
+                        return false;
+                    }
+                    job = j;
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            }
+        }
+    }
+
+    /// Reads the ranges of a batch at once (retrying with backoff) and
+    /// hands its jobs over in order. `false` once `stop` is set or the
+    /// uploader has stopped.
+    fn flush(
+        &self,
+        batch: &mut Vec<Pending>,
+        jobs: &SyncSender<Job>,
+        done: &Receiver<Done>,
+        stop: &AtomicBool,
+    ) -> bool {
+        let ranges: Vec<(String, i32, i64, i64)> = batch
+            .iter()
+            .filter_map(|p| match p {
+                Pending::Data { at, seal, .. } => {
+                    Some((at.0.clone(), at.1, seal.first_offset, seal.last_offset))
+                }
+                Pending::Pass(_) => None,
+            })
+            .collect();
+        let mut backoff = Duration::from_millis(200);
+        let started = Instant::now();
+        let read = loop {
+            match self.reader.read_many(&ranges) {
+                Ok(read) => break read,
+                Err(error) => {
+                    if stop.load(Ordering::Relaxed) {
+                        return false;
+                    }
+                    telemetry::retried();
+                    tracing::warn!(%error, ?backoff, "reading ranges failed; retrying");
+                    std::thread::sleep(backoff);
+                    backoff = (backoff * 2).min(Duration::from_secs(10));
+                }
+            }
+        };
+        telemetry::buffered(
+            read.iter()
+                .flatten()
+                .map(|r| r.value.as_ref().map_or(0, Vec::len) + r.key.as_ref().map_or(0, Vec::len))
+                .sum(),
+        );
+        tracing::debug!(
+            ranges = ranges.len(),
+            read_ms = started.elapsed().as_millis() as u64,
+            "batch read"
+        );
+        let mut read = read.into_iter();
+        for p in batch.drain(..) {
+            let job = match p {
+                Pending::Pass(d) => Job::Pass(d),
+                Pending::Data { at, seal, done: d } => Job::Range {
+                    at,
+                    seal,
+                    records: read.next().unwrap_or_default(),
+                    done: d,
+                },
+            };
+            if !self.hand_over(job, jobs, done, stop) {
+                return false;
+            }
+        }
+        true
+    }
+
+    fn run_loop(
+        &mut self,
+        stop: &AtomicBool,
+        jobs: &SyncSender<Job>,
+        done: &Receiver<Done>,
+    ) -> Result<(), ArchiverError> {
+        let mut batch: Vec<Pending> = Vec::new();
         while !stop.load(Ordering::Relaxed) {
+            self.commit_done(done);
             self.maybe_checkpoint(false);
-            let Some(polled) = self.consumer.poll(Duration::from_millis(200)) else {
+            // With ranges waiting, take only seals already fetched, then read.
+            let wait = if batch.is_empty() { 200 } else { 0 };
+            let Some(polled) = self.consumer.poll(Duration::from_millis(wait)) else {
+                if !batch.is_empty() && !self.flush(&mut batch, jobs, done, stop) {
+                    return Ok(());
+                }
                 continue;
             };
             let m = match polled {
@@ -495,31 +489,36 @@ impl Archiver {
                 Ok(mut v) => std::mem::take(&mut *v),
                 Err(poisoned) => std::mem::take(&mut *poisoned.into_inner()),
             };
+            let resuming = !self.parts.contains_key(&(topic.clone(), partition));
+            if (!revoked.is_empty() || resuming)
+                && !batch.is_empty()
+                && !self.flush(&mut batch, jobs, done, stop)
+            {
+                return Ok(());
+            }
             for r in revoked {
                 if self.parts.remove(&r).is_some() {
                     tracing::info!(topic = %r.0, partition = r.1, "seals partition revoked");
                 }
             }
             if !self.parts.contains_key(&(topic.clone(), partition)) {
-                if let Err(e) = self.resume(&topic, partition) {
-                    tracing::warn!(topic, partition, error = %e, "resume failed; retrying");
-                    std::thread::sleep(Duration::from_secs(1));
+                match self.resume(&topic, partition) {
+                    Ok(resume) => {
+                        if !self.hand_over(resume, jobs, done, stop) {
+                            return Ok(());
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(topic, partition, error = %e, "resume failed; retrying");
+                        std::thread::sleep(Duration::from_secs(1));
+                    }
                 }
                 continue; // the seek re-delivers from the committed offset
             }
-            if self
-                .parts
-                .get(&(topic.clone(), partition))
-                .is_some_and(|p| offset < p.next)
-            {
-                continue; // fetched before the seek
-            }
-            let Some(seal) = payload.and_then(|p| Seal::from_json(&p).ok()) else {
-                if let Some(p) = self.parts.get_mut(&(topic.clone(), partition)) {
-                    p.next = offset + 1;
-                }
-                self.commit(&topic, partition, offset + 1);
-                continue;
+            let pass = Done {
+                topic: topic.clone(),
+                partition,
+                next: offset + 1,
             };
             let key = |id: &KeyId| {
                 self.s
@@ -532,35 +531,49 @@ impl Archiver {
                 continue;
             };
             if offset < part.next {
-                continue;
+                continue; // fetched before the seek
             }
             part.next = offset + 1;
+            let seal = payload.and_then(|p| Seal::from_json(&p).ok());
             let events_topic = part.events_topic.clone();
-            let accepted = apply(&mut part.tip, &events_topic, partition, &seal, key).is_ok();
-            if accepted && seal.kind == SealKind::Data {
-                let mut backoff = Duration::from_millis(200);
-                while let Err(e) = self.archive(&topic, partition, &seal) {
-                    if stop.load(Ordering::Relaxed) {
-                        return Ok(());
+            let pending = match seal {
+                Some(seal)
+                    if apply(&mut part.tip, &events_topic, partition, &seal, key).is_ok()
+                        && seal.kind == SealKind::Data =>
+                {
+                    Pending::Data {
+                        at: (events_topic, partition),
+                        seal: Box::new(seal),
+                        done: pass,
                     }
-                    if matches!(
-                        e,
-                        ArchiverError::Conflict { .. } | ArchiverError::SealMismatch { .. }
-                    ) {
-                        if matches!(e, ArchiverError::Conflict { .. }) {
-                            telemetry::conflict(false);
-                        }
-                        tracing::error!(topic, partition, seq = seal.seq, error = %e, "cannot archive this range; partition stopped");
-                        return Err(e);
-                    }
-                    telemetry::retried();
-                    tracing::warn!(topic, partition, seq = seal.seq, error = %e, ?backoff, "archiving failed; retrying");
-                    std::thread::sleep(backoff);
-                    backoff = (backoff * 2).min(Duration::from_secs(10));
                 }
+                _ => Pending::Pass(pass),
+            };
+            // A bounded batch; ranges of one partition are read in one pass.
+            batch.push(pending);
+            let (ranges, records) = batch.iter().fold((0, 0), |(n, r), p| match p {
+                Pending::Data { seal, .. } => (n + 1, r + seal.count),
+                Pending::Pass(_) => (n, r),
+            });
+            if (ranges >= self.s.batch_ranges || records >= BATCH_RECORDS)
+                && !self.flush(&mut batch, jobs, done, stop)
+            {
+                return Ok(());
             }
-            self.commit(&topic, partition, offset + 1);
         }
         Ok(())
     }
 }
+
+/// A seal waiting in a batch: its range is read together with the others.
+enum Pending {
+    Pass(Done),
+    Data {
+        at: (String, i32),
+        seal: Box<Seal>,
+        done: Done,
+    },
+}
+
+/// Records read at once, at most (besides `Settings::batch_ranges`).
+const BATCH_RECORDS: u64 = 100_000;

@@ -339,6 +339,10 @@ pub struct RawArchiver {
     /// Seconds between signed checkpoints across all partitions; 0 writes none.
     #[serde(default = "default_checkpoint_interval_secs")]
     pub checkpoint_interval_secs: u64,
+    /// Memory for records in flight, in MiB: how many sealed ranges (each at
+    /// most `sealer.max_bytes`) are read and uploaded at once.
+    #[serde(default = "default_memory_budget_mib")]
+    pub memory_budget_mib: u64,
 }
 
 impl Default for RawArchiver {
@@ -353,12 +357,16 @@ impl Default for RawArchiver {
             retention_days_by_topic: BTreeMap::new(),
             metrics_listen: default_archiver_metrics(),
             checkpoint_interval_secs: default_checkpoint_interval_secs(),
+            memory_budget_mib: default_memory_budget_mib(),
         }
     }
 }
 
 fn default_checkpoint_interval_secs() -> u64 {
     300
+}
+fn default_memory_budget_mib() -> u64 {
+    256
 }
 fn default_archiver_group() -> String {
     "auditlog-archiver".into()

@@ -142,6 +142,8 @@ pub struct ArchiverConfig {
     pub metrics_listen: Option<SocketAddr>,
     /// Time between checkpoints, if they are written.
     pub checkpoint_interval: Option<Duration>,
+    /// Bytes of records in flight at most.
+    pub memory_budget: u64,
 }
 
 impl ArchiverConfig {
@@ -405,7 +407,17 @@ impl Config {
             metrics_listen: optional_listen("archiver.metrics_listen", &ar.metrics_listen)?,
             checkpoint_interval: (ar.checkpoint_interval_secs > 0)
                 .then(|| Duration::from_secs(ar.checkpoint_interval_secs)),
+            memory_budget: ar.memory_budget_mib.saturating_mul(1 << 20),
         };
+        if archiver.memory_budget < sealer.max_bytes.saturating_mul(3) {
+            return Err(invalid(
+                "archiver.memory_budget_mib",
+                format!(
+                    "{} MiB cannot hold three ranges of sealer.max_bytes ({} bytes: one being read, one waiting, one uploading); raise it or lower sealer.max_bytes",
+                    ar.memory_budget_mib, sealer.max_bytes
+                ),
+            ));
+        }
         let log_format = match raw.telemetry.log_format.as_str() {
             "text" => LogFormat::Text,
             "json" => LogFormat::Json,

@@ -149,3 +149,17 @@ fn batch_bound_must_fit_in_flight_bound() {
         "{err}"
     );
 }
+
+#[test]
+fn a_memory_budget_smaller_than_three_ranges_is_refused_by_name() {
+    let toml = "[sealer]\nmax_bytes = 33554432\n[archiver]\nmemory_budget_mib = 64\n";
+    let err = Config::from_toml(toml, "f.toml", vars(&[])).expect_err("too small");
+    assert!(
+        matches!(err, ConfigError::Invalid { ref field, .. } if field == "archiver.memory_budget_mib"),
+        "{err}"
+    );
+    assert!(err.to_string().contains("sealer.max_bytes"), "{err}");
+    let ok = "[sealer]\nmax_bytes = 1048576\n[archiver]\nmemory_budget_mib = 64\n";
+    let c = Config::from_toml(ok, "f.toml", vars(&[])).expect("64 MiB holds ranges of 1 MiB");
+    assert_eq!(c.archiver.memory_budget, 64 << 20);
+}

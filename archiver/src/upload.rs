@@ -1,0 +1,303 @@
+//! The second stage of the archiver: encode a range, PUT its objects and its
+//! signed manifest, on a thread of its own, so that reading range n+1 from
+//! Kafka overlaps the encoding and upload of range n.
+//!
+//! Jobs arrive in the order the consumer loop decided them and leave (as
+//! [`Done`]) in the same order, so seals offsets are committed in order and
+//! only after everything before them is durable. The manifest chain of each
+//! partition (digest and seq of its last manifest) lives here, set by
+//! [`Job::Resume`] before the partition's first range.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, Sender};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use chain::link::Hash;
+use chain::manifest::{Manifest, ObjectRef, Table};
+use chain::seal::{KeyId, Seal};
+use ed25519_dalek::SigningKey;
+use schemas::Limits;
+use schemas::archive::KafkaRecord;
+use tokio::runtime::Handle;
+
+use crate::ArchiverError;
+use crate::encode::{Encoded, encode_range};
+use crate::layout::{dead_letters_key, events_key, manifest_key, retain_until_secs};
+use crate::store::{Put, Store};
+use crate::telemetry;
+
+/// What the uploader is asked to do, in order.
+pub(crate) enum Job {
+    /// A partition was (re)assigned: its manifest chain continues from here.
+    Resume {
+        /// Events topic and partition.
+        at: (String, i32),
+        /// Digest and seq of its last manifest, if any.
+        last_manifest: Option<(Hash, u64)>,
+    },
+    /// Archive a canonical data seal's records, then report `done`.
+    Range {
+        /// Events topic and partition.
+        at: (String, i32),
+        /// The seal.
+        seal: Box<Seal>,
+        /// Its records, in offset order.
+        records: Vec<KafkaRecord>,
+        /// What to commit once it is durable.
+        done: Done,
+    },
+    /// Nothing to write (a heartbeat, a rejected seal): report `done` once
+    /// every job before it is finished.
+    Pass(Done),
+}
+
+/// A seals offset that may be committed.
+#[derive(Debug, Clone)]
+pub(crate) struct Done {
+    /// Seals topic.
+    pub topic: String,
+    /// Partition.
+    pub partition: i32,
+    /// The next seals offset.
+    pub next: i64,
+}
+
+/// What the uploader needs.
+pub(crate) struct Uploader {
+    pub prefix: String,
+    pub retention: BTreeMap<String, Duration>,
+    pub default_retention: Duration,
+    pub key: SigningKey,
+    pub limits: Limits,
+    pub store: Store,
+    pub rt: Handle,
+    chains: HashMap<(String, i32), Option<(Hash, u64)>>,
+}
+
+/// Milliseconds since the epoch.
+pub(crate) fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+impl Uploader {
+    /// An uploader with no partitions yet.
+    pub fn new(
+        prefix: &str,
+        retention: BTreeMap<String, Duration>,
+        default_retention: Duration,
+        key: SigningKey,
+        limits: Limits,
+        store: Store,
+        rt: Handle,
+    ) -> Self {
+        Self {
+            prefix: prefix.to_owned(),
+            retention,
+            default_retention,
+            key,
+            limits,
+            store,
+            rt,
+            chains: HashMap::new(),
+        }
+    }
+
+    /// Runs jobs until the sender is dropped or `stop` is set; sends each
+    /// finished job's [`Done`] back. Returns the error that stopped a
+    /// partition for good (a conflict or records that do not match their
+    /// seal).
+    pub fn run(
+        mut self,
+        jobs: &Receiver<Job>,
+        done: &Sender<Done>,
+        stop: &AtomicBool,
+    ) -> Result<(), ArchiverError> {
+        while let Ok(job) = jobs.recv() {
+            let finished = match job {
+                Job::Resume { at, last_manifest } => {
+                    self.chains.insert(at, last_manifest);
+                    continue;
+                }
+                Job::Pass(d) => d,
+                Job::Range {
+                    at,
+                    seal,
+                    records,
+                    done: d,
+                } => {
+                    // Encoding is deterministic: once is enough, retries
+                    // only repeat the PUTs.
+                    let started = Instant::now();
+                    let first_ts = records.first().and_then(|r| r.timestamp_ms);
+                    let encoded = encode_range(&seal, records, &self.limits).inspect_err(|e| {
+                        tracing::error!(topic = %at.0, partition = at.1, seq = seal.seq, error = %e, "cannot archive this range; partition stopped");
+                    })?;
+                    let encoded_ms = started.elapsed().as_millis() as u64;
+                    let mut backoff = Duration::from_millis(200);
+                    loop {
+                        match self.store_range(&at, &seal, &encoded, first_ts) {
+                            Ok(()) => {
+                                tracing::debug!(
+                                    encode_ms = encoded_ms,
+                                    store_ms = started.elapsed().as_millis() as u64 - encoded_ms,
+                                    "range stored"
+                                );
+                                break;
+                            }
+                            Err(
+                                e @ (ArchiverError::Conflict { .. }
+                                | ArchiverError::SealMismatch { .. }),
+                            ) => {
+                                if matches!(e, ArchiverError::Conflict { .. }) {
+                                    telemetry::conflict(false);
+                                }
+                                tracing::error!(topic = %at.0, partition = at.1, seq = seal.seq, error = %e, "cannot archive this range; partition stopped");
+                                return Err(e);
+                            }
+                            Err(e) => {
+                                if stop.load(Ordering::Relaxed) {
+                                    return Ok(());
+                                }
+                                telemetry::retried();
+                                tracing::warn!(topic = %at.0, partition = at.1, seq = seal.seq, error = %e, ?backoff, "archiving failed; retrying");
+                                std::thread::sleep(backoff);
+                                backoff = (backoff * 2).min(Duration::from_secs(10));
+                            }
+                        }
+                    }
+                    d
+                }
+            };
+            if done.send(finished).is_err() {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Stores one encoded range: objects, then manifest.
+    fn store_range(
+        &mut self,
+        at: &(String, i32),
+        seal: &Seal,
+        encoded: &Encoded,
+        first_ts: Option<i64>,
+    ) -> Result<(), ArchiverError> {
+        let (topic, partition) = (at.0.as_str(), at.1);
+        let last = self.chains.get(at).copied().flatten();
+        let prev = last.map(|(d, _)| d);
+        let next_seq = last.map_or(0, |(_, s)| s + 1);
+        let retention = self
+            .retention
+            .get(topic)
+            .copied()
+            .unwrap_or(self.default_retention);
+        let retain_until = retain_until_secs(seal.sealed_at_ms, retention);
+        let mut objects = Vec::new();
+        for (table, enc, key) in [
+            (
+                Table::Events,
+                encoded.events.as_ref(),
+                events_key(&self.prefix, topic, partition, seal.first_offset, first_ts),
+            ),
+            (
+                Table::DeadLetters,
+                encoded.dead_letters.as_ref(),
+                dead_letters_key(&self.prefix, topic, partition, seal.first_offset, first_ts),
+            ),
+        ] {
+            let Some(enc) = enc else { continue };
+            let bytes = enc.bytes.len() as u64;
+            let started = Instant::now();
+            let put = self.rt.block_on(self.store.put_locked(
+                &key,
+                enc.bytes.clone(),
+                &enc.sha256,
+                retain_until,
+                "application/vnd.apache.parquet",
+            ))?;
+            let table_name = match table {
+                Table::Events => "events",
+                Table::DeadLetters => "dead_letters",
+            };
+            match &put {
+                Put::Created { .. } => telemetry::object_written(
+                    table_name,
+                    enc.rows as u64,
+                    bytes,
+                    started.elapsed().as_secs_f64(),
+                ),
+                Put::Existing { .. } => telemetry::conflict(true),
+            }
+            objects.push(ObjectRef {
+                table,
+                key,
+                version_id: put.version_id().to_owned(),
+                sha256: enc.sha256,
+                rows: enc.rows as u64,
+                bytes,
+            });
+        }
+        let mut manifest = Manifest {
+            seal: seal.clone(),
+            objects,
+            schema_version: schemas::SCHEMA_VERSION,
+            seq: next_seq,
+            prev_manifest: prev,
+            written_at_ms: now_ms(),
+            key_id: KeyId([0; 16]),
+            signature: [0; 64],
+        };
+        manifest.sign(&self.key);
+        let key = manifest_key(&self.prefix, topic, partition, seal.first_offset);
+        let json = manifest.to_json();
+        let sha: [u8; 32] = {
+            use sha2::Digest;
+            sha2::Sha256::digest(&json).into()
+        };
+        match self.rt.block_on(self.store.put_locked(
+            &key,
+            json,
+            &sha,
+            retain_until,
+            "application/json",
+        )) {
+            Ok(_) => {}
+            // A retry, or the partition's previous owner, wrote a manifest
+            // for this seal before (different written_at): adopt it.
+            // A different seal there is a fork in the archive: loud.
+            Err(conflict @ ArchiverError::Conflict { .. }) => {
+                let existing = self
+                    .rt
+                    .block_on(self.store.get(&key))?
+                    .and_then(|bytes| Manifest::from_json(&bytes).ok())
+                    .filter(|m| m.seal == *seal)
+                    .ok_or(conflict)?;
+                telemetry::conflict(true);
+                manifest = existing;
+            }
+            Err(e) => return Err(e),
+        }
+        telemetry::range_archived(
+            topic,
+            partition,
+            (now_ms() - seal.sealed_at_ms).max(0) as f64 / 1000.0,
+        );
+        telemetry::buffered(0);
+        tracing::info!(
+            topic,
+            partition,
+            seq = seal.seq,
+            first_offset = seal.first_offset,
+            last_offset = seal.last_offset,
+            objects = manifest.objects.len(),
+            "range archived"
+        );
+        self.chains
+            .insert(at.clone(), Some((manifest.digest(), manifest.seq)));
+        Ok(())
+    }
+}
