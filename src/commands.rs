@@ -226,7 +226,15 @@ async fn seal(config: Config) -> Result<ExitCode> {
         shutdown_signal().await;
         flag.store(true, std::sync::atomic::Ordering::Relaxed);
     });
-    tokio::task::spawn_blocking(move || sealer::runtime::run(settings, stop)).await??;
+    let brokers = config.kafka.bootstrap_servers.clone();
+    tokio::task::spawn_blocking(move || sealer::runtime::run(settings, stop))
+        .await?
+        .with_context(|| {
+            format!(
+                "the sealer stopped (Kafka brokers {brokers}, group {})",
+                sc.group_id
+            )
+        })?;
     tracing::info!("sealer stopped");
     Ok(ExitCode::SUCCESS)
 }
@@ -302,10 +310,17 @@ async fn archive(config: Config) -> Result<ExitCode> {
         flag.store(true, std::sync::atomic::Ordering::Relaxed);
     });
     let handle = tokio::runtime::Handle::current();
+    let brokers = config.kafka.bootstrap_servers.clone();
     tokio::task::spawn_blocking(move || {
         archiver::runtime::Archiver::connect(settings, store, handle)?.run(&stop)
     })
-    .await??;
+    .await?
+    .with_context(|| {
+        format!(
+            "the archiver stopped (Kafka brokers {brokers}, bucket {}, group {})",
+            s3.bucket, ac.group_id
+        )
+    })?;
     tracing::info!("archiver stopped");
     Ok(ExitCode::SUCCESS)
 }

@@ -63,6 +63,36 @@ pub struct Store {
     bucket: String,
 }
 
+/// The SDK's message, except where it buries a plain cause under pages of
+/// debug output: no credentials anywhere in the default chain.
+fn plain(message: String) -> String {
+    let no_credentials = [
+        "error occurred while loading credentials",
+        "no providers in chain provided credentials",
+    ];
+    if no_credentials.iter().any(|m| message.contains(m)) {
+        return "no AWS credentials: the default chain (AWS_ACCESS_KEY_ID and \
+                AWS_SECRET_ACCESS_KEY, AWS_PROFILE and ~/.aws, web identity, \
+                container or instance role) found none"
+            .into();
+    }
+    message
+}
+
+#[cfg(test)]
+mod plain_tests {
+    #[test]
+    fn credential_failures_become_one_line_and_others_pass_through() {
+        for sdk in [
+            "dispatch failure: other: an error occurred while loading credentials: failed to load IMDS session token: … (pages)",
+            "dispatch failure: other: the credential provider was not enabled: no providers in chain provided credentials (…)",
+        ] {
+            assert!(super::plain(sdk.into()).starts_with("no AWS credentials: "));
+        }
+        assert_eq!(super::plain("NoSuchBucket".into()), "NoSuchBucket");
+    }
+}
+
 fn b64(bytes: &[u8]) -> String {
     aws_smithy_types::base64::encode(bytes)
 }
@@ -105,7 +135,7 @@ impl Store {
         ArchiverError::S3 {
             bucket: self.bucket.clone(),
             key: key.to_owned(),
-            message: e.to_string(),
+            message: plain(e.to_string()),
         }
     }
 

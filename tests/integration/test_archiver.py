@@ -113,3 +113,19 @@ def test_a_bucket_without_object_lock_is_refused_by_name(stack, tmp_path, sealer
     assert archiver.wait(60) != 0
     log = (tmp_path / "archiver.log").read_text()
     assert f"bucket {bucket} cannot hold an audit archive" in log, log
+
+
+def test_missing_aws_credentials_are_named_not_dumped(stack, tmp_path, sealers_factory):
+    """No credentials anywhere in the default chain: the archiver exits non-zero with one line
+    that says so, instead of the SDK's pages of debug output."""
+    topic = stack.create_topic(1, seals=True)
+    sealers = sealers_factory(topic)
+    _, cfg, env = start_archiver(stack, tmp_path, topic, sealers, "audit-archive", "")
+    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        env.pop(var, None)
+    env["HOME"] = str(tmp_path)  # no ~/.aws
+    env["AWS_EC2_METADATA_DISABLED"] = "true"
+    r = subprocess.run([stack.bin, "--config", str(cfg), "archive"], capture_output=True, text=True, env=env, timeout=120)
+    last = r.stderr.strip().splitlines()[-1]
+    assert r.returncode != 0 and "no AWS credentials" in last and "s3://audit-archive/" in last, r.stderr[-2000:]
+    assert len(last) < 300, last

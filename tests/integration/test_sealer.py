@@ -136,6 +136,19 @@ def test_seals_are_cut_by_bytes_so_no_archived_range_outgrows_the_bound(stack, s
     assert sum(size[o] for o in range(last["first_offset"], last["last_offset"] + 1)) < bound + 20_002
 
 
+def test_an_unreachable_broker_stops_the_sealer_with_its_address(stack, tmp_path):
+    from conftest import free_port
+
+    port = free_port()  # nothing listens there
+    key = tmp_path / "sealer.key"
+    assert stack.run("keygen", "--out", str(key)).returncode == 0
+    cfg = stack.write_config(tmp_path / "sealer.toml", "audit.events", sealer={"key_file": str(key), "metrics_listen": ""})
+    cfg.write_text(cfg.read_text().replace(stack.kafka, f"127.0.0.1:{port}"))
+    r = stack.run("seal", config=cfg, timeout=120)
+    last = r.stderr.strip().splitlines()[-1]
+    assert r.returncode != 0 and f"Kafka brokers 127.0.0.1:{port}" in last, r.stderr[-2000:]
+
+
 def test_a_rival_seal_that_wins_the_race_is_adopted_not_forked(stack, sealers_factory):
     """A zombie's seal (here written directly, signed with the same key) lands
     before the owner's seal for the same sequence number. The owner must
