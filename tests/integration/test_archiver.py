@@ -120,7 +120,9 @@ def test_missing_aws_credentials_are_named_not_dumped(stack, tmp_path, sealers_f
     that says so, instead of the SDK's pages of debug output."""
     topic = stack.create_topic(1, seals=True)
     sealers = sealers_factory(topic)
-    _, cfg, env = start_archiver(stack, tmp_path, topic, sealers, "audit-archive", "")
+    running, cfg, env = start_archiver(stack, tmp_path, topic, sealers, "audit-archive", "")
+    running.terminate()  # only its config and environment are wanted here
+    running.wait(30)
     for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
         env.pop(var, None)
     env["HOME"] = str(tmp_path)  # no ~/.aws
