@@ -292,8 +292,10 @@ async fn archive(config: Config) -> Result<ExitCode> {
         topics: ac.topics.clone(),
         seals_suffix: config.sealer.seals_topic_suffix.clone(),
         prefix: ac.prefix.clone(),
-        retention: ac.retention_by_topic.clone(),
-        default_retention: ac.retention,
+        retention: archiver::layout::Retention {
+            default: ac.retention,
+            by_topic: ac.retention_by_topic.clone(),
+        },
         key,
         seal_keys,
         limits: config.limits.clone(),

@@ -104,8 +104,10 @@ async fn run(config: Config, args: VerifyArgs) -> Result<u8> {
         prefix: prefix.clone(),
         topics: args.topics,
         partitions: args.partitions,
-        retention: config.archiver.retention,
-        retention_by_topic: config.archiver.retention_by_topic.clone(),
+        retention: archiver::layout::Retention {
+            default: config.archiver.retention,
+            by_topic: config.archiver.retention_by_topic.clone(),
+        },
         concurrency: args.concurrency,
         since_ms: args.since,
         until_ms: args.until,

@@ -15,7 +15,6 @@ use std::time::Duration;
 use chain::checkpoint::{Checkpoint, Entry};
 use chain::manifest::Manifest;
 use ed25519_dalek::SigningKey;
-use sha2::Digest;
 
 use crate::ArchiverError;
 use crate::layout::{KeyKind, checkpoint_key, parse_key, retain_until_secs};
@@ -145,16 +144,8 @@ impl Checkpointer {
         let mut c = Checkpoint::next(self.last.as_ref(), latest, now_ms);
         c.sign(&self.key);
         let key = checkpoint_key(&self.prefix, c.seq);
-        let json = c.to_json();
-        let sha: [u8; 32] = sha2::Sha256::digest(&json).into();
         let put = store
-            .put_locked(
-                &key,
-                json,
-                &sha,
-                retain_until_secs(now_ms, self.retention),
-                "application/json",
-            )
+            .put_locked_json(&key, c.to_json(), retain_until_secs(now_ms, self.retention))
             .await?;
         if let Put::Created { version_id } = &put {
             tracing::info!(

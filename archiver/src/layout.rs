@@ -73,6 +73,31 @@ pub fn manifest_key(prefix: &str, topic: &str, partition: i32, first_offset: i64
     format!("{prefix}manifests/topic={topic}/partition={partition:04}/{first_offset:020}.json")
 }
 
+/// The Object Lock retention policy: per topic, with a default.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Retention {
+    /// For topics not in `by_topic`.
+    pub default: std::time::Duration,
+    /// Per topic.
+    pub by_topic: std::collections::BTreeMap<String, std::time::Duration>,
+}
+
+impl Retention {
+    /// The retention of `topic`'s ranges.
+    pub fn for_topic(&self, topic: &str) -> std::time::Duration {
+        self.by_topic.get(topic).copied().unwrap_or(self.default)
+    }
+
+    /// The longest of any topic: what a checkpoint, which speaks for every
+    /// partition, is locked for.
+    pub fn longest(&self) -> std::time::Duration {
+        self.by_topic
+            .values()
+            .copied()
+            .fold(self.default, std::time::Duration::max)
+    }
+}
+
 /// The key of checkpoint `seq` (`docs/FORMAT.md` §7a).
 pub fn checkpoint_key(prefix: &str, seq: u64) -> String {
     format!("{prefix}checkpoints/{seq:020}.json")

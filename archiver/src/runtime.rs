@@ -8,15 +8,16 @@
 //! create-only under COMPLIANCE retention. Seals offsets are committed here,
 //! in order, once the uploader reports everything up to them durable.
 //! Heartbeats and rejected seals pass through the uploader too, so they are
-//! never committed ahead of a range still being written. At most three
-//! ranges are in memory: one being read, one handed over, one uploading.
+//! never committed ahead of a range still being written. Ranges are read in
+//! batches of at most `Settings::batch_ranges`; with one waiting for the
+//! uploader and one uploading, that many plus two are in memory.
 //!
 //! The member holding seals partition 0 of the first topic also writes the
 //! periodic checkpoint (`crate::checkpoint`), and a last one when it stops.
 //!
 //! Not built yet: grouping several seals into one object.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
 use std::time::{Duration, Instant};
@@ -34,12 +35,12 @@ use tokio::runtime::Handle;
 
 use crate::ArchiverError;
 use crate::checkpoint::Checkpointer;
-use crate::layout::manifest_key;
+use crate::layout::{Retention, manifest_key};
 pub use crate::reader::ranges_in_budget;
 use crate::reader::{Reader, kafka_err};
 use crate::store::Store;
 use crate::telemetry;
-use crate::upload::{Done, Job, Uploader, now_ms};
+use crate::upload::{Backoff, Done, Job, Uploader, now_ms};
 
 /// What the archiver needs.
 #[derive(Debug)]
@@ -55,9 +56,7 @@ pub struct Settings {
     /// Key prefix.
     pub prefix: String,
     /// Retention per events topic.
-    pub retention: BTreeMap<String, Duration>,
-    /// Default retention.
-    pub default_retention: Duration,
+    pub retention: Retention,
     /// Manifest signing key.
     pub key: SigningKey,
     /// Trusted sealer keys.
@@ -68,17 +67,6 @@ pub struct Settings {
     pub checkpoint_interval: Option<Duration>,
     /// Ranges read at once (see [`ranges_in_budget`]).
     pub batch_ranges: usize,
-}
-
-impl Settings {
-    /// The longest retention of any topic: what a checkpoint, which speaks
-    /// for every partition, is locked for.
-    pub fn checkpoint_retention(&self) -> Duration {
-        self.retention
-            .values()
-            .copied()
-            .fold(self.default_retention, Duration::max)
-    }
 }
 
 struct Part {
@@ -159,9 +147,10 @@ impl Archiver {
         // is this, one range (at most `sealer.max_bytes` plus one record) and
         // its encoding.
         rprops.insert("queued.max.messages.kbytes".into(), "16384".into());
+        let timeout = s.kafka.request_timeout.max(Duration::from_secs(10));
         let reader = Reader {
             consumer: client(rprops).create().map_err(kafka_err)?,
-            timeout: s.kafka.request_timeout.max(Duration::from_secs(10)),
+            timeout,
         };
         let seals: Vec<String> = s
             .topics
@@ -170,14 +159,8 @@ impl Archiver {
             .collect();
         let refs: Vec<&str> = seals.iter().map(String::as_str).collect();
         consumer.subscribe(&refs).map_err(kafka_err)?;
-        let timeout = s.kafka.request_timeout.max(Duration::from_secs(10));
         let checkpoints = s.checkpoint_interval.map(|every| {
-            let cp = Checkpointer::new(
-                &s.prefix,
-                &s.topics,
-                s.checkpoint_retention(),
-                s.key.clone(),
-            );
+            let cp = Checkpointer::new(&s.prefix, &s.topics, s.retention.longest(), s.key.clone());
             (cp, every, Instant::now() + every)
         });
         Ok(Self {
@@ -336,7 +319,6 @@ impl Archiver {
         let uploader = Uploader::new(
             &self.s.prefix,
             self.s.retention.clone(),
-            self.s.default_retention,
             self.s.key.clone(),
             self.s.limits.clone(),
             self.store.clone(),
@@ -412,7 +394,7 @@ impl Archiver {
                 Pending::Pass(_) => None,
             })
             .collect();
-        let mut backoff = Duration::from_millis(200);
+        let mut backoff = Backoff::default();
         let started = Instant::now();
         let read = loop {
             match self.reader.read_many(&ranges) {
@@ -421,10 +403,9 @@ impl Archiver {
                     if stop.load(Ordering::Relaxed) {
                         return false;
                     }
-                    telemetry::retried();
-                    tracing::warn!(%error, ?backoff, "reading ranges failed; retrying");
-                    std::thread::sleep(backoff);
-                    backoff = (backoff * 2).min(Duration::from_secs(10));
+                    let pause = backoff.next();
+                    tracing::warn!(%error, ?pause, "reading ranges failed; retrying");
+                    std::thread::sleep(pause);
                 }
             }
         };

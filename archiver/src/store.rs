@@ -235,6 +235,20 @@ impl Store {
         }
     }
 
+    /// [`Store::put_locked`] for a JSON document (a manifest or a
+    /// checkpoint), with its SHA-256 computed here.
+    pub async fn put_locked_json(
+        &self,
+        key: &str,
+        json: Vec<u8>,
+        retain_until_secs: i64,
+    ) -> Result<Put, ArchiverError> {
+        use sha2::Digest;
+        let sha: [u8; 32] = sha2::Sha256::digest(&json).into();
+        self.put_locked(key, json, &sha, retain_until_secs, "application/json")
+            .await
+    }
+
     /// Reads an object, `None` if it does not exist.
     pub async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, ArchiverError> {
         self.fetch(key, None).await

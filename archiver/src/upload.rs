@@ -8,7 +8,7 @@
 //! partition (digest and seq of its last manifest) lives here, set by
 //! [`Job::Resume`] before the partition's first range.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, Sender};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -23,7 +23,7 @@ use tokio::runtime::Handle;
 
 use crate::ArchiverError;
 use crate::encode::{Encoded, encode_range};
-use crate::layout::{dead_letters_key, events_key, manifest_key, retain_until_secs};
+use crate::layout::{Retention, dead_letters_key, events_key, manifest_key, retain_until_secs};
 use crate::store::{Put, Store};
 use crate::telemetry;
 
@@ -65,14 +65,33 @@ pub(crate) struct Done {
 
 /// What the uploader needs.
 pub(crate) struct Uploader {
-    pub prefix: String,
-    pub retention: BTreeMap<String, Duration>,
-    pub default_retention: Duration,
-    pub key: SigningKey,
-    pub limits: Limits,
-    pub store: Store,
-    pub rt: Handle,
+    prefix: String,
+    retention: Retention,
+    key: SigningKey,
+    limits: Limits,
+    store: Store,
+    rt: Handle,
     chains: HashMap<(String, i32), Option<(Hash, u64)>>,
+}
+
+/// Exponential backoff for retried Kafka reads and S3 writes: 200 ms,
+/// doubling, at most 10 s.
+pub(crate) struct Backoff(Duration);
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Self(Duration::from_millis(200))
+    }
+}
+
+impl Backoff {
+    /// Counts a retry and returns how long to pause before it.
+    pub(crate) fn next(&mut self) -> Duration {
+        telemetry::retried();
+        let pause = self.0;
+        self.0 = (pause * 2).min(Duration::from_secs(10));
+        pause
+    }
 }
 
 /// Milliseconds since the epoch.
@@ -86,8 +105,7 @@ impl Uploader {
     /// An uploader with no partitions yet.
     pub fn new(
         prefix: &str,
-        retention: BTreeMap<String, Duration>,
-        default_retention: Duration,
+        retention: Retention,
         key: SigningKey,
         limits: Limits,
         store: Store,
@@ -96,7 +114,6 @@ impl Uploader {
         Self {
             prefix: prefix.to_owned(),
             retention,
-            default_retention,
             key,
             limits,
             store,
@@ -136,7 +153,7 @@ impl Uploader {
                         tracing::error!(topic = %at.0, partition = at.1, seq = seal.seq, error = %e, "cannot archive this range; partition stopped");
                     })?;
                     let encoded_ms = started.elapsed().as_millis() as u64;
-                    let mut backoff = Duration::from_millis(200);
+                    let mut backoff = Backoff::default();
                     loop {
                         match self.store_range(&at, &seal, &encoded, first_ts) {
                             Ok(()) => {
@@ -147,13 +164,8 @@ impl Uploader {
                                 );
                                 break;
                             }
-                            Err(
-                                e @ (ArchiverError::Conflict { .. }
-                                | ArchiverError::SealMismatch { .. }),
-                            ) => {
-                                if matches!(e, ArchiverError::Conflict { .. }) {
-                                    telemetry::conflict(false);
-                                }
+                            Err(e @ ArchiverError::Conflict { .. }) => {
+                                telemetry::conflict(false);
                                 tracing::error!(topic = %at.0, partition = at.1, seq = seal.seq, error = %e, "cannot archive this range; partition stopped");
                                 return Err(e);
                             }
@@ -161,10 +173,9 @@ impl Uploader {
                                 if stop.load(Ordering::Relaxed) {
                                     return Ok(());
                                 }
-                                telemetry::retried();
-                                tracing::warn!(topic = %at.0, partition = at.1, seq = seal.seq, error = %e, ?backoff, "archiving failed; retrying");
-                                std::thread::sleep(backoff);
-                                backoff = (backoff * 2).min(Duration::from_secs(10));
+                                let pause = backoff.next();
+                                tracing::warn!(topic = %at.0, partition = at.1, seq = seal.seq, error = %e, ?pause, "archiving failed; retrying");
+                                std::thread::sleep(pause);
                             }
                         }
                     }
@@ -190,12 +201,7 @@ impl Uploader {
         let last = self.chains.get(at).copied().flatten();
         let prev = last.map(|(d, _)| d);
         let next_seq = last.map_or(0, |(_, s)| s + 1);
-        let retention = self
-            .retention
-            .get(topic)
-            .copied()
-            .unwrap_or(self.default_retention);
-        let retain_until = retain_until_secs(seal.sealed_at_ms, retention);
+        let retain_until = retain_until_secs(seal.sealed_at_ms, self.retention.for_topic(topic));
         let mut objects = Vec::new();
         for (table, enc, key) in [
             (
@@ -253,18 +259,10 @@ impl Uploader {
         };
         manifest.sign(&self.key);
         let key = manifest_key(&self.prefix, topic, partition, seal.first_offset);
-        let json = manifest.to_json();
-        let sha: [u8; 32] = {
-            use sha2::Digest;
-            sha2::Sha256::digest(&json).into()
-        };
-        match self.rt.block_on(self.store.put_locked(
-            &key,
-            json,
-            &sha,
-            retain_until,
-            "application/json",
-        )) {
+        match self.rt.block_on(
+            self.store
+                .put_locked_json(&key, manifest.to_json(), retain_until),
+        ) {
             Ok(_) => {}
             // A retry, or the partition's previous owner, wrote a manifest
             // for this seal before (different written_at): adopt it.

@@ -2,9 +2,8 @@
 //! matters, run the pure checks over them, and gather the report.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::Duration;
 
-use archiver::layout::{KeyKind, parse_key, retain_until_secs};
+use archiver::layout::{KeyKind, Retention, parse_key, retain_until_secs};
 use archiver::store::{Store, VersionEntry};
 use chain::checkpoint::Checkpoint;
 use chain::manifest::Manifest;
@@ -32,10 +31,8 @@ pub struct Options {
     pub topics: Vec<String>,
     /// Only these partitions (all when empty).
     pub partitions: Vec<i32>,
-    /// Retention for topics not in `retention_by_topic`.
-    pub retention: Duration,
-    /// Per-topic retention.
-    pub retention_by_topic: BTreeMap<String, Duration>,
+    /// The retention policy the archiver was given.
+    pub retention: Retention,
     /// Requests in flight at once.
     pub concurrency: usize,
     /// Only ranges sealed at or after this time (ms since the epoch).
@@ -63,22 +60,12 @@ impl Options {
     }
 
     fn min_retain_until(&self, topic: &str, sealed_at_ms: i64) -> i64 {
-        let r = self
-            .retention_by_topic
-            .get(topic)
-            .copied()
-            .unwrap_or(self.retention);
-        retain_until_secs(sealed_at_ms, r)
+        retain_until_secs(sealed_at_ms, self.retention.for_topic(topic))
     }
 
     /// Checkpoints speak for every partition: locked for the longest retention.
     fn checkpoint_retain_until(&self, written_at_ms: i64) -> i64 {
-        let r = self
-            .retention_by_topic
-            .values()
-            .copied()
-            .fold(self.retention, Duration::max);
-        retain_until_secs(written_at_ms, r)
+        retain_until_secs(written_at_ms, self.retention.longest())
     }
 }
 
@@ -351,11 +338,9 @@ async fn checkpoints(
         }
     }
     decoded.sort_by(|a, b| (a.1.seq, &a.0).cmp(&(b.1.seq, &b.0)));
-    let chain: Vec<(String, Checkpoint)> = decoded
-        .iter()
-        .map(|(k, c, _)| (k.clone(), c.clone()))
-        .collect();
-    findings.extend(check_checkpoint_chain(&chain));
+    findings.extend(check_checkpoint_chain(
+        decoded.iter().map(|(k, c, _)| (k.as_str(), c)),
+    ));
     let mut status = CheckpointStatus {
         read: true,
         present: decoded.len() as u64,

@@ -54,7 +54,9 @@ pub fn check_checkpoint(key: &str, key_seq: u64, c: &Checkpoint, reg: &Registry)
 /// The chain of checkpoints, sorted by `seq`: dense from 0, each naming its
 /// predecessor's digest, and never going backwards for any partition. Each
 /// finding is on the later checkpoint's key.
-pub fn check_checkpoint_chain(cs: &[(String, Checkpoint)]) -> Vec<Finding> {
+pub fn check_checkpoint_chain<'a>(
+    cs: impl IntoIterator<Item = (&'a str, &'a Checkpoint)>,
+) -> Vec<Finding> {
     let mut out = Vec::new();
     let mut prev: Option<&Checkpoint> = None;
     for (key, c) in cs {
@@ -161,6 +163,10 @@ mod tests {
         out
     }
 
+    fn chain(cs: &[(String, Checkpoint)]) -> Vec<Finding> {
+        check_checkpoint_chain(cs.iter().map(|(k, c)| (k.as_str(), c)))
+    }
+
     fn kinds(fs: &[Finding]) -> Vec<(K, String)> {
         fs.iter()
             .map(|f| (f.kind, f.key.clone().unwrap_or_default()))
@@ -169,7 +175,7 @@ mod tests {
 
     #[test]
     fn a_dense_chain_has_no_findings() {
-        assert!(check_checkpoint_chain(&chain_of(4)).is_empty());
+        assert!(chain(&chain_of(4)).is_empty());
     }
 
     #[test]
@@ -177,18 +183,18 @@ mod tests {
         let mut cs = chain_of(4);
         cs.remove(2);
         assert_eq!(
-            kinds(&check_checkpoint_chain(&cs)),
+            kinds(&chain(&cs)),
             vec![(K::CheckpointChainBroken, cs[2].0.clone())]
         );
         let cs = chain_of(3);
         assert_eq!(
-            kinds(&check_checkpoint_chain(&cs[1..])),
+            kinds(&chain(&cs[1..])),
             vec![(K::CheckpointChainBroken, cs[1].0.clone())]
         );
         let mut cs = chain_of(3);
         cs[2].1.prev = Some([9; 32]);
         assert_eq!(
-            kinds(&check_checkpoint_chain(&cs)),
+            kinds(&chain(&cs)),
             vec![(K::CheckpointChainBroken, cs[2].0.clone())]
         );
     }
@@ -199,10 +205,10 @@ mod tests {
         if let Some(e) = cs[2].1.partitions.get_mut(&("t".into(), 0)) {
             e.seq = 0;
         }
-        assert_eq!(check_checkpoint_chain(&cs).len(), 1);
+        assert_eq!(chain(&cs).len(), 1);
         let mut cs = chain_of(3);
         cs[2].1.partitions.clear();
-        assert_eq!(check_checkpoint_chain(&cs).len(), 1);
+        assert_eq!(chain(&cs).len(), 1);
     }
 
     #[test]
