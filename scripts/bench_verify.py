@@ -53,6 +53,7 @@ key_file = "{work}/sealer.key"
 group_id = "{run}-sealer"
 max_records = 10000
 metrics_listen = ""
+heartbeat_interval_ms = 1000
 [archiver]
 key_file = "{work}/archiver.key"
 seal_keys = ["{work}/sealer.pub"]
@@ -60,6 +61,7 @@ group_id = "{run}-archiver"
 prefix = "{prefix}"
 retention_days = 1
 metrics_listen = ""
+group_max_age_ms = 2000
 """)
     sh("--config", cfg, "topics", "create", stdout=subprocess.DEVNULL)
     print(f"building an archive of {a.events} events ({a.partitions} partitions) with publish → seal → archive …", flush=True)

@@ -154,6 +154,7 @@ group_id = "{self.groups[1]}"
 prefix = "{self.prefix}"
 retention_days = 1
 metrics_listen = ""
+group_max_age_ms = 5000
 """)
         r = self.auditlog("topics", "create")
         if r.returncode != 0:

@@ -302,8 +302,13 @@ async fn archive(config: Config) -> Result<ExitCode> {
         checkpoint_interval: ac.checkpoint_interval,
         batch_ranges: archiver::runtime::ranges_in_budget(
             ac.memory_budget,
-            config.sealer.max_bytes,
+            ac.max_run_bytes(config.sealer.max_bytes),
         ),
+        group: archiver::group::GroupRule {
+            max_records: ac.group_max_records,
+            max_seals: usize::try_from(ac.group_max_seals).unwrap_or(usize::MAX),
+            max_age_ms: i64::try_from(ac.group_max_age_ms).unwrap_or(i64::MAX),
+        },
     };
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let flag = Arc::clone(&stop);

@@ -6,6 +6,7 @@
 use std::time::Instant;
 
 use archiver::encode::{check_against_seal, encode_range};
+use chain::manifest::Seals;
 use schemas::Limits;
 
 #[path = "../benches/fixture.rs"]
@@ -45,7 +46,8 @@ fn main() {
     let t = Instant::now();
     let mut out = 0usize;
     for (s, chunk) in seals.iter().zip(records.chunks(range)) {
-        let e = encode_range(s, chunk.to_vec(), &limits).unwrap_or_else(|e| panic!("{e}"));
+        let e = encode_range(&Seals::one(s.clone()), chunk.to_vec(), &limits)
+            .unwrap_or_else(|e| panic!("{e}"));
         out += e.events.map_or(0, |t| t.bytes.len());
     }
     let encode = t.elapsed().as_secs_f64();

@@ -121,7 +121,7 @@ impl Checkpointer {
                             Entry {
                                 seq: m.seq,
                                 digest: m.digest(),
-                                last_offset: m.seal.last_offset,
+                                last_offset: m.seals.last_offset(),
                                 key: key.strip_prefix(&self.prefix).unwrap_or(&key).to_owned(),
                             },
                         );

@@ -1,10 +1,12 @@
-//! The records of a sealed range → Parquet bytes. Pure and deterministic:
-//! the same records and seal always give the same bytes (no wall-clock time,
+//! The records of a sealed range (a run of consecutive seals) → Parquet
+//! bytes. Pure and deterministic: the same records and seals always give the
+//! same bytes (no wall-clock time,
 //! no host names), so a retry after a crash is recognisable by its checksum.
 
 use std::sync::Arc;
 
 use chain::link::{Chain, RecordRef};
+use chain::manifest::Seals;
 use chain::merkle;
 use chain::seal::Seal;
 use parquet::arrow::ArrowWriter;
@@ -70,6 +72,33 @@ fn mismatch(seal: &Seal, message: String) -> ArchiverError {
     }
 }
 
+/// Checks that `records` are exactly what the run of `seals` covers: each
+/// seal's records in turn, as [`check_against_seal`].
+pub fn check_against_seals(seals: &Seals, records: &[KafkaRecord]) -> Result<(), ArchiverError> {
+    let mut rest = records;
+    for seal in seals {
+        let n = usize::try_from(seal.count)
+            .unwrap_or(usize::MAX)
+            .min(rest.len());
+        let (these, after) = rest.split_at(n);
+        check_against_seal(seal, these)?;
+        rest = after;
+    }
+    match rest.first() {
+        None => Ok(()),
+        Some(r) => Err(mismatch(
+            seals.last(),
+            format!(
+                "{} record(s) from {}/{}@{} on are beyond the last seal",
+                rest.len(),
+                r.topic,
+                r.partition,
+                r.offset
+            ),
+        )),
+    }
+}
+
 /// Checks that `records` are exactly what `seal` covers: same count, offsets
 /// in range and increasing, same head and Merkle root.
 pub fn check_against_seal(seal: &Seal, records: &[KafkaRecord]) -> Result<(), ArchiverError> {
@@ -110,25 +139,24 @@ pub fn check_against_seal(seal: &Seal, records: &[KafkaRecord]) -> Result<(), Ar
     Ok(())
 }
 
-fn properties(seal: &Seal, table: &str) -> Result<WriterProperties, ArchiverError> {
+fn properties(seals: &Seals, table: &str) -> Result<WriterProperties, ArchiverError> {
     let hex = chain::hex::encode;
     let kv = |k: &str, v: String| KeyValue::new(format!("auditlog.{k}"), v);
+    let json: Vec<String> = seals
+        .iter()
+        .map(|s| String::from_utf8_lossy(&s.to_json()).into_owned())
+        .collect();
     let metadata = vec![
         kv("format", "1".into()),
         kv("table", table.into()),
-        kv("topic", seal.topic.clone()),
-        kv("partition", seal.partition.to_string()),
-        kv("seal_seq", seal.seq.to_string()),
-        kv("first_offset", seal.first_offset.to_string()),
-        kv("last_offset", seal.last_offset.to_string()),
-        kv("count", seal.count.to_string()),
-        kv("prev_head", hex(&seal.prev_head)),
-        kv("head", hex(&seal.head)),
-        kv("merkle_root", hex(&seal.merkle_root)),
-        kv(
-            "seal",
-            String::from_utf8_lossy(&seal.to_json()).into_owned(),
-        ),
+        kv("topic", seals.topic().to_owned()),
+        kv("partition", seals.partition().to_string()),
+        kv("first_offset", seals.first_offset().to_string()),
+        kv("last_offset", seals.last_offset().to_string()),
+        kv("count", seals.count().to_string()),
+        kv("prev_head", hex(&seals.prev_head())),
+        kv("head", hex(&seals.head())),
+        kv("seals", format!("[{}]", json.join(","))),
     ];
     let mut b = WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::try_new(3)?))
@@ -165,22 +193,24 @@ fn write(
     })
 }
 
-/// Writes a batch of archived events as the zstd Parquet object of `seal`'s
-/// range (the Parquet step of `encode_range`, on its own for benchmarks).
+/// Writes a batch of archived events as the zstd Parquet object of the range
+/// of `seals` (the Parquet step of `encode_range`, on its own for
+/// benchmarks).
 pub fn encode_events_table(
-    seal: &Seal,
+    seals: &Seals,
     batch: &arrow_array::RecordBatch,
 ) -> Result<EncodedTable, ArchiverError> {
-    write(batch, properties(seal, "events")?)
+    write(batch, properties(seals, "events")?)
 }
 
-/// Encodes the records of `seal`'s range (after checking them against it).
+/// Encodes the records of the range of `seals` (after checking them against
+/// each seal).
 pub fn encode_range(
-    seal: &Seal,
+    seals: &Seals,
     records: Vec<KafkaRecord>,
     limits: &Limits,
 ) -> Result<Encoded, ArchiverError> {
-    check_against_seal(seal, &records)?;
+    check_against_seals(seals, &records)?;
     let mut events = Vec::with_capacity(records.len());
     let mut dead = Vec::new();
     // Records move into the rows: no second copy of every key and value.
@@ -205,14 +235,14 @@ pub fn encode_range(
     let events = if events.is_empty() {
         None
     } else {
-        Some(encode_events_table(seal, &to_record_batch(&events)?)?)
+        Some(encode_events_table(seals, &to_record_batch(&events)?)?)
     };
     let dead_letters = if dead.is_empty() {
         None
     } else {
         Some(write(
             &to_dead_letter_batch(&dead)?,
-            properties(seal, "dead_letters")?,
+            properties(seals, "dead_letters")?,
         )?)
     };
     Ok(Encoded {

@@ -15,6 +15,7 @@
 
 pub mod checkpoint;
 pub mod encode;
+pub mod group;
 pub mod layout;
 mod reader;
 pub mod runtime;

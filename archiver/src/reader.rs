@@ -84,7 +84,10 @@ impl Reader {
         // librdkafka keeps a partition's pause across unassign and assign:
         // the partitions this reader paused last time must fetch again.
         self.consumer.resume(&tpl).map_err(kafka_err)?;
-        let deadline = Instant::now() + self.timeout * 6;
+        // Bounded by progress, not by size: a large range keeps reading as
+        // long as records arrive.
+        let patience = self.timeout * 6;
+        let mut deadline = Instant::now() + patience;
         while streams.iter().any(|s| !s.done) {
             if Instant::now() > deadline {
                 let stuck: Vec<String> = streams
@@ -116,6 +119,7 @@ impl Reader {
                 continue;
             }
             s.next = o + 1;
+            deadline = Instant::now() + patience;
             if let Some(&i) = s
                 .ranges
                 .iter()

@@ -1,21 +1,23 @@
 //! The archiver's consumer loop.
 //!
 //! One thread polls a `BaseConsumer` subscribed to the seals topics. Each
-//! seal is put through the canonical-chain rule; for each accepted data seal
-//! the archiver reads the sealed records from the events partition and hands
-//! them to the uploader thread (`crate::upload`), which checks them against
-//! the seal, encodes them, PUTs the objects and then the signed manifest
+//! seal is put through the canonical-chain rule, and the accepted ones
+//! through the grouping rule (`crate::group`), which cuts each partition's
+//! data seals into runs. For each closed run the archiver reads the sealed
+//! records from the events partition and hands them to the uploader thread
+//! (`crate::upload`), which checks them against every seal, encodes them as
+//! one object per table, PUTs the objects and then the signed manifest
 //! create-only under COMPLIANCE retention. Seals offsets are committed here,
-//! in order, once the uploader reports everything up to them durable.
-//! Heartbeats and rejected seals pass through the uploader too, so they are
-//! never committed ahead of a range still being written. Ranges are read in
-//! batches of at most `Settings::batch_ranges`; with one waiting for the
-//! uploader and one uploading, that many plus two are in memory.
+//! in order, once the uploader reports everything up to them durable, and
+//! only at the end of a run: a committed offset is always a run boundary, so
+//! whoever resumes from it cuts the same runs. Heartbeats and rejected seals
+//! outside a run pass through the uploader too, so they are never committed
+//! ahead of a range still being written. Runs are read in batches of at most
+//! `Settings::batch_ranges`; with one waiting for the uploader and one
+//! uploading, that many plus two are in memory.
 //!
 //! The member holding seals partition 0 of the first topic also writes the
 //! periodic checkpoint (`crate::checkpoint`), and a last one when it stops.
-//!
-//! Not built yet: grouping several seals into one object.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -25,8 +27,8 @@ use std::time::{Duration, Instant};
 use auditlog_config::KafkaConfig;
 use auditlog_config::kafka::{admin_properties, consumer_properties};
 use chain::canonical::{Tip, apply};
-use chain::manifest::Manifest;
-use chain::seal::{KeyId, Seal, SealKind};
+use chain::manifest::Seals;
+use chain::seal::{KeyId, Seal};
 use ed25519_dalek::{SigningKey, VerifyingKey};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
@@ -35,12 +37,15 @@ use tokio::runtime::Handle;
 
 use crate::ArchiverError;
 use crate::checkpoint::Checkpointer;
-use crate::layout::{Retention, manifest_key};
+use crate::group::{Group, GroupRule};
+use crate::layout::Retention;
 pub use crate::reader::ranges_in_budget;
 use crate::reader::{Reader, kafka_err};
 use crate::store::Store;
 use crate::telemetry;
 use crate::upload::{Backoff, Done, Job, Uploader, now_ms};
+
+mod resume;
 
 /// What the archiver needs.
 #[derive(Debug)]
@@ -67,11 +72,15 @@ pub struct Settings {
     pub checkpoint_interval: Option<Duration>,
     /// Ranges read at once (see [`ranges_in_budget`]).
     pub batch_ranges: usize,
+    /// Which seals are archived together.
+    pub group: GroupRule,
 }
 
 struct Part {
     events_topic: String,
     tip: Tip,
+    /// The open run: seals not yet handed over.
+    group: Group,
     /// The next seals offset to process; earlier deliveries (fetched before
     /// the seek) are ignored.
     next: i64,
@@ -181,79 +190,6 @@ impl Archiver {
             .iter()
             .find(|k| KeyId::of(k) == *id)
             .copied()
-    }
-
-    /// Rebuilds a partition's tip and manifest chain from the seals before
-    /// the committed offset.
-    fn resume(&mut self, seals_topic: &str, partition: i32) -> Result<Job, ArchiverError> {
-        let events_topic = seals_topic
-            .strip_suffix(self.s.seals_suffix.as_str())
-            .unwrap_or(seals_topic)
-            .to_owned();
-        let mut tpl = TopicPartitionList::new();
-        tpl.add_partition(seals_topic, partition);
-        let committed = self
-            .consumer
-            .committed_offsets(tpl, self.timeout)
-            .map_err(kafka_err)?;
-        let next = match committed
-            .find_partition(seals_topic, partition)
-            .map(|e| e.offset())
-        {
-            Some(Offset::Offset(o)) => o,
-            _ => 0,
-        };
-        let (low, _) = self.reader.watermarks(seals_topic, partition)?;
-        let mut tip = Tip::genesis(&events_topic, partition);
-        let mut last_data: Option<Seal> = None;
-        for seal in self
-            .reader
-            .seals_in(seals_topic, partition, low, next - 1)?
-            .into_iter()
-            .flatten()
-        {
-            if apply(&mut tip, &events_topic, partition, &seal, |id| self.key(id)).is_ok()
-                && seal.kind == SealKind::Data
-            {
-                last_data = Some(seal);
-            }
-        }
-        let last_manifest = match last_data {
-            None => None,
-            Some(seal) => {
-                let key = manifest_key(&self.s.prefix, &events_topic, partition, seal.first_offset);
-                let bytes =
-                    self.rt
-                        .block_on(self.store.get(&key))?
-                        .ok_or_else(|| ArchiverError::S3 {
-                            bucket: self.store.bucket().to_owned(),
-                            key: key.clone(),
-                            message: "manifest of the last archived seal is missing".into(),
-                        })?;
-                let m = Manifest::from_json(&bytes).map_err(|e| ArchiverError::S3 {
-                    bucket: self.store.bucket().to_owned(),
-                    key,
-                    message: e.to_string(),
-                })?;
-                Some((m.digest(), m.seq))
-            }
-        };
-        tracing::info!(topic = %events_topic, partition, seals_offset = next, seq = tip.next_seq, "archiver resumed");
-        self.consumer
-            .seek(seals_topic, partition, Offset::Offset(next), self.timeout)
-            .map_err(kafka_err)?;
-        self.parts.insert(
-            (seals_topic.to_owned(), partition),
-            Part {
-                events_topic: events_topic.clone(),
-                tip,
-                next,
-            },
-        );
-        Ok(Job::Resume {
-            at: (events_topic, partition),
-            last_manifest,
-        })
     }
 
     /// Whether this member writes checkpoints: it holds seals partition 0
@@ -388,9 +324,12 @@ impl Archiver {
         let ranges: Vec<(String, i32, i64, i64)> = batch
             .iter()
             .filter_map(|p| match p {
-                Pending::Data { at, seal, .. } => {
-                    Some((at.0.clone(), at.1, seal.first_offset, seal.last_offset))
-                }
+                Pending::Data { at, seals, .. } => Some((
+                    at.0.clone(),
+                    at.1,
+                    seals.first_offset(),
+                    seals.last_offset(),
+                )),
                 Pending::Pass(_) => None,
             })
             .collect();
@@ -424,9 +363,9 @@ impl Archiver {
         for p in batch.drain(..) {
             let job = match p {
                 Pending::Pass(d) => Job::Pass(d),
-                Pending::Data { at, seal, done: d } => Job::Range {
+                Pending::Data { at, seals, done: d } => Job::Range {
                     at,
-                    seal,
+                    seals,
                     records: read.next().unwrap_or_default(),
                     done: d,
                 },
@@ -517,23 +456,39 @@ impl Archiver {
             part.next = offset + 1;
             let seal = payload.and_then(|p| Seal::from_json(&p).ok());
             let events_topic = part.events_topic.clone();
-            let pending = match seal {
+            let offered = match seal {
                 Some(seal)
-                    if apply(&mut part.tip, &events_topic, partition, &seal, key).is_ok()
-                        && seal.kind == SealKind::Data =>
+                    if apply(&mut part.tip, &events_topic, partition, &seal, key).is_ok() =>
                 {
-                    Pending::Data {
-                        at: (events_topic, partition),
-                        seal: Box::new(seal),
-                        done: pass,
-                    }
+                    part.group.offer(&self.s.group, &seal)
                 }
-                _ => Pending::Pass(pass),
+                _ => Default::default(),
             };
+            let open = part.group.is_open();
+            let at = (events_topic, partition);
+            let run = |seals: Seals, next: i64| Pending::Data {
+                at: at.clone(),
+                seals,
+                done: Done {
+                    topic: topic.clone(),
+                    partition,
+                    next,
+                },
+            };
+            // A run closed before this seal is durable up to it; one closed
+            // with it, past it. Anything else is committed only when no run
+            // is open.
+            let mut pending: Vec<Pending> = Vec::new();
+            pending.extend(offered.before.map(|r| run(r, offset)));
+            match offered.with {
+                Some(r) => pending.push(run(r, offset + 1)),
+                None if !open => pending.push(Pending::Pass(pass)),
+                None => {}
+            }
             // A bounded batch; ranges of one partition are read in one pass.
-            batch.push(pending);
+            batch.extend(pending);
             let (ranges, records) = batch.iter().fold((0, 0), |(n, r), p| match p {
-                Pending::Data { seal, .. } => (n + 1, r + seal.count),
+                Pending::Data { seals, .. } => (n + 1, r + seals.count()),
                 Pending::Pass(_) => (n, r),
             });
             if (ranges >= self.s.batch_ranges || records >= BATCH_RECORDS)
@@ -551,7 +506,7 @@ enum Pending {
     Pass(Done),
     Data {
         at: (String, i32),
-        seal: Box<Seal>,
+        seals: Seals,
         done: Done,
     },
 }

@@ -14,8 +14,8 @@ use std::sync::mpsc::{Receiver, Sender};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use chain::link::Hash;
-use chain::manifest::{Manifest, ObjectRef, Table};
-use chain::seal::{KeyId, Seal};
+use chain::manifest::{Manifest, ObjectRef, Seals, Table};
+use chain::seal::KeyId;
 use ed25519_dalek::SigningKey;
 use schemas::Limits;
 use schemas::archive::KafkaRecord;
@@ -36,12 +36,13 @@ pub(crate) enum Job {
         /// Digest and seq of its last manifest, if any.
         last_manifest: Option<(Hash, u64)>,
     },
-    /// Archive a canonical data seal's records, then report `done`.
+    /// Archive a run of canonical data seals (`crate::group`) as one range,
+    /// then report `done`.
     Range {
         /// Events topic and partition.
         at: (String, i32),
-        /// The seal.
-        seal: Box<Seal>,
+        /// The seals.
+        seals: Seals,
         /// Its records, in offset order.
         records: Vec<KafkaRecord>,
         /// What to commit once it is durable.
@@ -141,7 +142,7 @@ impl Uploader {
                 Job::Pass(d) => d,
                 Job::Range {
                     at,
-                    seal,
+                    seals,
                     records,
                     done: d,
                 } => {
@@ -149,13 +150,14 @@ impl Uploader {
                     // only repeat the PUTs.
                     let started = Instant::now();
                     let first_ts = records.first().and_then(|r| r.timestamp_ms);
-                    let encoded = encode_range(&seal, records, &self.limits).inspect_err(|e| {
-                        tracing::error!(topic = %at.0, partition = at.1, seq = seal.seq, error = %e, "cannot archive this range; partition stopped");
+                    let seq = seals.first().seq;
+                    let encoded = encode_range(&seals, records, &self.limits).inspect_err(|e| {
+                        tracing::error!(topic = %at.0, partition = at.1, seq, error = %e, "cannot archive this range; partition stopped");
                     })?;
                     let encoded_ms = started.elapsed().as_millis() as u64;
                     let mut backoff = Backoff::default();
                     loop {
-                        match self.store_range(&at, &seal, &encoded, first_ts) {
+                        match self.store_range(&at, &seals, &encoded, first_ts) {
                             Ok(()) => {
                                 tracing::debug!(
                                     encode_ms = encoded_ms,
@@ -166,7 +168,7 @@ impl Uploader {
                             }
                             Err(e @ ArchiverError::Conflict { .. }) => {
                                 telemetry::conflict(false);
-                                tracing::error!(topic = %at.0, partition = at.1, seq = seal.seq, error = %e, "cannot archive this range; partition stopped");
+                                tracing::error!(topic = %at.0, partition = at.1, seq, error = %e, "cannot archive this range; partition stopped");
                                 return Err(e);
                             }
                             Err(e) => {
@@ -174,7 +176,7 @@ impl Uploader {
                                     return Ok(());
                                 }
                                 let pause = backoff.next();
-                                tracing::warn!(topic = %at.0, partition = at.1, seq = seal.seq, error = %e, ?pause, "archiving failed; retrying");
+                                tracing::warn!(topic = %at.0, partition = at.1, seq, error = %e, ?pause, "archiving failed; retrying");
                                 std::thread::sleep(pause);
                             }
                         }
@@ -193,7 +195,7 @@ impl Uploader {
     fn store_range(
         &mut self,
         at: &(String, i32),
-        seal: &Seal,
+        seals: &Seals,
         encoded: &Encoded,
         first_ts: Option<i64>,
     ) -> Result<(), ArchiverError> {
@@ -201,18 +203,19 @@ impl Uploader {
         let last = self.chains.get(at).copied().flatten();
         let prev = last.map(|(d, _)| d);
         let next_seq = last.map_or(0, |(_, s)| s + 1);
-        let retain_until = retain_until_secs(seal.sealed_at_ms, self.retention.for_topic(topic));
+        let retain_until = retain_until_secs(seals.sealed_at_ms(), self.retention.for_topic(topic));
+        let first_offset = seals.first_offset();
         let mut objects = Vec::new();
         for (table, enc, key) in [
             (
                 Table::Events,
                 encoded.events.as_ref(),
-                events_key(&self.prefix, topic, partition, seal.first_offset, first_ts),
+                events_key(&self.prefix, topic, partition, first_offset, first_ts),
             ),
             (
                 Table::DeadLetters,
                 encoded.dead_letters.as_ref(),
-                dead_letters_key(&self.prefix, topic, partition, seal.first_offset, first_ts),
+                dead_letters_key(&self.prefix, topic, partition, first_offset, first_ts),
             ),
         ] {
             let Some(enc) = enc else { continue };
@@ -248,7 +251,7 @@ impl Uploader {
             });
         }
         let mut manifest = Manifest {
-            seal: seal.clone(),
+            seals: seals.clone(),
             objects,
             schema_version: schemas::SCHEMA_VERSION,
             seq: next_seq,
@@ -258,21 +261,22 @@ impl Uploader {
             signature: [0; 64],
         };
         manifest.sign(&self.key);
-        let key = manifest_key(&self.prefix, topic, partition, seal.first_offset);
+        let key = manifest_key(&self.prefix, topic, partition, first_offset);
         match self.rt.block_on(
             self.store
                 .put_locked_json(&key, manifest.to_json(), retain_until),
         ) {
             Ok(_) => {}
             // A retry, or the partition's previous owner, wrote a manifest
-            // for this seal before (different written_at): adopt it.
-            // A different seal there is a fork in the archive: loud.
+            // for these seals before (different written_at): adopt it.
+            // Different seals there is a fork in the archive, or a run
+            // grouped by other targets: loud.
             Err(conflict @ ArchiverError::Conflict { .. }) => {
                 let existing = self
                     .rt
                     .block_on(self.store.get(&key))?
                     .and_then(|bytes| Manifest::from_json(&bytes).ok())
-                    .filter(|m| m.seal == *seal)
+                    .filter(|m| m.seals == *seals)
                     .ok_or(conflict)?;
                 telemetry::conflict(true);
                 manifest = existing;
@@ -282,15 +286,16 @@ impl Uploader {
         telemetry::range_archived(
             topic,
             partition,
-            (now_ms() - seal.sealed_at_ms).max(0) as f64 / 1000.0,
+            (now_ms() - seals.sealed_at_ms()).max(0) as f64 / 1000.0,
         );
         telemetry::buffered(0);
         tracing::info!(
             topic,
             partition,
-            seq = seal.seq,
-            first_offset = seal.first_offset,
-            last_offset = seal.last_offset,
+            first_seq = seals.first().seq,
+            last_seq = seals.last().seq,
+            first_offset,
+            last_offset = seals.last_offset(),
             objects = manifest.objects.len(),
             "range archived"
         );

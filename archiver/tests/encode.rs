@@ -4,6 +4,7 @@ use archiver::encode::{derived_event_id, encode_range};
 use bytes_reader::read_all;
 use chain::canonical::Tip;
 use chain::link::{Chain, RecordRef};
+use chain::manifest::Seals;
 use chain::merkle;
 use chain::seal::{KeyId, Seal, SealKind, signing_key};
 use schemas::Limits;
@@ -51,11 +52,24 @@ fn records(values: &[Option<&[u8]>]) -> Vec<KafkaRecord> {
 }
 
 fn seal_for(records: &[KafkaRecord]) -> Seal {
-    let tip = Tip {
-        next_seq: 5,
-        head: [7; 32],
-        next_offset: Some(100),
-    };
+    seal_after(None, records)
+}
+
+/// The seal of `records` after `prev` (or seq 5 at offset 100).
+fn seal_after(prev: Option<&Seal>, records: &[KafkaRecord]) -> Seal {
+    let tip = prev.map_or(
+        Tip {
+            next_seq: 5,
+            head: [7; 32],
+            next_offset: Some(100),
+        },
+        |p| Tip {
+            next_seq: p.seq + 2,
+            head: p.head,
+            next_offset: Some(p.last_offset + 1),
+        },
+    );
+    let first = tip.next_offset.unwrap_or(100);
     let mut chain = Chain::resume(tip.head, tip.next_offset);
     let leaves: Vec<_> = records
         .iter()
@@ -74,9 +88,9 @@ fn seal_for(records: &[KafkaRecord]) -> Seal {
         kind: SealKind::Data,
         topic: "audit.events".into(),
         partition: 2,
-        seq: 5,
-        first_offset: 100,
-        last_offset: 100 + records.len() as i64 - 1,
+        seq: tip.next_seq,
+        first_offset: first,
+        last_offset: first + records.len() as i64 - 1,
         count: records.len() as u64,
         prev_head: tip.head,
         head: chain.head(),
@@ -106,7 +120,8 @@ fn events_round_trip_through_parquet_with_seal_metadata() {
             .collect::<Vec<_>>(),
     );
     let seal = seal_for(&recs);
-    let enc = encode_range(&seal, recs.to_vec(), &Limits::default()).expect("encode");
+    let enc =
+        encode_range(&Seals::one(seal.clone()), recs.to_vec(), &Limits::default()).expect("encode");
     assert!(enc.dead_letters.is_none());
     let table = enc.events.expect("events");
     assert_eq!(table.rows, 50);
@@ -140,8 +155,10 @@ fn encoding_is_deterministic() {
             .collect::<Vec<_>>(),
     );
     let seal = seal_for(&recs);
-    let a = encode_range(&seal, recs.to_vec(), &Limits::default()).expect("encode");
-    let b = encode_range(&seal, recs.to_vec(), &Limits::default()).expect("encode");
+    let a =
+        encode_range(&Seals::one(seal.clone()), recs.to_vec(), &Limits::default()).expect("encode");
+    let b =
+        encode_range(&Seals::one(seal.clone()), recs.to_vec(), &Limits::default()).expect("encode");
     assert_eq!(a, b);
 }
 
@@ -155,7 +172,8 @@ fn malformed_records_become_dead_letters_with_a_reason() {
         Some(good[1].as_slice()),
     ]);
     let seal = seal_for(&recs);
-    let enc = encode_range(&seal, recs.to_vec(), &Limits::default()).expect("encode");
+    let enc =
+        encode_range(&Seals::one(seal.clone()), recs.to_vec(), &Limits::default()).expect("encode");
     assert_eq!(enc.events.as_ref().map(|t| t.rows), Some(2));
     let dead = enc.dead_letters.expect("dead letters");
     let (batches, _) = read_all(&dead.bytes);
@@ -186,8 +204,22 @@ fn records_that_do_not_match_the_seal_are_refused() {
     if let Some(v) = tampered[3].value.as_mut() {
         v[10] ^= 1;
     }
-    assert!(encode_range(&seal, tampered.to_vec(), &Limits::default()).is_err());
-    assert!(encode_range(&seal, recs[..4].to_vec(), &Limits::default()).is_err());
+    assert!(
+        encode_range(
+            &Seals::one(seal.clone()),
+            tampered.to_vec(),
+            &Limits::default()
+        )
+        .is_err()
+    );
+    assert!(
+        encode_range(
+            &Seals::one(seal.clone()),
+            recs[..4].to_vec(),
+            &Limits::default()
+        )
+        .is_err()
+    );
 }
 
 #[test]
@@ -212,6 +244,56 @@ fn write_sample_object_when_asked() {
             .map(|v| Some(v.as_slice()))
             .collect::<Vec<_>>(),
     );
-    let enc = encode_range(&seal_for(&recs), recs.to_vec(), &Limits::default()).expect("encode");
+    let enc = encode_range(
+        &Seals::one(seal_for(&recs)),
+        recs.to_vec(),
+        &Limits::default(),
+    )
+    .expect("encode");
     std::fs::write(path, enc.events.expect("events").bytes).expect("write");
+}
+
+#[test]
+fn a_run_of_seals_is_one_object_checked_seal_by_seal() {
+    let values = sample_values(10);
+    let vals: Vec<Option<&[u8]>> = values.iter().map(|v| Some(v.as_slice())).collect();
+    let recs = records(&vals);
+    let a = seal_after(None, &recs[..4]);
+    let b = seal_after(Some(&a), &recs[4..]);
+    let run = Seals::new(vec![a.clone(), b.clone()]).expect("two seals");
+    let enc = encode_range(&run, recs.to_vec(), &Limits::default()).expect("encode");
+    let events = enc.events.expect("events");
+    assert_eq!(events.rows, 10);
+    let (batches, kv) = read_all(&events.bytes);
+    assert_eq!(batches.iter().map(|b| b.num_rows()).sum::<usize>(), 10);
+    let kv: std::collections::HashMap<String, String> = kv.into_iter().collect();
+    assert_eq!(
+        kv.get("auditlog.first_offset").map(String::as_str),
+        Some("100")
+    );
+    assert_eq!(
+        kv.get("auditlog.last_offset").map(String::as_str),
+        Some("109")
+    );
+    assert_eq!(kv.get("auditlog.count").map(String::as_str), Some("10"));
+    assert_eq!(
+        kv.get("auditlog.prev_head"),
+        Some(&chain::hex::encode(&a.prev_head))
+    );
+    assert_eq!(kv.get("auditlog.head"), Some(&chain::hex::encode(&b.head)));
+    let seals = kv.get("auditlog.seals").expect("seals");
+    let (sa, sb) = (
+        String::from_utf8(a.to_json()).expect("utf8"),
+        String::from_utf8(b.to_json()).expect("utf8"),
+    );
+    assert_eq!(*seals, format!("[{sa},{sb}]"));
+    // One record short, one record too many, or the seals swapped: refused.
+    assert!(encode_range(&run, recs[..9].to_vec(), &Limits::default()).is_err());
+    let mut more = recs.to_vec();
+    let mut extra = more[9].clone();
+    extra.offset = 110;
+    more.push(extra);
+    assert!(encode_range(&run, more, &Limits::default()).is_err());
+    let swapped = Seals::new(vec![b, a]).expect("two seals");
+    assert!(encode_range(&swapped, recs.to_vec(), &Limits::default()).is_err());
 }

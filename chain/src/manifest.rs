@@ -1,5 +1,6 @@
-//! Manifests: one per archived range, binding the seal to the objects that
-//! hold its records, and chained per partition by digest.
+//! Manifests: one per archived range (a run of consecutive seals), binding
+//! the seals to the objects that hold their records, and chained per
+//! partition by digest.
 //!
 //! The signature covers the *signing message* (`docs/FORMAT.md` §7); the JSON
 //! form is transport only.
@@ -50,11 +51,114 @@ pub struct ObjectRef {
     pub bytes: u64,
 }
 
+/// The seals of one archived range: at least one, consecutive data seals of
+/// one partition in chain order (`docs/FORMAT.md` §7). Not checked here —
+/// a verifier reports a run that does not link up — only that it is not
+/// empty, so the range's ends are always defined.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Seals(Vec<Seal>);
+
+impl Seals {
+    /// A run of one seal.
+    pub fn one(seal: Seal) -> Self {
+        Self(vec![seal])
+    }
+
+    /// A run of seals; `None` if empty.
+    pub fn new(seals: Vec<Seal>) -> Option<Self> {
+        (!seals.is_empty()).then_some(Self(seals))
+    }
+
+    /// The first seal.
+    pub fn first(&self) -> &Seal {
+        &self.0[0]
+    }
+
+    /// The last seal.
+    pub fn last(&self) -> &Seal {
+        &self.0[self.0.len() - 1]
+    }
+
+    /// The seals in order.
+    pub fn iter(&self) -> std::slice::Iter<'_, Seal> {
+        self.0.iter()
+    }
+
+    /// How many seals.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Never true; for symmetry with [`Self::len`].
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// The seals as a slice.
+    pub fn as_slice(&self) -> &[Seal] {
+        &self.0
+    }
+
+    /// The seals, to change in place (they stay at least one).
+    pub fn as_mut_slice(&mut self) -> &mut [Seal] {
+        &mut self.0
+    }
+
+    /// The range's topic (the first seal's).
+    pub fn topic(&self) -> &str {
+        &self.first().topic
+    }
+
+    /// The range's partition (the first seal's).
+    pub fn partition(&self) -> i32 {
+        self.first().partition
+    }
+
+    /// The first offset of the first seal.
+    pub fn first_offset(&self) -> i64 {
+        self.first().first_offset
+    }
+
+    /// The last offset of the last seal.
+    pub fn last_offset(&self) -> i64 {
+        self.last().last_offset
+    }
+
+    /// Records the seals count together.
+    pub fn count(&self) -> u64 {
+        self.0.iter().map(|s| s.count).sum()
+    }
+
+    /// The chain head before the range (the first seal's `prev_head`).
+    pub fn prev_head(&self) -> Hash {
+        self.first().prev_head
+    }
+
+    /// The chain head after the range (the last seal's `head`).
+    pub fn head(&self) -> Hash {
+        self.last().head
+    }
+
+    /// When the range was sealed: the last seal's time, which fixes the
+    /// retention of its objects.
+    pub fn sealed_at_ms(&self) -> i64 {
+        self.last().sealed_at_ms
+    }
+}
+
+impl<'a> IntoIterator for &'a Seals {
+    type Item = &'a Seal;
+    type IntoIter = std::slice::Iter<'a, Seal>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
+    }
+}
+
 /// A manifest, signed or about to be.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Manifest {
-    /// The seal whose range the objects hold.
-    pub seal: Seal,
+    /// The seals whose range the objects hold.
+    pub seals: Seals,
     /// The objects, events first.
     pub objects: Vec<ObjectRef>,
     /// The event schema version of the rows.
@@ -83,9 +187,16 @@ impl Manifest {
     pub fn signing_message(&self) -> Vec<u8> {
         let mut m = Vec::with_capacity(256);
         m.extend_from_slice(MANIFEST);
-        let seal_digest: Hash = Sha256::digest(self.seal.signing_message()).into();
-        m.extend_from_slice(&seal_digest);
-        m.extend_from_slice(&self.seal.signature);
+        m.extend_from_slice(
+            &u32::try_from(self.seals.len())
+                .unwrap_or(u32::MAX)
+                .to_be_bytes(),
+        );
+        for seal in &self.seals {
+            let seal_digest: Hash = Sha256::digest(seal.signing_message()).into();
+            m.extend_from_slice(&seal_digest);
+            m.extend_from_slice(&seal.signature);
+        }
         m.extend_from_slice(&self.schema_version.to_be_bytes());
         m.extend_from_slice(&self.seq.to_be_bytes());
         match &self.prev_manifest {
@@ -128,8 +239,8 @@ impl Manifest {
     /// Checks the signature under `key`.
     pub fn verify(&self, key: &VerifyingKey) -> Result<(), ChainError> {
         let bad = || ChainError::BadSignature {
-            partition: self.seal.partition,
-            seq: self.seal.seq,
+            partition: self.seals.partition(),
+            seq: self.seals.first().seq,
             key_id: self.key_id.to_string(),
         };
         if verify_signed(key, &self.key_id, &self.signing_message(), &self.signature) {
@@ -141,11 +252,14 @@ impl Manifest {
 
     /// The JSON form stored next to the objects.
     pub fn to_json(&self) -> Vec<u8> {
-        let seal: serde_json::Value =
-            serde_json::from_slice(&self.seal.to_json()).unwrap_or_default();
+        let seals = self
+            .seals
+            .iter()
+            .map(|s| serde_json::from_slice(&s.to_json()).unwrap_or_default())
+            .collect();
         let j = ManifestJson {
             v: 1,
-            seal,
+            seals,
             objects: self
                 .objects
                 .iter()
@@ -198,8 +312,16 @@ impl Manifest {
                 })
             })
             .collect::<Result<Vec<_>, ChainError>>()?;
+        let seals = j
+            .seals
+            .iter()
+            .map(|s| Seal::from_json(s.to_string().as_bytes()))
+            .collect::<Result<Vec<_>, ChainError>>()?;
         Ok(Manifest {
-            seal: Seal::from_json(j.seal.to_string().as_bytes())?,
+            seals: Seals::new(seals).ok_or_else(|| ChainError::Field {
+                field: "seals",
+                message: "a manifest covers at least one seal".into(),
+            })?,
             objects,
             schema_version: j.schema_version,
             seq: j.seq,
@@ -238,7 +360,7 @@ struct ObjectJson {
 #[serde(deny_unknown_fields)]
 struct ManifestJson {
     v: u8,
-    seal: serde_json::Value,
+    seals: Vec<serde_json::Value>,
     objects: Vec<ObjectJson>,
     schema_version: u16,
     seq: u64,

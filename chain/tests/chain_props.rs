@@ -197,7 +197,7 @@ fn format_test_vectors() {
 /// docs/FORMAT.md §10 (Ed25519 signatures are deterministic).
 #[test]
 fn seal_and_manifest_test_vectors() {
-    use chain::manifest::{Manifest, ObjectRef, Table};
+    use chain::manifest::{Manifest, ObjectRef, Seals, Table};
     use chain::seal::signing_key;
     use chain::{KeyId, Seal, SealKind, merkle};
     use sha2::{Digest, Sha256};
@@ -235,7 +235,7 @@ fn seal_and_manifest_test_vectors() {
     };
     seal.sign(&sealer);
     let mut m = Manifest {
-        seal: seal.clone(),
+        seals: Seals::one(seal.clone()),
         objects: vec![ObjectRef {
             table: Table::Events,
             key: "events/k.parquet".into(),

@@ -2,7 +2,7 @@
 //! checkpoint decoding never panics, and whatever decodes re-encodes to itself.
 
 use chain::checkpoint::{Checkpoint, Entry};
-use chain::manifest::{Manifest, ObjectRef, Table};
+use chain::manifest::{Manifest, ObjectRef, Seals, Table};
 use chain::seal::signing_key;
 use chain::{KeyId, Seal, SealKind};
 use proptest::prelude::*;
@@ -30,7 +30,7 @@ fn seal() -> Seal {
 
 fn manifest() -> Manifest {
     let mut m = Manifest {
-        seal: seal(),
+        seals: Seals::one(seal()),
         objects: vec![ObjectRef {
             table: Table::Events,
             key: "events/x.parquet".into(),

@@ -1,6 +1,6 @@
 //! Manifest signing, encoding and chaining.
 
-use chain::manifest::{Manifest, ObjectRef, Table};
+use chain::manifest::{Manifest, ObjectRef, Seals, Table};
 use chain::merkle;
 use chain::seal::{KeyId, Seal, SealKind, signing_key};
 
@@ -27,7 +27,7 @@ fn seal() -> Seal {
 
 fn manifest(prev: Option<[u8; 32]>) -> Manifest {
     let mut m = Manifest {
-        seal: seal(),
+        seals: Seals::one(seal()),
         objects: vec![
             ObjectRef {
                 table: Table::Events,
@@ -69,8 +69,8 @@ fn signature_covers_every_field() {
         Box::new(|m| m.objects[0].key.push('x')),
         Box::new(|m| m.objects.pop().map(drop).unwrap_or_default()),
         Box::new(|m| m.prev_manifest = Some([0; 32])),
-        Box::new(|m| m.seal.head[0] ^= 1),
-        Box::new(|m| m.seal.signature[0] ^= 1),
+        Box::new(|m| m.seals.as_mut_slice()[0].head[0] ^= 1),
+        Box::new(|m| m.seals.as_mut_slice()[0].signature[0] ^= 1),
         Box::new(|m| m.written_at_ms += 1),
         Box::new(|m| m.schema_version = 2),
         Box::new(|m| m.seq += 1),
@@ -101,4 +101,62 @@ fn digests_chain_manifests() {
     let mut resigned = first.clone();
     resigned.signature = [0; 64];
     assert_eq!(resigned.digest(), first.digest());
+}
+
+/// The manifest above with a second seal after the first.
+fn run_of_two() -> Manifest {
+    let mut m = manifest(None);
+    let first = m.seals.first().clone();
+    let mut next = Seal {
+        seq: first.seq + 2,
+        first_offset: first.last_offset + 1,
+        last_offset: first.last_offset + 5,
+        count: 5,
+        prev_head: first.head,
+        head: [3; 32],
+        sealed_at_ms: first.sealed_at_ms + 100,
+        ..first.clone()
+    };
+    next.sign(&signing_key(&[4; 32]).expect("key"));
+    m.seals = Seals::new(vec![first, next]).expect("two");
+    m.sign(&signing_key(&[5; 32]).expect("key"));
+    m
+}
+
+#[test]
+fn a_run_of_seals_round_trips_and_every_seal_is_signed_over() {
+    let k = signing_key(&[5; 32]).expect("key").verifying_key();
+    let m = run_of_two();
+    assert_eq!(Manifest::from_json(&m.to_json()), Ok(m.clone()));
+    assert!(m.verify(&k).is_ok());
+    assert_eq!(
+        (
+            m.seals.first_offset(),
+            m.seals.last_offset(),
+            m.seals.count()
+        ),
+        (10, 24, 15)
+    );
+    assert_eq!(
+        m.seals.sealed_at_ms(),
+        105,
+        "a range is as old as its last seal"
+    );
+    for tamper in [
+        |m: &mut Manifest| m.seals.as_mut_slice()[1].head[0] ^= 1,
+        |m: &mut Manifest| m.seals.as_mut_slice()[1].signature[0] ^= 1,
+        |m: &mut Manifest| m.seals.as_mut_slice().swap(0, 1),
+        |m: &mut Manifest| m.seals = Seals::one(m.seals.first().clone()),
+    ] {
+        let mut x = m.clone();
+        tamper(&mut x);
+        assert!(x.verify(&k).is_err());
+    }
+    // No seals at all is not a manifest.
+    let json = String::from_utf8(m.to_json()).expect("utf8");
+    let start = json.find("\"seals\"").expect("seals");
+    let end = json[start..].find("\"objects\"").expect("objects") + start;
+    let empty = format!("{}\"seals\": [],\n  {}", &json[..start], &json[end..]);
+    let err = Manifest::from_json(empty.as_bytes()).expect_err("no seals");
+    assert!(err.to_string().contains("at least one seal"), "{err}");
 }

@@ -296,7 +296,7 @@ fn default_max_records() -> usize {
     10_000
 }
 fn default_max_bytes() -> u64 {
-    32 * 1024 * 1024
+    8 * 1024 * 1024
 }
 fn default_max_interval_ms() -> u64 {
     1_000
@@ -343,6 +343,17 @@ pub struct RawArchiver {
     /// most `sealer.max_bytes`) are read and uploaded at once.
     #[serde(default = "default_memory_budget_mib")]
     pub memory_budget_mib: u64,
+    /// A run of consecutive seals archived as one object closes at this
+    /// many records …
+    #[serde(default = "default_group_max_records")]
+    pub group_max_records: u64,
+    /// … or this many seals …
+    #[serde(default = "default_group_max_seals")]
+    pub group_max_seals: u32,
+    /// … or when a seal is this many ms younger than the run's first seal
+    /// (`docs/FORMAT.md` §6a). 0 and 1 seal: one object per seal.
+    #[serde(default = "default_group_max_age_ms")]
+    pub group_max_age_ms: u64,
 }
 
 impl Default for RawArchiver {
@@ -358,6 +369,9 @@ impl Default for RawArchiver {
             metrics_listen: default_archiver_metrics(),
             checkpoint_interval_secs: default_checkpoint_interval_secs(),
             memory_budget_mib: default_memory_budget_mib(),
+            group_max_records: default_group_max_records(),
+            group_max_seals: default_group_max_seals(),
+            group_max_age_ms: default_group_max_age_ms(),
         }
     }
 }
@@ -367,6 +381,15 @@ fn default_checkpoint_interval_secs() -> u64 {
 }
 fn default_memory_budget_mib() -> u64 {
     256
+}
+fn default_group_max_records() -> u64 {
+    100_000
+}
+fn default_group_max_seals() -> u32 {
+    8
+}
+fn default_group_max_age_ms() -> u64 {
+    60_000
 }
 fn default_archiver_group() -> String {
     "auditlog-archiver".into()

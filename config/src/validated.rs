@@ -144,6 +144,20 @@ pub struct ArchiverConfig {
     pub checkpoint_interval: Option<Duration>,
     /// Bytes of records in flight at most.
     pub memory_budget: u64,
+    /// Records in one archived run of seals, at most.
+    pub group_max_records: u64,
+    /// Seals in one archived run, at most.
+    pub group_max_seals: u32,
+    /// Seal time one archived run spans, at most, in ms.
+    pub group_max_age_ms: u64,
+}
+
+impl ArchiverConfig {
+    /// The most bytes of records one archived run can hold: its seals, each
+    /// at most `sealer.max_bytes` (plus the record that crossed it).
+    pub fn max_run_bytes(&self, sealer_max_bytes: u64) -> u64 {
+        u64::from(self.group_max_seals).saturating_mul(sealer_max_bytes)
+    }
 }
 
 impl ArchiverConfig {
@@ -206,6 +220,13 @@ fn invalid(field: &str, message: impl Into<String>) -> ConfigError {
 
 fn non_zero(field: &str, v: usize) -> Result<NonZeroUsize, ConfigError> {
     NonZeroUsize::new(v).ok_or_else(|| invalid(field, "must be greater than 0"))
+}
+
+fn positive(field: &str, v: u64) -> Result<u64, ConfigError> {
+    if v == 0 {
+        return Err(invalid(field, "must be greater than 0"));
+    }
+    Ok(v)
 }
 
 fn millis(field: &str, v: u64) -> Result<Duration, ConfigError> {
@@ -371,11 +392,7 @@ impl Config {
             key_file: sr.key_file.clone().into(),
             trusted_keys: sr.trusted_keys.iter().map(Into::into).collect(),
             max_records: non_zero("sealer.max_records", sr.max_records)?,
-            max_bytes: if sr.max_bytes == 0 {
-                return Err(invalid("sealer.max_bytes", "must be greater than 0"));
-            } else {
-                sr.max_bytes
-            },
+            max_bytes: positive("sealer.max_bytes", sr.max_bytes)?,
             max_interval: millis("sealer.max_interval_ms", sr.max_interval_ms)?,
             heartbeat_interval: millis("sealer.heartbeat_interval_ms", sr.heartbeat_interval_ms)?,
             metrics_listen,
@@ -408,13 +425,21 @@ impl Config {
             checkpoint_interval: (ar.checkpoint_interval_secs > 0)
                 .then(|| Duration::from_secs(ar.checkpoint_interval_secs)),
             memory_budget: ar.memory_budget_mib.saturating_mul(1 << 20),
+            group_max_records: positive("archiver.group_max_records", ar.group_max_records)?,
+            group_max_seals: u32::try_from(positive(
+                "archiver.group_max_seals",
+                u64::from(ar.group_max_seals),
+            )?)
+            .unwrap_or(u32::MAX),
+            group_max_age_ms: ar.group_max_age_ms,
         };
-        if archiver.memory_budget < sealer.max_bytes.saturating_mul(3) {
+        let run = archiver.max_run_bytes(sealer.max_bytes);
+        if archiver.memory_budget < run.saturating_mul(3) {
             return Err(invalid(
                 "archiver.memory_budget_mib",
                 format!(
-                    "{} MiB cannot hold three ranges of sealer.max_bytes ({} bytes: one being read, one waiting, one uploading); raise it or lower sealer.max_bytes",
-                    ar.memory_budget_mib, sealer.max_bytes
+                    "{} MiB cannot hold three runs of archiver.group_max_seals ({}) seals of sealer.max_bytes ({} bytes) each: one being read, one waiting, one uploading; raise it or lower archiver.group_max_seals or sealer.max_bytes",
+                    ar.memory_budget_mib, ar.group_max_seals, sealer.max_bytes
                 ),
             ));
         }

@@ -162,4 +162,21 @@ fn a_memory_budget_smaller_than_three_ranges_is_refused_by_name() {
     let ok = "[sealer]\nmax_bytes = 1048576\n[archiver]\nmemory_budget_mib = 64\n";
     let c = Config::from_toml(ok, "f.toml", vars(&[])).expect("64 MiB holds ranges of 1 MiB");
     assert_eq!(c.archiver.memory_budget, 64 << 20);
+    assert_eq!(c.archiver.max_run_bytes(c.sealer.max_bytes), 8 << 20);
+    // Runs of 30 seals of 1 MiB: three of them do not fit in 64 MiB.
+    let long =
+        "[sealer]\nmax_bytes = 1048576\n[archiver]\nmemory_budget_mib = 64\ngroup_max_seals = 30\n";
+    let err = Config::from_toml(long, "f.toml", vars(&[])).expect_err("too small");
+    assert!(
+        err.to_string().contains("archiver.group_max_seals"),
+        "{err}"
+    );
+    for field in ["group_max_seals", "group_max_records"] {
+        let zero = format!("[archiver]\n{field} = 0\n");
+        let err = Config::from_toml(&zero, "f.toml", vars(&[])).expect_err("zero");
+        assert!(
+            matches!(err, ConfigError::Invalid { field: ref f, .. } if *f == format!("archiver.{field}")),
+            "{err}"
+        );
+    }
 }

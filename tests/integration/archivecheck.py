@@ -24,8 +24,13 @@ PARTITION_NAME = re.compile(r"^(.+)/(0|[1-9]\d*)$")
 
 
 def manifest_message(m):
-    parts = [b"auditlog/v1/manifest\0", sha(seal_message(m["seal"])), bytes.fromhex(m["seal"]["sig"]),
-             struct.pack(">H", m["schema_version"]), struct.pack(">Q", m["seq"])]
+    seals = m["seals"]
+    if not seals:
+        raise ValueError("a manifest covers at least one seal")
+    parts = [b"auditlog/v1/manifest\0", struct.pack(">I", len(seals))]
+    for s in seals:
+        parts += [sha(seal_message(s)), bytes.fromhex(s["sig"])]
+    parts += [struct.pack(">H", m["schema_version"]), struct.pack(">Q", m["seq"])]
     prev = m["prev_manifest"]
     parts.append(b"\0" if prev is None else b"\x01" + bytes.fromhex(prev))
     parts.append(struct.pack(">I", len(m["objects"])))
@@ -187,8 +192,8 @@ def read_rows(body):
     return [(o, None if s is None else s // 1000, k, v) for o, s, k, v in zip(offs, ts, keys, values)]
 
 
-def check_rows(seal, objects, findings):
-    """objects: [(key, rows in stored order)] → findings per FORMAT.md §8."""
+def check_rows(seals, objects, findings):
+    """objects: [(key, rows in stored order)] → findings per FORMAT.md §8 step 4, for a range of seals."""
     first_key = objects[0][0] if objects else ""
     rows = []
     for key, rs in objects:
@@ -196,31 +201,44 @@ def check_rows(seal, objects, findings):
             findings.append(("records_out_of_order", key))
         rows += rs
     rows.sort(key=lambda r: r[0])
-    lo, hi, count = seal["first_offset"], seal["last_offset"], seal["count"]
+    lo, hi = seals[0]["first_offset"], seals[-1]["last_offset"]
     inside = [r for r in rows if lo <= r[0] <= hi]
     distinct, seen = [], set()
     for r in inside:
         if r[0] not in seen:
             seen.add(r[0])
             distinct.append(r)
-    if len(inside) < len(rows) or len(distinct) < len(inside) or len(distinct) > count:
+    if len(inside) < len(rows) or len(distinct) < len(inside):
         findings.append(("record_injected", first_key))
-    if len(distinct) < count:
-        findings.append(("record_missing", first_key))
-        return
-    if len(distinct) == count:
-        leaves = [digest(*r) for r in distinct]
-        head = bytes.fromhex(seal["prev_head"])
-        for d in leaves:
-            head = link(head, d)
-        if head.hex() != seal["head"] or merkle_root(leaves).hex() != seal["merkle_root"]:
-            findings.append(("record_altered", first_key))
+    for seal in seals:
+        mine = [r for r in distinct if seal["first_offset"] <= r[0] <= seal["last_offset"]]
+        if len(mine) > seal["count"]:
+            findings.append(("record_injected", first_key))
+        elif len(mine) < seal["count"]:
+            findings.append(("record_missing", first_key))
+        else:
+            leaves = [digest(*r) for r in mine]
+            head = bytes.fromhex(seal["prev_head"])
+            for d in leaves:
+                head = link(head, d)
+            if head.hex() != seal["head"] or merkle_root(leaves).hex() != seal["merkle_root"]:
+                findings.append(("record_altered", first_key))
+
+
+def follows(p, s, key, findings):
+    """§8 step 5: seal s directly after seal p."""
+    if s["prev_head"] != p["head"]:
+        findings.append(("seal_chain_broken", key))
+    if s["first_offset"] > p["last_offset"] + 1:
+        findings.append(("offset_gap", key))
+    elif s["first_offset"] <= p["last_offset"]:
+        findings.append(("ranges_overlap", key))
 
 
 def check_chain(topic, partition, manifests, findings):
     prev = None
     for key, m in manifests:
-        s = m["seal"]
+        s = m["seals"][0]
         if prev is None:
             if m["seq"] > 0:
                 findings.append(("manifest_missing", key))
@@ -230,8 +248,8 @@ def check_chain(topic, partition, manifests, findings):
                 if s["prev_head"] != genesis(topic, partition).hex():
                     findings.append(("seal_chain_broken", key))
         else:
-            ps = prev["seal"]
-            if s["seq"] == ps["seq"] or (s["prev_head"] == ps["prev_head"] and s["first_offset"] == ps["first_offset"]):
+            if any(s["seq"] == r["seq"] or (s["prev_head"] == r["prev_head"] and s["first_offset"] == r["first_offset"])
+                   for r in prev["seals"]):
                 findings.append(("fork", key))
             elif m["seq"] > prev["seq"] + 1:
                 findings.append(("manifest_missing", key))
@@ -240,12 +258,7 @@ def check_chain(topic, partition, manifests, findings):
             else:
                 if m["prev_manifest"] != manifest_digest(prev):
                     findings.append(("manifest_chain_broken", key))
-                if s["prev_head"] != ps["head"]:
-                    findings.append(("seal_chain_broken", key))
-                if s["first_offset"] > ps["last_offset"] + 1:
-                    findings.append(("offset_gap", key))
-                elif s["first_offset"] <= ps["last_offset"]:
-                    findings.append(("ranges_overlap", key))
+                follows(prev["seals"][-1], s, key, findings)
         prev = m
 
 
@@ -265,7 +278,8 @@ def verify(s3, bucket, prefix, registry, retention_days, state=None):
         body = s3.get_object(Bucket=bucket, Key=key, VersionId=cur["vid"])["Body"].read()
         try:
             m = json.loads(body)
-            s = m["seal"]
+            seals = m["seals"]
+            s = seals[0]
             manifest_message(m)
         except (ValueError, KeyError, TypeError):
             findings.append(("manifest_malformed", key))
@@ -275,20 +289,26 @@ def verify(s3, bucket, prefix, registry, retention_days, state=None):
                 continue
             try:
                 older = json.loads(s3.get_object(Bucket=bucket, Key=key, VersionId=e["vid"])["Body"].read())
-                if older["seal"] != s:
+                if older["seals"] != seals:
                     findings.append(("fork", key))
             except (ValueError, KeyError, TypeError):
                 pass
-        if s["kind"] != "data" or not well_formed(s):
-            findings.append(("manifest_malformed", key))
+        for i, x in enumerate(seals):
+            if x["kind"] != "data" or not well_formed(x) or (x["topic"], x["partition"]) != (s["topic"], s["partition"]):
+                findings.append(("manifest_malformed", key))
+            if i > 0:
+                if x["seq"] <= seals[i - 1]["seq"]:
+                    findings.append(("manifest_malformed", key))
+                follows(seals[i - 1], x, key, findings)
         expected = f"{prefix}manifests/topic={s['topic']}/partition={s['partition']:04}/{s['first_offset']:020}.json"
         if key != expected:
             findings.append(("manifest_misplaced", key))
-        for problem in (check_key(registry, s["key_id"], "sealer", s["sealed_at_ms"], seal_message(s), s["sig"]),
-                        check_key(registry, m["key_id"], "archiver", m["written_at_ms"], manifest_message(m), m["sig"])):
+        problems = [check_key(registry, x["key_id"], "sealer", x["sealed_at_ms"], seal_message(x), x["sig"]) for x in seals]
+        problems.append(check_key(registry, m["key_id"], "archiver", m["written_at_ms"], manifest_message(m), m["sig"]))
+        for problem in problems:
             if problem:
                 findings.append((problem, key))
-        min_until = -(-max(s["sealed_at_ms"], 0) // 1000) + retention_days * 86400
+        min_until = -(-max(seals[-1]["sealed_at_ms"], 0) // 1000) + retention_days * 86400
         check_retention(s3, bucket, key, cur["vid"], min_until, findings)
         objects, broken = [], False
         for o in m["objects"]:
@@ -310,15 +330,15 @@ def verify(s3, bucket, prefix, registry, retention_days, state=None):
                 findings.append(("object_unreadable", o["key"]))
                 broken = True
         if not broken:
-            check_rows(s, objects, findings)
+            check_rows(seals, objects, findings)
         parts.setdefault((topic, partition), []).append((key, m))
     present = {}
     for (topic, partition), ms in parts.items():
-        ms.sort(key=lambda km: (km[1]["seal"]["first_offset"], km[1]["seq"]))
+        ms.sort(key=lambda km: (km[1]["seals"][0]["first_offset"], km[1]["seq"]))
         check_chain(topic, partition, ms, findings)
         last = ms[-1][1]
         present[f"{topic}/{partition}"] = {"seq": last["seq"], "digest": manifest_digest(last),
-                                           "last_offset": last["seal"]["last_offset"],
+                                           "last_offset": last["seals"][-1]["last_offset"],
                                            "digests": {m["seq"]: manifest_digest(m) for _, m in ms}}
     for key in by_key:
         rest = key[len(prefix):]

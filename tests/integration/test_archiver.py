@@ -131,3 +131,84 @@ def test_missing_aws_credentials_are_named_not_dumped(stack, tmp_path, sealers_f
     last = r.stderr.strip().splitlines()[-1]
     assert r.returncode != 0 and "no AWS credentials" in last and "s3://audit-archive/" in last, r.stderr[-2000:]
     assert len(last) < 300, last
+
+
+def cut_ranges(seals, max_records, max_seals, max_age_ms):
+    """docs/FORMAT.md §6a, written from the document: canonical seals in order → (closed ranges, open range)."""
+    closed, run = [], []
+    for s in seals:
+        if run and s["sealed_at_ms"] - run[0]["sealed_at_ms"] >= max_age_ms:
+            closed.append(run)
+            run = []
+        if s["kind"] != "data":
+            continue
+        run.append(s)
+        if sum(x["count"] for x in run) >= max_records or len(run) >= max_seals:
+            closed.append(run)
+            run = []
+    return closed, run
+
+
+def test_consecutive_seals_become_one_object_cut_by_the_documented_rule(stack, tmp_path, sealers_factory):
+    """Each manifest covers a run of seals, and the runs are exactly those the §6a rule cuts from
+    the canonical seals (recomputed here from the seals topic, read by confluent-kafka): by
+    records, by seals, and by seal time, a quiet partition's last run closed by a heartbeat.
+    Each run is one Parquet object with one row group and the seals in its metadata."""
+    import io
+
+    import pyarrow.parquet as pq
+    from chaincheck import canonical, read_partition
+
+    topic = stack.create_topic(1, seals=True)
+    sealers = sealers_factory(topic, max_records=100, max_interval_ms=300, heartbeat_interval_ms=700)
+    sealers.start()
+    targets = {"group_max_records": 250, "group_max_seals": 4, "group_max_age_ms": 1500}
+    key = tmp_path / "archiver.key"
+    assert stack.run("keygen", "--out", str(key)).returncode == 0
+    prefix = f"g-{uuid.uuid4().hex[:8]}/"
+    cfg = stack.write_config(
+        tmp_path / "archiver.toml", topic, s3={"endpoint": stack.s3, "bucket": "audit-archive", "force_path_style": True},
+        archiver={"key_file": str(key), "seal_keys": [str(sealers.public)], "prefix": prefix, "retention_days": 1,
+                  "group_id": f"archiver-{uuid.uuid4().hex[:8]}", "metrics_listen": "", **targets})
+    env = dict(os.environ, AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test")
+    archiver = subprocess.Popen([stack.bin, "--config", str(cfg), "archive"], stdout=open(tmp_path / "archiver.log", "w"),
+                                stderr=subprocess.STDOUT, env=env)
+    s3 = s3client(stack)
+    rows = lambda: sum(o["rows"] for m in manifests(s3, "audit-archive", prefix) for o in m["objects"])  # noqa: E731
+    try:
+        published = 0
+        # A burst (runs cut by records or seals), archived in full, which takes a heartbeat
+        # 1.5 s after its last run began; then a trickle whose one run only time can close.
+        for wave, n in enumerate([1200, 8]):
+            events = [make_event("tenant-g", published + i) for i in range(n)]
+            src = tmp_path / f"wave-{wave}.ndjson"
+            src.write_text("".join(json.dumps(e) + "\n" for e in events))
+            assert stack.run("publish", str(src), config=stack.write_config(tmp_path / "pub.toml", topic)).returncode == 0
+            published += n
+            wait_until(f"{published} rows archived", lambda p=published: rows() == p, timeout=120, interval=0.5)
+    finally:
+        archiver.terminate()
+        archiver.wait(30)
+    _, _, raw = read_partition(stack.kafka, topic + ".seals", 0)
+    accepted, _ = canonical(topic, 0, [(r[0], json.loads(r[3])) for r in raw], sealers.publics())
+    closed, _ = cut_ranges([s for _, s in accepted], targets["group_max_records"], targets["group_max_seals"],
+                           targets["group_max_age_ms"])
+    ms = sorted(manifests(s3, "audit-archive", prefix), key=lambda m: m["seals"][0]["first_offset"])
+    ident = lambda run: [(s["seq"], s["sig"]) for s in run]  # noqa: E731
+    assert [ident(m["seals"]) for m in ms] == [ident(r) for r in closed[:len(ms)]]
+    assert sum(r[-1]["last_offset"] - r[0]["first_offset"] + 1 for r in closed[:len(ms)]) == published
+    assert any(len(m["seals"]) > 1 for m in ms), "some ranges hold several seals"
+    full = [m for m in ms if sum(s["count"] for s in m["seals"]) >= targets["group_max_records"]
+            or len(m["seals"]) == targets["group_max_seals"]]
+    assert full, "the burst's runs close by records or seals"
+    last = ms[-1]["seals"]
+    assert len(last) == 1 and last[0]["count"] == 8, "the trickle's run, closed by time (a heartbeat)"
+    for m in ms:
+        obj = next(o for o in m["objects"] if o["table"] == "events")
+        body = s3.get_object(Bucket="audit-archive", Key=obj["key"], VersionId=obj["version_id"])["Body"].read()
+        meta = pq.ParquetFile(io.BytesIO(body)).metadata
+        assert meta.num_row_groups == 1 and meta.num_rows == sum(s["count"] for s in m["seals"])
+        kv = {k.decode(): v.decode() for k, v in meta.metadata.items()}
+        assert [s["sig"] for s in json.loads(kv["auditlog.seals"])] == [s["sig"] for s in m["seals"]]
+        assert int(kv["auditlog.first_offset"]) == m["seals"][0]["first_offset"]
+        assert int(kv["auditlog.last_offset"]) == m["seals"][-1]["last_offset"]

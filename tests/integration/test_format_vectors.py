@@ -38,7 +38,7 @@ def test_seal_key_merkle_and_manifest_vectors():
     sign(seal, sealer)
     assert sha(seal_message(seal)).hex() == published("seal_message_sha256")
     assert seal["sig"] == published("seal_sig")
-    m = {"v": 1, "seal": seal, "schema_version": 1, "seq": 0, "prev_manifest": None, "written_at_ms": 1764000001000,
+    m = {"v": 1, "seals": [seal], "schema_version": 1, "seq": 0, "prev_manifest": None, "written_at_ms": 1764000001000,
          "objects": [{"table": "events", "key": "events/k.parquet", "version_id": "v1", "sha256": "ab" * 32,
                       "rows": 3, "bytes": 1000}],
          "key_id": key_id(archiver.public_key().public_bytes_raw()).hex()}

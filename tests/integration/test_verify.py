@@ -54,7 +54,7 @@ class Archives:
             archiver={"key_file": str(self.archiver_key), "seal_keys": [str(self.sealers.public)],
                       "prefix": self.prefix(scenario), "retention_days": RETENTION_DAYS,
                       "group_id": f"verify-{self.run_id}-{scenario}", "metrics_listen": "",
-                      "checkpoint_interval_secs": 2})
+                      "checkpoint_interval_secs": 2, "group_max_seals": 3, "group_max_age_ms": 2000})
 
     def rows_archived(self, scenario):
         total = 0
@@ -90,9 +90,9 @@ class Archives:
         for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=self.prefix(scenario) + "manifests/"):
             for o in page.get("Contents", []):
                 m = json.loads(self.s3.get_object(Bucket=BUCKET, Key=o["Key"])["Body"].read())
-                out.setdefault(m["seal"]["partition"], []).append((o["Key"], m))
+                out.setdefault(m["seals"][0]["partition"], []).append((o["Key"], m))
         for ms in out.values():
-            ms.sort(key=lambda km: km[1]["seal"]["first_offset"])
+            ms.sort(key=lambda km: km[1]["seals"][0]["first_offset"])
         return out
 
     def checkpoints(self, scenario):
@@ -144,7 +144,7 @@ class Archives:
 def archives(stack, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("verify")
     topic = stack.create_topic(2, seals=True)
-    sealers = Sealers(stack, tmp, topic, max_records=40)
+    sealers = Sealers(stack, tmp, topic, max_records=20)
     sealers.start()
     a = Archives(stack, tmp, sealers, topic)
     procs = []
@@ -169,7 +169,8 @@ def archives(stack, tmp_path_factory):
         for p in procs:
             p.wait(30)
         sealers.stop_all()
-    assert len(a.longest("clean")) >= 5, "too few seals for the gap scenarios"
+    assert len(a.longest("clean")) >= 5, "too few manifests for the gap scenarios"
+    assert any(len(m["seals"]) > 1 for _, m in a.longest("clean")), "ranges of several seals are what is checked"
     return a
 
 
@@ -296,7 +297,7 @@ def test_6_a_removed_manifest_and_two_consecutive_ones_are_all_reported(archives
     code, report = archives.verify("two_manifests")
     gaps = [f for f in report["findings"] if f["kind"] == "manifest_missing"]
     assert code == 1 and len(gaps) == 1 and "2 manifest(s)" in gaps[0]["detail"]
-    s2, s3 = ms[2][1]["seal"], ms[3][1]["seal"]
+    s2, s3 = ms[2][1]["seals"][0], ms[3][1]["seals"][-1]
     assert gaps[0]["offsets"] == [s2["first_offset"], s3["last_offset"]]
     part = report["partitions"][f"{archives.topic}/{s2['partition']}"]
     assert part["manifests_missing"] == 2
@@ -352,7 +353,7 @@ def test_10_forged_manifest_signed_by_a_retired_key_is_reported(archives, tmp_pa
     m["written_at_ms"] = int(time.time() * 1000)
     archives.sign_manifest(m, old)
     archives.destroy(key)
-    archives.put_locked(key, json.dumps(m).encode(), m["seal"]["sealed_at_ms"])
+    archives.put_locked(key, json.dumps(m).encode(), m["seals"][-1]["sealed_at_ms"])
     code, report = archives.verify("old_key", keys=keys)
     newest = archives.checkpoints("old_key")[-1][0]
     assert code == 1 and {(f["kind"], f.get("key")) for f in report["findings"]} == {
@@ -387,25 +388,19 @@ def test_12_offset_gap_between_consecutive_seals_is_reported(archives):
     buf = io.BytesIO()
     pq.write_table(new_table, buf)
     body = buf.getvalue()
-    leaves = [digest(*r) for r in read_rows(body)]
-    head = bytes.fromhex(m["seal"]["prev_head"])
-    for d in leaves:
-        head = link(head, d)
-    seal = dict(m["seal"], first_offset=rows[0]["kafka_offset"], count=len(rows), head=head.hex(),
-                merkle_root=merkle_root(leaves).hex())
-    sign_seal(seal, load_secret(archives.sealers.key))
-    first = seal["first_offset"]
+    seals = reseal(m["seals"], read_rows(body), load_secret(archives.sealers.key))
+    first = seals[0]["first_offset"]
     new_obj = obj["key"].rsplit("/", 1)[0] + f"/{first:020}.parquet"
-    vid = archives.put_locked(new_obj, body, seal["sealed_at_ms"])
-    forged = dict(m, seal=seal, objects=[dict(obj, key=new_obj, version_id=vid, sha256=sha(body).hex(), rows=len(rows), bytes=len(body))],
+    vid = archives.put_locked(new_obj, body, seals[-1]["sealed_at_ms"])
+    forged = dict(m, seals=seals, objects=[dict(obj, key=new_obj, version_id=vid, sha256=sha(body).hex(), rows=len(rows), bytes=len(body))],
                   prev_manifest=manifest_digest(prev))
     archives.sign_manifest(forged, archives.archiver_key)
     new_key = old_key.rsplit("/", 1)[0] + f"/{first:020}.json"
-    archives.put_locked(new_key, json.dumps(forged).encode(), seal["sealed_at_ms"])
+    archives.put_locked(new_key, json.dumps(forged).encode(), seals[-1]["sealed_at_ms"])
     archives.destroy(old_key)
     archives.destroy(obj["key"])
     code, report = archives.verify("offset_gap")
-    gap = m["seal"]["first_offset"]
+    gap = m["seals"][0]["first_offset"]
     newest = archives.checkpoints("offset_gap")[-1][0]
     # The checkpoint saw the real last manifest: the forger would also need to rewrite locked checkpoints.
     assert code == 1 and sorted((f["kind"], f.get("offsets") or f.get("key")) for f in report["findings"]) == [
@@ -417,19 +412,36 @@ def test_fork_two_seals_for_one_head_is_reported(archives):
     produced) written as a new version of the manifest key."""
     ms = archives.longest("fork")
     key, m = ms[2]
-    s = m["seal"]
+    s = m["seals"][-1]
     obj = m["objects"][0]
     table = pq.read_table(io.BytesIO(archives.s3.get_object(Bucket=BUCKET, Key=obj["key"], VersionId=obj["version_id"])["Body"].read()))
-    leaves = [digest(*r) for r in read_rows_of(table)][:-1]
+    leaves = [digest(*r) for r in read_rows_of(table) if s["first_offset"] <= r[0] <= s["last_offset"]][:-1]
     head = bytes.fromhex(s["prev_head"])
     for d in leaves:
         head = link(head, d)
     rival = dict(s, last_offset=s["last_offset"] - 1, count=s["count"] - 1, head=head.hex(), merkle_root=merkle_root(leaves).hex())
     sign_seal(rival, load_secret(archives.sealers.key))
-    forged = archives.sign_manifest(dict(m, seal=rival), archives.archiver_key)
+    forged = archives.sign_manifest(dict(m, seals=m["seals"][:-1] + [rival]), archives.archiver_key)
     archives.put_locked(key, json.dumps(forged).encode(), rival["sealed_at_ms"])
     code, report = archives.verify("fork")
     assert code == 1 and ("fork", key) in {(f["kind"], f.get("key")) for f in report["findings"]}
+
+
+def reseal(seals, rows, secret):
+    """A forger's run over `rows` (offset order): the same seals, each re-made over the rows in
+    its range (the first from the first row on), chained from the first seal's prev_head, re-signed."""
+    out, head = [], bytes.fromhex(seals[0]["prev_head"])
+    for i, s in enumerate(seals):
+        lo = rows[0][0] if i == 0 else s["first_offset"]
+        mine = [r for r in rows if lo <= r[0] <= s["last_offset"]]
+        leaves = [digest(*r) for r in mine]
+        new = dict(s, first_offset=lo, count=len(mine), prev_head=head.hex(), merkle_root=merkle_root(leaves).hex())
+        for d in leaves:
+            head = link(head, d)
+        new["head"] = head.hex()
+        sign_seal(new, secret)
+        out.append(new)
+    return out
 
 
 def read_rows_of(table):
@@ -480,8 +492,8 @@ def test_prove_and_verify_proof_hold_offline_and_fail_after_any_change(archives,
 
 def test_time_topic_and_partition_filters_narrow_the_run(archives):
     ms = archives.longest("clean")
-    partition = ms[0][1]["seal"]["partition"]
-    since_ms = ms[2][1]["seal"]["sealed_at_ms"]
+    partition = ms[0][1]["seals"][0]["partition"]
+    since_ms = ms[2][1]["seals"][-1]["sealed_at_ms"]
     since = dt.datetime.fromtimestamp(since_ms / 1000, dt.timezone.utc).isoformat().replace("+00:00", "Z")
 
     def run(*extra):
@@ -495,7 +507,7 @@ def test_time_topic_and_partition_filters_narrow_the_run(archives):
     code, one = run("--partition", str(partition))
     assert code == 0 and list(one["partitions"]) == [f"{archives.topic}/{partition}"]
     code, later = run("--partition", str(partition), "--since", since)
-    expected = sum(1 for _, m in ms if m["seal"]["sealed_at_ms"] >= since_ms)
+    expected = sum(1 for _, m in ms if m["seals"][-1]["sealed_at_ms"] >= since_ms)
     assert code == 0 and later["partitions"][f"{archives.topic}/{partition}"]["manifests"] == expected < len(ms)
     code, none = run("--until", "2000-01-01T00:00:00Z")
     assert code == 0 and none["partitions"] == {}

@@ -173,15 +173,15 @@ pub async fn verify(
     let mut present = BTreeMap::new();
     let mut ranges: Vec<(RangeStatus, Vec<String>)> = Vec::new();
     for ((topic, partition), mut ms) in per_part {
-        ms.sort_by_key(|(_, m)| (m.seal.first_offset, m.seq));
+        ms.sort_by_key(|(_, m)| (m.seals.first_offset(), m.seq));
         let (findings, missing) = check_chain(&topic, partition, &ms, opts.since_ms.is_none());
         let st = report
             .partitions
             .entry((topic.clone(), partition))
             .or_default();
         st.manifests_missing += missing;
-        st.first_offset = ms.first().map(|(_, m)| m.seal.first_offset);
-        st.last_offset = ms.last().map(|(_, m)| m.seal.last_offset);
+        st.first_offset = ms.first().map(|(_, m)| m.seals.first_offset());
+        st.last_offset = ms.last().map(|(_, m)| m.seals.last_offset());
         report.findings.extend(findings);
         let mut p = Present::default();
         for (key, m) in &ms {
@@ -191,9 +191,9 @@ pub async fn verify(
                     topic: topic.clone(),
                     partition,
                     seq: m.seq,
-                    first_offset: m.seal.first_offset,
-                    last_offset: m.seal.last_offset,
-                    sealed_at_ms: m.seal.sealed_at_ms,
+                    first_offset: m.seals.first_offset(),
+                    last_offset: m.seals.last_offset(),
+                    sealed_at_ms: m.seals.sealed_at_ms(),
                     key: key.clone(),
                     ok: true,
                 },
@@ -203,7 +203,7 @@ pub async fn verify(
         p.last = ms.last().map(|(_, m)| Accepted {
             seq: m.seq,
             digest: chain::hex::encode(&m.digest()),
-            last_offset: m.seal.last_offset,
+            last_offset: m.seals.last_offset(),
         });
         present.insert((topic, partition), p);
     }
@@ -407,7 +407,7 @@ async fn check_manifest(
             return Ok(c);
         }
     };
-    if !opts.in_time(m.seal.sealed_at_ms) {
+    if !opts.in_time(m.seals.sealed_at_ms()) {
         c.skipped = true;
         return Ok(c);
     }
@@ -429,7 +429,7 @@ async fn check_manifest(
     c.findings.extend(check_fork(key, &m, &older));
     c.findings.extend(check_placement(&opts.prefix, key, &m));
     c.findings.extend(check_signatures(key, &m, registry));
-    let min_until = opts.min_retain_until(topic, m.seal.sealed_at_ms);
+    let min_until = opts.min_retain_until(topic, m.seals.sealed_at_ms());
     let r = store
         .retention(key, &current.version_id)
         .await
@@ -452,7 +452,7 @@ async fn check_manifest(
                     format!("version {} is gone", o.version_id),
                 )
                 .at(&o.key)
-                .offsets(m.seal.first_offset, m.seal.last_offset),
+                .offsets(m.seals.first_offset(), m.seals.last_offset()),
             );
             continue;
         };
@@ -511,7 +511,7 @@ async fn check_manifest(
             Err(e) => c.findings.push(
                 Finding::new(FindingKind::ObjectUnreadable, topic, partition, e)
                     .at(&o.key)
-                    .offsets(m.seal.first_offset, m.seal.last_offset),
+                    .offsets(m.seals.first_offset(), m.seals.last_offset()),
             ),
         }
     }
@@ -520,7 +520,7 @@ async fn check_manifest(
         .iter()
         .any(|f| f.kind == FindingKind::ObjectUnreadable);
     if !unreadable && c.objects_missing == 0 {
-        let row_findings = check_rows(&m.seal, rows);
+        let row_findings = check_rows(&m.seals, rows);
         c.findings.extend(row_findings);
     }
     let bad: BTreeSet<&str> = c.findings.iter().filter_map(|f| f.key.as_deref()).collect();

@@ -4,7 +4,7 @@
 use archiver::layout::manifest_key;
 use archiver::store::{Retention, VersionEntry};
 use chain::link::{Hash, RecordRef, genesis, link, record_digest};
-use chain::manifest::Manifest;
+use chain::manifest::{Manifest, Seals};
 use chain::{Seal, SealKind, merkle};
 
 use crate::finding::{Finding, FindingKind as K};
@@ -33,11 +33,10 @@ fn key_finding(
         .offsets(seal.first_offset, seal.last_offset)
 }
 
-/// Keys, windows and both signatures of a manifest and its seal.
+/// Keys, windows and signatures of a manifest and each of its seals.
 pub fn check_signatures(key: &str, m: &Manifest, reg: &Registry) -> Vec<Finding> {
     let mut out = Vec::new();
-    let s = &m.seal;
-    let bad = |what: &str| {
+    let bad = |what: String, s: &Seal| {
         Finding::new(
             K::BadSignature,
             &s.topic,
@@ -47,51 +46,107 @@ pub fn check_signatures(key: &str, m: &Manifest, reg: &Registry) -> Vec<Finding>
         .at(key)
         .offsets(s.first_offset, s.last_offset)
     };
-    match reg.lookup(&s.key_id, Role::Sealer, s.sealed_at_ms) {
-        Ok(k) => {
-            if s.verify(k).is_err() {
-                out.push(bad("seal"));
+    for s in &m.seals {
+        match reg.lookup(&s.key_id, Role::Sealer, s.sealed_at_ms) {
+            Ok(k) => {
+                if s.verify(k).is_err() {
+                    out.push(bad(format!("seal {}", s.seq), s));
+                }
             }
+            Err(p) => out.push(key_finding(p, "seal", &s.key_id, s, key)),
         }
-        Err(p) => out.push(key_finding(p, "seal", &s.key_id, s, key)),
     }
+    let first = m.seals.first();
     match reg.lookup(&m.key_id, Role::Archiver, m.written_at_ms) {
         Ok(k) => {
             if m.verify(k).is_err() {
-                out.push(bad("manifest"));
+                let mut f = bad("manifest".into(), first);
+                f = f.offsets(m.seals.first_offset(), m.seals.last_offset());
+                out.push(f);
             }
         }
-        Err(p) => out.push(key_finding(p, "manifest", &m.key_id, s, key)),
+        Err(p) => out.push(
+            key_finding(p, "manifest", &m.key_id, first, key)
+                .offsets(m.seals.first_offset(), m.seals.last_offset()),
+        ),
     }
     out
 }
 
-/// A manifest sits at the key its seal names and covers a data seal.
-pub fn check_placement(prefix: &str, key: &str, m: &Manifest) -> Vec<Finding> {
-    let s = &m.seal;
+/// How seal `s` fails to follow seal `p` directly in one chain: `prev_head`
+/// and offsets (`docs/FORMAT.md` §8 step 5).
+fn link_findings(p: &Seal, s: &Seal) -> Vec<(K, String, i64, i64)> {
     let mut out = Vec::new();
-    if s.kind != SealKind::Data || !s.is_well_formed() {
-        out.push(
-            Finding::new(
-                K::ManifestMalformed,
-                &s.topic,
-                s.partition,
-                "seal is not a well-formed data seal",
-            )
-            .at(key),
-        );
+    if s.prev_head != p.head {
+        out.push((
+            K::SealChainBroken,
+            format!(
+                "prev_head of seal {} is not the head of seal {}",
+                s.seq, p.seq
+            ),
+            s.first_offset,
+            s.last_offset,
+        ));
     }
-    let expected = manifest_key(prefix, &s.topic, s.partition, s.first_offset);
+    if s.first_offset > p.last_offset + 1 {
+        out.push((
+            K::OffsetGap,
+            format!(
+                "no seal covers offsets between seals {} and {}",
+                p.seq, s.seq
+            ),
+            p.last_offset + 1,
+            s.first_offset - 1,
+        ));
+    } else if s.first_offset <= p.last_offset {
+        out.push((
+            K::RangesOverlap,
+            format!("seals {} and {} overlap", p.seq, s.seq),
+            s.first_offset,
+            p.last_offset,
+        ));
+    }
+    out
+}
+
+/// A manifest sits at the key of its run's first offset and covers a run of
+/// well-formed data seals of one partition that follow one another.
+pub fn check_placement(prefix: &str, key: &str, m: &Manifest) -> Vec<Finding> {
+    let first = m.seals.first();
+    let (topic, partition) = (first.topic.as_str(), first.partition);
+    let mut out = Vec::new();
+    let f = |kind, detail: String| Finding::new(kind, topic, partition, detail).at(key);
+    for s in &m.seals {
+        if s.kind != SealKind::Data || !s.is_well_formed() {
+            out.push(f(
+                K::ManifestMalformed,
+                format!("seal {} is not a well-formed data seal", s.seq),
+            ));
+        }
+        if s.topic != topic || s.partition != partition {
+            out.push(f(
+                K::ManifestMalformed,
+                format!("seal {} is of {}/{}", s.seq, s.topic, s.partition),
+            ));
+        }
+    }
+    for w in m.seals.as_slice().windows(2) {
+        if w[1].seq <= w[0].seq {
+            out.push(f(
+                K::ManifestMalformed,
+                format!("seal {} follows seal {}", w[1].seq, w[0].seq),
+            ));
+        }
+        for (kind, detail, a, b) in link_findings(&w[0], &w[1]) {
+            out.push(f(kind, detail).offsets(a, b));
+        }
+    }
+    let expected = manifest_key(prefix, topic, partition, first.first_offset);
     if key != expected {
-        out.push(
-            Finding::new(
-                K::ManifestMisplaced,
-                &s.topic,
-                s.partition,
-                format!("its seal belongs at {expected}"),
-            )
-            .at(key),
-        );
+        out.push(f(
+            K::ManifestMisplaced,
+            format!("its first seal belongs at {expected}"),
+        ));
     }
     out
 }
@@ -110,7 +165,7 @@ pub fn check_chain(
     let f = |kind, key: &str, detail: String| Finding::new(kind, topic, partition, detail).at(key);
     let mut prev: Option<&Manifest> = None;
     for (key, m) in ms {
-        let s = &m.seal;
+        let s = m.seals.first();
         match prev {
             None => {
                 if from_start && m.seq > 0 {
@@ -141,20 +196,24 @@ pub fn check_chain(
                 }
             }
             Some(p) => {
-                let ps = &p.seal;
-                if s.seq == ps.seq
-                    || (s.prev_head == ps.prev_head && s.first_offset == ps.first_offset)
-                {
+                let ps = p.seals.last();
+                // A seal of p with s's seq, or succeeding the same head at
+                // the same offset, is a rival of s.
+                let rival = p.seals.iter().find(|r| {
+                    r.seq == s.seq
+                        || (r.prev_head == s.prev_head && r.first_offset == s.first_offset)
+                });
+                if let Some(r) = rival {
                     out.push(
                         f(
                             K::Fork,
                             key,
                             format!(
                                 "seal {} and seal {} both succeed the same head",
-                                ps.seq, s.seq
+                                r.seq, s.seq
                             ),
                         )
-                        .offsets(s.first_offset, s.last_offset.max(ps.last_offset)),
+                        .offsets(s.first_offset, m.seals.last_offset().max(ps.last_offset)),
                     );
                 } else if m.seq > p.seq + 1 {
                     let n = m.seq - p.seq - 1;
@@ -184,34 +243,14 @@ pub fn check_chain(
                             "prev_manifest is not the digest of the previous manifest".into(),
                         ));
                     }
-                    if s.prev_head != ps.head {
-                        out.push(f(
-                            K::SealChainBroken,
-                            key,
-                            format!("prev_head is not the head of seal {}", ps.seq),
-                        ));
-                    }
-                    if s.first_offset > ps.last_offset + 1 {
-                        out.push(
-                            f(
-                                K::OffsetGap,
-                                key,
-                                format!(
-                                    "no seal covers offsets between seals {} and {}",
-                                    ps.seq, s.seq
-                                ),
-                            )
-                            .offsets(ps.last_offset + 1, s.first_offset - 1),
-                        );
-                    } else if s.first_offset <= ps.last_offset {
-                        out.push(
-                            f(
-                                K::RangesOverlap,
-                                key,
-                                format!("seals {} and {} overlap", ps.seq, s.seq),
-                            )
-                            .offsets(s.first_offset, ps.last_offset),
-                        );
+                    for (kind, detail, a, b) in link_findings(ps, s) {
+                        let found = f(kind, key, detail);
+                        // A broken head names no offsets, as before.
+                        out.push(if kind == K::SealChainBroken {
+                            found
+                        } else {
+                            found.offsets(a, b)
+                        });
                     }
                 }
             }
@@ -231,67 +270,99 @@ fn summarise(offsets: &[i64]) -> String {
     }
 }
 
-/// The rows of a range's objects against its seal. `objects` holds each
-/// object's key and rows in stored order.
-pub fn check_rows(seal: &Seal, objects: Vec<(String, Vec<Row>)>) -> Vec<Finding> {
+/// The rows of a range's objects against its run of seals. `objects` holds
+/// each object's key and rows in stored order.
+pub fn check_rows(seals: &Seals, objects: Vec<(String, Vec<Row>)>) -> Vec<Finding> {
     let mut out = Vec::new();
     let key = objects.first().map(|(k, _)| k.clone()).unwrap_or_default();
-    let f = |kind, key: &str, detail: String| {
-        Finding::new(kind, &seal.topic, seal.partition, detail)
+    let (first, last) = (seals.first_offset(), seals.last_offset());
+    let f = |kind, key: &str, detail: String, s: &Seal| {
+        Finding::new(kind, &s.topic, s.partition, detail)
             .at(key)
-            .offsets(seal.first_offset, seal.last_offset)
+            .offsets(s.first_offset, s.last_offset)
     };
     let mut all = Vec::new();
     for (k, rows) in objects {
         if let Some(w) = rows.windows(2).find(|w| w[1].offset < w[0].offset) {
-            out.push(f(
-                K::RecordsOutOfOrder,
-                &k,
-                format!(
-                    "offset {} is stored after offset {}",
-                    w[1].offset, w[0].offset
-                ),
-            ));
+            out.push(
+                f(
+                    K::RecordsOutOfOrder,
+                    &k,
+                    format!(
+                        "offset {} is stored after offset {}",
+                        w[1].offset, w[0].offset
+                    ),
+                    seals.first(),
+                )
+                .offsets(first, last),
+            );
         }
         all.extend(rows);
     }
     all.sort_by_key(|r| r.offset);
     let before = all.len();
-    let mut injected: Vec<i64> = all
+    let outside: Vec<i64> = all
         .iter()
-        .filter(|r| r.offset < seal.first_offset || r.offset > seal.last_offset)
+        .filter(|r| r.offset < first || r.offset > last)
         .map(|r| r.offset)
         .collect();
-    all.retain(|r| r.offset >= seal.first_offset && r.offset <= seal.last_offset);
+    all.retain(|r| r.offset >= first && r.offset <= last);
     let in_range = all.len();
     all.dedup_by_key(|r| r.offset);
     let duplicates = in_range - all.len();
-    let present = all.len() as u64;
-    if present > seal.count {
-        injected.push(i64::MIN);
+    if !outside.is_empty() || duplicates > 0 {
+        out.push(
+            f(
+                K::RecordInjected,
+                &key,
+                format!(
+                    "{} row(s) the seals do not cover (outside the range: [{}]; repeated offsets: {duplicates})",
+                    before - all.len(),
+                    summarise(&outside),
+                ),
+                seals.first(),
+            )
+            .offsets(first, last),
+        );
     }
-    if !injected.is_empty() || duplicates > 0 {
-        let outside: Vec<i64> = injected
+    // Each seal against the distinct rows in its own range.
+    let mut rest = all.as_slice();
+    for seal in seals {
+        let n = rest
             .iter()
-            .copied()
-            .filter(|&o| o != i64::MIN)
-            .collect();
-        out.push(f(
+            .take_while(|r| r.offset <= seal.last_offset)
+            .count();
+        let (mine, after) = rest.split_at(n);
+        rest = after;
+        out.extend(check_seal_rows(seal, mine, &key, &f));
+    }
+    out
+}
+
+/// One seal against the distinct in-range rows of its range.
+fn check_seal_rows(
+    seal: &Seal,
+    rows: &[Row],
+    key: &str,
+    f: &impl Fn(K, &str, String, &Seal) -> Finding,
+) -> Option<Finding> {
+    let present = rows.len() as u64;
+    if present > seal.count {
+        return Some(f(
             K::RecordInjected,
-            &key,
+            key,
             format!(
-                "{} row(s) the seal does not cover (outside the range: [{}]; repeated offsets: {duplicates}; {present} distinct offsets for a count of {})",
-                before - present as usize,
-                summarise(&outside),
-                seal.count
+                "{present} distinct offsets for seal {} of {}",
+                seal.seq, seal.count
             ),
+            seal,
         ));
     }
     if present < seal.count {
         let dense =
             seal.last_offset - seal.first_offset + 1 == i64::try_from(seal.count).unwrap_or(-1);
         let detail = if dense {
-            let have: std::collections::BTreeSet<i64> = all.iter().map(|r| r.offset).collect();
+            let have: std::collections::BTreeSet<i64> = rows.iter().map(|r| r.offset).collect();
             let gone: Vec<i64> = (seal.first_offset..=seal.last_offset)
                 .filter(|o| !have.contains(o))
                 .collect();
@@ -301,33 +372,33 @@ pub fn check_rows(seal: &Seal, objects: Vec<(String, Vec<Row>)>) -> Vec<Finding>
                 summarise(&gone)
             )
         } else {
-            format!("{present} rows for a seal of {}", seal.count)
+            format!("{present} rows for seal {} of {}", seal.seq, seal.count)
         };
-        out.push(f(K::RecordMissing, &key, detail));
-        return out;
+        return Some(f(K::RecordMissing, key, detail, seal));
     }
-    if present == seal.count {
-        let digests: Vec<Hash> = all
-            .iter()
-            .map(|r| {
-                record_digest(&RecordRef {
-                    offset: r.offset,
-                    timestamp_ms: r.timestamp_ms,
-                    key: r.key.as_deref(),
-                    value: r.value.as_deref(),
-                })
+    let digests: Vec<Hash> = rows
+        .iter()
+        .map(|r| {
+            record_digest(&RecordRef {
+                offset: r.offset,
+                timestamp_ms: r.timestamp_ms,
+                key: r.key.as_deref(),
+                value: r.value.as_deref(),
             })
-            .collect();
-        let head = digests.iter().fold(seal.prev_head, |h, d| link(&h, d));
-        if head != seal.head || merkle::root(&digests) != seal.merkle_root {
-            out.push(f(
-                K::RecordAltered,
-                &key,
-                "rows do not hash to the seal's head and Merkle root".into(),
-            ));
-        }
-    }
-    out
+        })
+        .collect();
+    let head = digests.iter().fold(seal.prev_head, |h, d| link(&h, d));
+    (head != seal.head || merkle::root(&digests) != seal.merkle_root).then(|| {
+        f(
+            K::RecordAltered,
+            key,
+            format!(
+                "rows do not hash to seal {}'s head and Merkle root",
+                seal.seq
+            ),
+            seal,
+        )
+    })
 }
 
 /// One version's retention against the policy's minimum.
@@ -354,28 +425,29 @@ pub fn check_retention(
     }
 }
 
-/// Older versions of a manifest key whose seal differs from the current
+/// Older versions of a manifest key whose seals differ from the current
 /// one's: a fork (two successors of one head).
 pub fn check_fork(key: &str, current: &Manifest, older: &[Manifest]) -> Vec<Finding> {
-    let s = &current.seal;
+    let s = &current.seals;
     older
         .iter()
-        .filter(|o| o.seal != *s)
+        .filter(|o| o.seals != *s)
         .map(|o| {
             Finding::new(
                 K::Fork,
-                &s.topic,
-                s.partition,
+                s.topic(),
+                s.partition(),
                 format!(
-                    "an older version holds another seal {} (offsets {}..={}, head {})",
-                    o.seal.seq,
-                    o.seal.first_offset,
-                    o.seal.last_offset,
-                    chain::hex::encode(&o.seal.head)
+                    "an older version holds other seals {}..={} (offsets {}..={}, head {})",
+                    o.seals.first().seq,
+                    o.seals.last().seq,
+                    o.seals.first_offset(),
+                    o.seals.last_offset(),
+                    chain::hex::encode(&o.seals.head())
                 ),
             )
             .at(key)
-            .offsets(s.first_offset, s.last_offset.max(o.seal.last_offset))
+            .offsets(s.first_offset(), s.last_offset().max(o.seals.last_offset()))
         })
         .collect()
 }

@@ -36,11 +36,12 @@ pub struct Proof {
     pub v: u8,
     /// The record.
     pub record: ProvenRecord,
-    /// Its index among the seal's records (offset order).
+    /// Its index among the records of the manifest's seal whose range holds
+    /// it (offset order).
     pub leaf_index: u64,
     /// Sibling hashes from the leaf up, hex.
     pub path: Vec<String>,
-    /// The signed manifest (its seal inside) that archived the range, as stored.
+    /// The signed manifest (its seals inside) that archived the range, as stored.
     pub manifest: serde_json::Value,
     /// The object that holds the record.
     pub object_key: String,
@@ -49,8 +50,16 @@ pub struct Proof {
     pub event: Option<serde_json::Value>,
 }
 
+/// The seal of a manifest whose range holds `offset`.
+fn seal_of(m: &Manifest, offset: i64) -> Option<&Seal> {
+    m.seals
+        .iter()
+        .find(|s| s.first_offset <= offset && offset <= s.last_offset)
+}
+
 /// Builds the proof of `rows[index]`; `rows` are all the range's rows in
-/// offset order.
+/// offset order. The path leads to the root of the seal whose range holds
+/// the record.
 pub fn build(
     manifest: &Manifest,
     manifest_json: &[u8],
@@ -58,14 +67,20 @@ pub fn build(
     rows: &[Row],
     index: usize,
 ) -> Option<Proof> {
-    let leaves: Vec<Hash> = rows.iter().map(digest).collect();
-    let path = merkle::inclusion_path(&leaves, index)?;
     let r = rows.get(index)?;
+    let seal = seal_of(manifest, r.offset)?;
+    let mine: Vec<&Row> = rows
+        .iter()
+        .filter(|x| seal.first_offset <= x.offset && x.offset <= seal.last_offset)
+        .collect();
+    let leaves: Vec<Hash> = mine.iter().map(|x| digest(x)).collect();
+    let index = mine.iter().position(|x| x.offset == r.offset)?;
+    let path = merkle::inclusion_path(&leaves, index)?;
     Some(Proof {
         v: 1,
         record: ProvenRecord {
-            topic: manifest.seal.topic.clone(),
-            partition: manifest.seal.partition,
+            topic: manifest.seals.topic().to_owned(),
+            partition: manifest.seals.partition(),
             offset: r.offset,
             timestamp_ms: r.timestamp_ms,
             key: r.key.as_deref().map(hex::encode),
@@ -131,8 +146,16 @@ pub fn check(proof: &Proof, reg: &Registry) -> Vec<String> {
             return bad;
         }
     };
-    let s: &Seal = &m.seal;
     let r = &proof.record;
+    let Some(s) = seal_of(&m, r.offset) else {
+        bad.push(format!(
+            "offset {} is outside the manifest's range {}..={}",
+            r.offset,
+            m.seals.first_offset(),
+            m.seals.last_offset()
+        ));
+        return bad;
+    };
     let bytes = |field: &str, v: &Option<String>| -> Result<Option<Vec<u8>>, String> {
         v.as_deref()
             .map(|h| hex::decode(h).ok_or_else(|| format!("record.{field} is not hex")))
@@ -153,12 +176,6 @@ pub fn check(proof: &Proof, reg: &Registry) -> Vec<String> {
     }
     if r.topic != s.topic || r.partition != s.partition {
         bad.push("the record's topic or partition is not the seal's".into());
-    }
-    if r.offset < s.first_offset || r.offset > s.last_offset {
-        bad.push(format!(
-            "offset {} is outside the seal's range {}..={}",
-            r.offset, s.first_offset, s.last_offset
-        ));
     }
     let path: Option<Vec<Hash>> = proof
         .path

@@ -66,10 +66,10 @@ pub async fn prove(store: &Store, prefix: &str, target: &Target) -> Result<Proof
         .ok_or_else(|| not_found(format!("no manifest under {dir} covers offset {offset}")))?;
     let json = current(store, &key).await?;
     let m = Manifest::from_json(&json).map_err(|e| not_found(format!("{key}: {e}")))?;
-    if offset > m.seal.last_offset {
+    if offset > m.seals.last_offset() {
         return Err(not_found(format!(
             "{topic}/{partition} offset {offset} is not archived (the last range before it ends at {})",
-            m.seal.last_offset
+            m.seals.last_offset()
         )));
     }
     let mut rows = Vec::new();

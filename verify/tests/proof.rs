@@ -2,7 +2,7 @@
 //! single byte of the stored proof changes.
 
 use chain::link::{Chain, RecordRef, genesis, record_digest};
-use chain::manifest::{Manifest, ObjectRef, Table};
+use chain::manifest::{Manifest, ObjectRef, Seals, Table};
 use chain::seal::signing_key;
 use chain::{KeyId, Seal, SealKind, merkle};
 use verify::proof::{Proof, build, check, to_json};
@@ -24,40 +24,48 @@ fn rows(n: usize) -> Vec<Row> {
         .collect()
 }
 
+/// The manifest of a run of seals of at most 3 records each over `rs`, so
+/// proofs are checked against inner seals too.
 fn manifest(rs: &[Row]) -> Manifest {
-    let mut c = Chain::genesis("t", 3);
-    let leaves: Vec<_> = rs
-        .iter()
-        .map(|r| {
-            let rr = RecordRef {
-                offset: r.offset,
-                timestamp_ms: r.timestamp_ms,
-                key: r.key.as_deref(),
-                value: r.value.as_deref(),
-            };
-            c.append(&rr).unwrap_or_else(|e| panic!("{e:?}"));
-            record_digest(&rr)
-        })
-        .collect();
-    let mut seal = Seal {
-        kind: SealKind::Data,
-        topic: "t".into(),
-        partition: 3,
-        seq: 0,
-        first_offset: 40,
-        last_offset: 40 + rs.len() as i64 - 1,
-        count: rs.len() as u64,
-        prev_head: genesis("t", 3),
-        head: c.head(),
-        merkle_root: merkle::root(&leaves),
-        high_watermark: 50,
-        sealed_at_ms: 1_764_000_000_000,
-        key_id: KeyId([0; 16]),
-        signature: [0; 64],
-    };
-    seal.sign(&signing_key(&[1; 32]).unwrap_or_else(|e| panic!("{e}")));
+    let mut head = genesis("t", 3);
+    let mut seals = Vec::new();
+    for (i, chunk) in rs.chunks(3).enumerate() {
+        let mut c = Chain::resume(head, None);
+        let leaves: Vec<_> = chunk
+            .iter()
+            .map(|r| {
+                let rr = RecordRef {
+                    offset: r.offset,
+                    timestamp_ms: r.timestamp_ms,
+                    key: r.key.as_deref(),
+                    value: r.value.as_deref(),
+                };
+                c.append(&rr).unwrap_or_else(|e| panic!("{e:?}"));
+                record_digest(&rr)
+            })
+            .collect();
+        let mut seal = Seal {
+            kind: SealKind::Data,
+            topic: "t".into(),
+            partition: 3,
+            seq: i as u64,
+            first_offset: chunk[0].offset,
+            last_offset: chunk[chunk.len() - 1].offset,
+            count: chunk.len() as u64,
+            prev_head: head,
+            head: c.head(),
+            merkle_root: merkle::root(&leaves),
+            high_watermark: 50,
+            sealed_at_ms: 1_764_000_000_000,
+            key_id: KeyId([0; 16]),
+            signature: [0; 64],
+        };
+        seal.sign(&signing_key(&[1; 32]).unwrap_or_else(|e| panic!("{e}")));
+        head = seal.head;
+        seals.push(seal);
+    }
     let mut m = Manifest {
-        seal,
+        seals: Seals::new(seals).unwrap_or_else(|| panic!("no rows")),
         objects: vec![ObjectRef {
             table: Table::Events,
             key: "events/x.parquet".into(),
