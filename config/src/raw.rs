@@ -296,7 +296,7 @@ fn default_max_records() -> usize {
     10_000
 }
 fn default_max_bytes() -> u64 {
-    8 * 1024 * 1024
+    4 * 1024 * 1024
 }
 fn default_max_interval_ms() -> u64 {
     1_000
