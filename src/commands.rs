@@ -295,6 +295,7 @@ async fn archive(config: Config) -> Result<ExitCode> {
         retention: archiver::layout::Retention {
             default: ac.retention,
             by_topic: ac.retention_by_topic.clone(),
+            by_action: ac.retention_by_action.clone(),
         },
         key,
         seal_keys,

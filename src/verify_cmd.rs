@@ -107,6 +107,7 @@ async fn run(config: Config, args: VerifyArgs) -> Result<u8> {
         retention: archiver::layout::Retention {
             default: config.archiver.retention,
             by_topic: config.archiver.retention_by_topic.clone(),
+            by_action: config.archiver.retention_by_action.clone(),
         },
         concurrency: args.concurrency,
         since_ms: args.since,

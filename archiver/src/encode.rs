@@ -44,6 +44,9 @@ pub struct Encoded {
     pub events: Option<EncodedTable>,
     /// Records that are not valid v1 events, in offset order.
     pub dead_letters: Option<EncodedTable>,
+    /// The distinct `action`s of the events: their classes may lengthen the
+    /// range's retention.
+    pub actions: std::collections::BTreeSet<String>,
 }
 
 /// The id given to an event that has none: a UUIDv8 from
@@ -213,6 +216,7 @@ pub fn encode_range(
     check_against_seals(seals, &records)?;
     let mut events = Vec::with_capacity(records.len());
     let mut dead = Vec::new();
+    let mut actions = std::collections::BTreeSet::new();
     // Records move into the rows: no second copy of every key and value.
     for r in records {
         let parsed = match r.value.as_deref() {
@@ -228,7 +232,12 @@ pub fn encode_range(
             }),
         };
         match parsed {
-            Ok(event) => events.push(ArchivedRecord { event, kafka: r }),
+            Ok(event) => {
+                if !actions.contains(&event.action) {
+                    actions.insert(event.action.clone());
+                }
+                events.push(ArchivedRecord { event, kafka: r });
+            }
             Err(reason) => dead.push(DeadLetter { reason, kafka: r }),
         }
     }
@@ -248,5 +257,6 @@ pub fn encode_range(
     Ok(Encoded {
         events,
         dead_letters,
+        actions,
     })
 }

@@ -203,7 +203,10 @@ impl Uploader {
         let last = self.chains.get(at).copied().flatten();
         let prev = last.map(|(d, _)| d);
         let next_seq = last.map_or(0, |(_, s)| s + 1);
-        let retain_until = retain_until_secs(seals.sealed_at_ms(), self.retention.for_topic(topic));
+        let retention = self
+            .retention
+            .for_range(topic, encoded.actions.iter().map(String::as_str));
+        let retain_until = retain_until_secs(seals.sealed_at_ms(), retention);
         let first_offset = seals.first_offset();
         let mut objects = Vec::new();
         for (table, enc, key) in [

@@ -333,6 +333,11 @@ pub struct RawArchiver {
     /// Per-topic retention in days.
     #[serde(default)]
     pub retention_days_by_topic: BTreeMap<String, u32>,
+    /// Longer retention, in days, for event classes: an event whose `action`
+    /// starts with a key (e.g. `admin.`) is kept at least that long, and so
+    /// is every object of its range.
+    #[serde(default)]
+    pub retention_days_by_action: BTreeMap<String, u32>,
     /// Where `/metrics` is served; empty to disable.
     #[serde(default = "default_archiver_metrics")]
     pub metrics_listen: String,
@@ -366,6 +371,7 @@ impl Default for RawArchiver {
             seal_keys: Vec::new(),
             retention_days: default_retention_days(),
             retention_days_by_topic: BTreeMap::new(),
+            retention_days_by_action: BTreeMap::new(),
             metrics_listen: default_archiver_metrics(),
             checkpoint_interval_secs: default_checkpoint_interval_secs(),
             memory_budget_mib: default_memory_budget_mib(),

@@ -138,6 +138,8 @@ pub struct ArchiverConfig {
     pub retention: Duration,
     /// Per-topic retention.
     pub retention_by_topic: BTreeMap<String, Duration>,
+    /// Retention per event class: `action` prefix → at least this long.
+    pub retention_by_action: BTreeMap<String, Duration>,
     /// Metrics listen address, if any.
     pub metrics_listen: Option<SocketAddr>,
     /// Time between checkpoints, if they are written.
@@ -413,6 +415,19 @@ impl Config {
         for (t, d) in &ar.retention_days_by_topic {
             retention_by_topic.insert(t.clone(), days("archiver.retention_days_by_topic", *d)?);
         }
+        let mut retention_by_action = BTreeMap::new();
+        for (prefix, d) in &ar.retention_days_by_action {
+            if prefix.is_empty() {
+                return Err(invalid(
+                    "archiver.retention_days_by_action",
+                    "an event class is a non-empty action prefix such as \"admin.\"",
+                ));
+            }
+            retention_by_action.insert(
+                prefix.clone(),
+                days("archiver.retention_days_by_action", *d)?,
+            );
+        }
         let archiver = ArchiverConfig {
             group_id: ar.group_id.clone(),
             topics: archive_topics,
@@ -421,6 +436,7 @@ impl Config {
             seal_keys: ar.seal_keys.iter().map(Into::into).collect(),
             retention: days("archiver.retention_days", ar.retention_days)?,
             retention_by_topic,
+            retention_by_action,
             metrics_listen: optional_listen("archiver.metrics_listen", &ar.metrics_listen)?,
             checkpoint_interval: (ar.checkpoint_interval_secs > 0)
                 .then(|| Duration::from_secs(ar.checkpoint_interval_secs)),

@@ -180,3 +180,22 @@ fn a_memory_budget_smaller_than_three_ranges_is_refused_by_name() {
         );
     }
 }
+
+#[test]
+fn retention_per_event_class_is_read_and_an_empty_class_is_refused() {
+    let toml =
+        "[archiver]\nretention_days = 30\nretention_days_by_action = { \"admin.\" = 2555 }\n";
+    let c = Config::from_toml(toml, "f.toml", vars(&[])).expect("valid");
+    assert_eq!(
+        c.archiver.retention_by_action.get("admin."),
+        Some(&std::time::Duration::from_secs(2555 * 86_400))
+    );
+    for bad in ["{ \"\" = 10 }", "{ \"admin.\" = 0 }"] {
+        let toml = format!("[archiver]\nretention_days_by_action = {bad}\n");
+        let err = Config::from_toml(&toml, "f.toml", vars(&[])).expect_err("refused");
+        assert!(
+            matches!(err, ConfigError::Invalid { ref field, .. } if field == "archiver.retention_days_by_action"),
+            "{err}"
+        );
+    }
+}

@@ -262,7 +262,12 @@ def check_chain(topic, partition, manifests, findings):
         prev = m
 
 
-def verify(s3, bucket, prefix, registry, retention_days, state=None):
+def range_retention_days(retention_days, by_action, actions):
+    """§6: the topic's retention, or the longest class (action prefix) of any event in the range."""
+    return max([retention_days] + [d for a in actions for p, d in (by_action or {}).items() if a.startswith(p)])
+
+
+def verify(s3, bucket, prefix, registry, retention_days, state=None, retention_by_action=None):
     """Returns (findings as a set of (name, key or None), {"topic/partition": last accepted})."""
     findings = []
     by_key = list_versions(s3, bucket, prefix)
@@ -308,9 +313,8 @@ def verify(s3, bucket, prefix, registry, retention_days, state=None):
         for problem in problems:
             if problem:
                 findings.append((problem, key))
-        min_until = -(-max(seals[-1]["sealed_at_ms"], 0) // 1000) + retention_days * 86400
-        check_retention(s3, bucket, key, cur["vid"], min_until, findings)
-        objects, broken = [], False
+        locked = [(key, cur["vid"])]
+        objects, broken, actions = [], False, set()
         for o in m["objects"]:
             referenced.add(o["key"])
             oc = current(o["key"], by_key.get(o["key"], []), findings)
@@ -323,12 +327,17 @@ def verify(s3, bucket, prefix, registry, retention_days, state=None):
             data = s3.get_object(Bucket=bucket, Key=o["key"], VersionId=oc["vid"])["Body"].read()
             if sha(data).hex() != o["sha256"] or len(data) != o["bytes"]:
                 findings.append(("checksum_mismatch", o["key"]))
-            check_retention(s3, bucket, o["key"], oc["vid"], min_until, findings)
+            locked.append((o["key"], oc["vid"]))
             try:
                 objects.append((o["key"], read_rows(data)))
+                if o["table"] == "events" and retention_by_action:
+                    actions |= set(pq.read_table(io.BytesIO(data), columns=["action"]).column("action").to_pylist())
             except Exception:  # noqa: BLE001 - any decoding failure is the finding
                 findings.append(("object_unreadable", o["key"]))
                 broken = True
+        days = range_retention_days(retention_days, retention_by_action, actions)
+        for k, vid in locked:
+            check_retention(s3, bucket, k, vid, -(-max(seals[-1]["sealed_at_ms"], 0) // 1000) + days * 86400, findings)
         if not broken:
             check_rows(seals, objects, findings)
         parts.setdefault((topic, partition), []).append((key, m))
@@ -345,7 +354,8 @@ def verify(s3, bucket, prefix, registry, retention_days, state=None):
         if not MANIFEST_KEY.match(rest) and not CHECKPOINT_KEY.match(rest) and key not in referenced:
             findings.append(("unreferenced_object", key))
     held_to(state or {}, present, None, findings)
-    newest = check_checkpoints(s3, bucket, prefix, by_key, registry, retention_days, findings)
+    longest = max([retention_days] + list((retention_by_action or {}).values()))
+    newest = check_checkpoints(s3, bucket, prefix, by_key, registry, longest, findings)
     if newest is not None:
         held_to(newest[1]["partitions"], present, newest[0], findings)
     return set(findings), present

@@ -149,7 +149,7 @@ class Stack:
             tables = {k: v for k, v in values.items() if isinstance(v, list) and v and all(isinstance(x, dict) for x in v)}
             for k, v in values.items():
                 if k not in tables:
-                    lines.append(f"{json.dumps(k)} = {json.dumps(v)}")
+                    lines.append(f"{json.dumps(k)} = {toml_value(v)}")
             for k, items in tables.items():  # arrays of tables, e.g. [[ingest.tokens]]
                 for item in items:
                     lines.append(f"[[{name}.{k}]]")
@@ -160,6 +160,13 @@ class Stack:
     def run(self, *args, config=None, timeout=300, input=None):
         cmd = [self.bin] + (["--config", str(config)] if config else []) + list(args)
         return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, input=input)
+
+
+def toml_value(v):
+    """A TOML value: JSON's form for strings, numbers, booleans and arrays; an inline table for a dict."""
+    if isinstance(v, dict):
+        return "{ " + ", ".join(f"{json.dumps(k)} = {toml_value(x)}" for k, x in v.items()) + " }"
+    return json.dumps(v)
 
 
 @pytest.fixture(scope="session")

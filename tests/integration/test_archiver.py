@@ -20,7 +20,8 @@ def s3client(stack):
                         aws_secret_access_key="test", config=Config(s3={"addressing_style": "path"}))
 
 
-def start_archiver(stack, tmp_path, topic, sealers, bucket, prefix):
+def start_archiver(stack, tmp_path, topic, sealers, bucket, prefix, **settings):
+    """Starts `auditlog archive` with its own key and group; `settings` add to or override [archiver]."""
     key = tmp_path / "archiver.key"
     if not key.exists():
         assert stack.run("keygen", "--out", str(key)).returncode == 0
@@ -29,7 +30,7 @@ def start_archiver(stack, tmp_path, topic, sealers, bucket, prefix):
         s3={"endpoint": stack.s3, "bucket": bucket, "force_path_style": True},
         archiver={"key_file": str(key), "seal_keys": [str(sealers.public)], "prefix": prefix,
                   "retention_days": RETENTION_DAYS, "group_id": f"archiver-{uuid.uuid4().hex[:8]}",
-                  "metrics_listen": ""},
+                  "metrics_listen": "", **settings},
     )
     env = dict(os.environ, AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test")
     log = open(tmp_path / "archiver.log", "w")
@@ -163,16 +164,8 @@ def test_consecutive_seals_become_one_object_cut_by_the_documented_rule(stack, t
     sealers = sealers_factory(topic, max_records=100, max_interval_ms=300, heartbeat_interval_ms=700)
     sealers.start()
     targets = {"group_max_records": 250, "group_max_seals": 4, "group_max_age_ms": 1500}
-    key = tmp_path / "archiver.key"
-    assert stack.run("keygen", "--out", str(key)).returncode == 0
     prefix = f"g-{uuid.uuid4().hex[:8]}/"
-    cfg = stack.write_config(
-        tmp_path / "archiver.toml", topic, s3={"endpoint": stack.s3, "bucket": "audit-archive", "force_path_style": True},
-        archiver={"key_file": str(key), "seal_keys": [str(sealers.public)], "prefix": prefix, "retention_days": 1,
-                  "group_id": f"archiver-{uuid.uuid4().hex[:8]}", "metrics_listen": "", **targets})
-    env = dict(os.environ, AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test")
-    archiver = subprocess.Popen([stack.bin, "--config", str(cfg), "archive"], stdout=open(tmp_path / "archiver.log", "w"),
-                                stderr=subprocess.STDOUT, env=env)
+    archiver, _, _ = start_archiver(stack, tmp_path, topic, sealers, "audit-archive", prefix, **targets)
     s3 = s3client(stack)
     rows = lambda: sum(o["rows"] for m in manifests(s3, "audit-archive", prefix) for o in m["objects"])  # noqa: E731
     try:
@@ -212,3 +205,80 @@ def test_consecutive_seals_become_one_object_cut_by_the_documented_rule(stack, t
         assert [s["sig"] for s in json.loads(kv["auditlog.seals"])] == [s["sig"] for s in m["seals"]]
         assert int(kv["auditlog.first_offset"]) == m["seals"][0]["first_offset"]
         assert int(kv["auditlog.last_offset"]) == m["seals"][-1]["last_offset"]
+
+
+def test_an_event_class_keeps_its_whole_range_locked_longer_and_both_verifiers_hold_it_to_that(stack, tmp_path, sealers_factory):
+    """retention_days_by_action: a range holding an `admin.*` event is locked for the class's 5 days
+    (objects and manifest alike), other ranges for the topic's 1 day, each exactly seal time + retention
+    (HeadObject). Shortening one such object to 2 days, still more than the topic's 1, is reported by
+    `auditlog verify` and by the independent verifier."""
+    import io
+
+    import pyarrow.parquet as pq
+    from archivecheck import load_registry
+    from archivecheck import verify as py_verify
+
+    topic = stack.create_topic(2, seals=True)
+    sealers = sealers_factory(topic)
+    sealers.start()
+    prefix = f"c-{uuid.uuid4().hex[:8]}/"
+    archiver, cfg, env = start_archiver(stack, tmp_path, topic, sealers, "audit-archive", prefix, retention_days=1,
+                                        retention_days_by_action={"admin.": 5})
+    key = tmp_path / "archiver.key"
+    s3 = s3client(stack)
+    rows = lambda: sum(o["rows"] for m in manifests(s3, "audit-archive", prefix) for o in m["objects"])  # noqa: E731
+    try:
+        # Two waves, each archived before the next: only the second holds an admin event (one tenant,
+        # so one partition), so some ranges have the class and some do not.
+        published = 0
+        for wave, admin in enumerate([False, True]):
+            events = [make_event(f"tenant-{i % 4}", published + i) for i in range(200)]
+            if admin:
+                events[8]["action"] = "admin.grant"
+            src = tmp_path / f"wave-{wave}.ndjson"
+            src.write_text("".join(json.dumps(e) + "\n" for e in events))
+            assert stack.run("publish", str(src), config=stack.write_config(tmp_path / "pub.toml", topic)).returncode == 0
+            published += len(events)
+            wait_until(f"{published} rows archived", lambda p=published: rows() == p or archiver.poll() is not None,
+                       timeout=120, interval=0.5)
+            assert archiver.poll() is None, (tmp_path / "archiver.log").read_text()[-2000:]
+    finally:
+        archiver.terminate()
+        archiver.wait(30)
+
+    classes = {True: 0, False: 0}
+    locked_5 = None
+    for m in manifests(s3, "audit-archive", prefix):
+        events_obj = next(o for o in m["objects"] if o["table"] == "events")
+        body = s3.get_object(Bucket="audit-archive", Key=events_obj["key"])["Body"].read()
+        admin = any(a.startswith("admin.") for a in pq.read_table(io.BytesIO(body), columns=["action"]).column("action").to_pylist())
+        classes[admin] += 1
+        until = -(-m["seals"][-1]["sealed_at_ms"] // 1000) + (5 if admin else 1) * 86400
+        first = m["seals"][0]
+        mkey = f"{prefix}manifests/topic={topic}/partition={first['partition']:04}/{first['first_offset']:020}.json"
+        for k in [mkey] + [o["key"] for o in m["objects"]]:
+            h = s3.head_object(Bucket="audit-archive", Key=k)
+            assert h["ObjectLockMode"] == "COMPLIANCE" and int(h["ObjectLockRetainUntilDate"].timestamp()) == until, (k, admin)
+        if admin:
+            locked_5 = events_obj
+    assert classes[True] == 1 and classes[False] >= 1, classes
+
+    registry = tmp_path / "keys.toml"
+    registry.write_text(f'[[keys]]\nfile = "{sealers.public}"\nrole = "sealer"\n\n'
+                        f'[[keys]]\nfile = "{key.with_suffix(".pub")}"\nrole = "archiver"\n')
+
+    def both():
+        r = subprocess.run([stack.bin, "--config", str(cfg), "verify", "--format", "json", "--keys", str(registry)],
+                           capture_output=True, text=True, env=env, timeout=120)
+        assert r.returncode in (0, 1), r.stderr
+        ours = {(f["kind"], f.get("key")) for f in json.loads(r.stdout)["findings"]}
+        theirs, _ = py_verify(s3, "audit-archive", prefix, load_registry(registry), 1, retention_by_action={"admin.": 5})
+        assert ours == theirs, (ours, theirs)
+        return ours
+
+    assert both() == set()
+    s3.put_object_retention(Bucket="audit-archive", Key=locked_5["key"], VersionId=locked_5["version_id"],
+                            Retention={"Mode": "COMPLIANCE",
+                                       "RetainUntilDate": dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=2)},
+                            BypassGovernanceRetention=True)
+    assert both() == {("retention_too_short", locked_5["key"])}

@@ -24,12 +24,10 @@ class Archivers:
         self.prefix = f"f-{uuid.uuid4().hex[:8]}/"
         key = tmp / "archiver.key"
         assert stack.run("keygen", "--out", str(key)).returncode == 0
-        self.config = stack.write_config(
-            tmp / "archiver.toml", topic,
-            s3={"endpoint": endpoint or stack.s3, "bucket": BUCKET, "force_path_style": True},
-            archiver={"key_file": str(key), "seal_keys": [str(sealers.public)], "prefix": self.prefix,
-                      "retention_days": 1, "group_id": f"archiver-{uuid.uuid4().hex[:8]}", "metrics_listen": ""},
-            **{"kafka.properties": {"session.timeout.ms": "6000", "heartbeat.interval.ms": "1000"}})
+        self.settings = {"key_file": str(key), "seal_keys": [str(sealers.public)], "prefix": self.prefix,
+                         "retention_days": 1, "group_id": f"archiver-{uuid.uuid4().hex[:8]}", "metrics_listen": ""}
+        self.endpoint = endpoint or stack.s3
+        self.retarget()
         # verify talks to the real endpoint even when the archivers go through a proxy
         self.verify_config = stack.write_config(
             tmp / "verify.toml", topic, s3={"endpoint": stack.s3, "bucket": BUCKET, "force_path_style": True},
@@ -37,6 +35,14 @@ class Archivers:
         self.env = dict(os.environ, AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test")
         self.procs = []
         self.s3 = s3client(stack)
+
+    def retarget(self, **targets):
+        """(Re)writes the archivers' config, with these grouping targets (FORMAT.md §6a)."""
+        self.config = self.stack.write_config(
+            self.tmp / "archiver.toml", self.topic,
+            s3={"endpoint": self.endpoint, "bucket": BUCKET, "force_path_style": True},
+            archiver={**self.settings, **targets},
+            **{"kafka.properties": {"session.timeout.ms": "6000", "heartbeat.interval.ms": "1000"}})
 
     def start(self):
         log = open(self.tmp / f"archiver-{len(self.procs)}.log", "w")
@@ -141,6 +147,34 @@ def test_s3_unreachable_for_20s_loses_nothing_and_the_lag_drains(stack, tmp_path
         wait_until("the lag drains after S3 returns", lambda: arch.rows() == 40_000, timeout=300, interval=0.5)
         print(f"drained {time.monotonic() - t1:.1f} s after S3 returned")
         assert p.poll() is None, "the archiver exited during the outage"
+        arch.stop_all()
+        arch.assert_exact(ids)
+    finally:
+        arch.stop_all()
+        sealers.stop_all()
+
+
+def test_a_restart_with_other_grouping_targets_continues_every_chain(stack, tmp_path):
+    """The runs are cut by the targets in the config (FORMAT.md §6a). An archiver restarted with
+    other targets cannot replay where the last run began, finds the last manifest by listing,
+    and continues each partition's manifest chain: verify is clean and every event is there once."""
+    topic = stack.create_topic(2, seals=True)
+    sealers = Sealers(stack, tmp_path, topic, max_records=100, max_interval_ms=300)
+    sealers.start()
+    arch = Archivers(stack, tmp_path, sealers, topic)
+    try:
+        arch.retarget(group_max_seals=2)
+        first = arch.start()
+        ids = publish(stack, tmp_path, topic, 3000, seed=11)
+        wait_until("the first 3000 archived", lambda: arch.rows() == 3000, timeout=120, interval=0.5)
+        arch.stop_all()
+        assert first.returncode == 0
+        arch.retarget(group_max_seals=5, group_max_records=450)
+        second = arch.start()
+        ids += publish(stack, tmp_path, topic, 3000, seed=12)
+        wait_until("all 6000 archived", lambda: arch.rows() == 6000, timeout=120, interval=0.5)
+        log = open(second.log_path).read()
+        assert "last manifest found by listing" in log, log[-3000:]
         arch.stop_all()
         arch.assert_exact(ids)
     finally:

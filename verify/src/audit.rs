@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use archiver::layout::{KeyKind, Retention, parse_key, retain_until_secs};
 use archiver::store::{Store, VersionEntry};
 use chain::checkpoint::Checkpoint;
-use chain::manifest::Manifest;
+use chain::manifest::{Manifest, Table};
 use futures::StreamExt;
 use sha2::{Digest, Sha256};
 
@@ -19,7 +19,7 @@ use crate::checks::{
 use crate::finding::{Finding, FindingKind};
 use crate::registry::Registry;
 use crate::report::{CheckpointStatus, RangeStatus, Report};
-use crate::rows::read_rows;
+use crate::rows::{read_actions, read_rows};
 use crate::state::{Accepted, Present, State};
 
 /// What to verify and against which policy.
@@ -59,8 +59,11 @@ impl Options {
             || self.until_ms.is_some()
     }
 
-    fn min_retain_until(&self, topic: &str, sealed_at_ms: i64) -> i64 {
-        retain_until_secs(sealed_at_ms, self.retention.for_topic(topic))
+    fn min_retain_until(&self, topic: &str, actions: &BTreeSet<String>, sealed_at_ms: i64) -> i64 {
+        let retention = self
+            .retention
+            .for_range(topic, actions.iter().map(String::as_str));
+        retain_until_secs(sealed_at_ms, retention)
     }
 
     /// Checkpoints speak for every partition: locked for the longest retention.
@@ -429,13 +432,15 @@ async fn check_manifest(
     c.findings.extend(check_fork(key, &m, &older));
     c.findings.extend(check_placement(&opts.prefix, key, &m));
     c.findings.extend(check_signatures(key, &m, registry));
-    let min_until = opts.min_retain_until(topic, m.seals.sealed_at_ms());
-    let r = store
-        .retention(key, &current.version_id)
-        .await
-        .map_err(VerifyError::Store)?;
-    c.findings
-        .extend(check_retention(key, topic, partition, &r, min_until));
+    // Retention is checked once the events' classes are known (§8 step 2).
+    let mut retentions = vec![(
+        key.to_owned(),
+        store
+            .retention(key, &current.version_id)
+            .await
+            .map_err(VerifyError::Store)?,
+    )];
+    let mut actions = BTreeSet::new();
 
     let mut rows = Vec::new();
     for o in &m.objects {
@@ -497,12 +502,17 @@ async fn check_manifest(
                 .at(&o.key),
             );
         }
-        let r = store
-            .retention(&o.key, &cur.version_id)
-            .await
-            .map_err(VerifyError::Store)?;
-        c.findings
-            .extend(check_retention(&o.key, topic, partition, &r, min_until));
+        retentions.push((
+            o.key.clone(),
+            store
+                .retention(&o.key, &cur.version_id)
+                .await
+                .map_err(VerifyError::Store)?,
+        ));
+        if o.table == Table::Events && !opts.retention.by_action.is_empty() {
+            // Unreadable: reported below as object_unreadable.
+            actions.extend(read_actions(body.clone()).unwrap_or_default());
+        }
         match read_rows(body) {
             Ok(rs) => {
                 c.records += rs.len() as u64;
@@ -514,6 +524,11 @@ async fn check_manifest(
                     .offsets(m.seals.first_offset(), m.seals.last_offset()),
             ),
         }
+    }
+    let min_until = opts.min_retain_until(topic, &actions, m.seals.sealed_at_ms());
+    for (k, r) in &retentions {
+        c.findings
+            .extend(check_retention(k, topic, partition, r, min_until));
     }
     let unreadable = c
         .findings

@@ -103,6 +103,37 @@ fn append(batch: &RecordBatch, rows: &mut Vec<Row>) -> Result<(), String> {
     Ok(())
 }
 
+/// The distinct values of an events object's `action` column (the event
+/// classes that may lengthen its range's retention).
+pub fn read_actions(bytes: Vec<u8>) -> Result<std::collections::BTreeSet<String>, String> {
+    guarded(move || {
+        let builder = ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(bytes))
+            .map_err(|e| format!("not Parquet: {e}"))?;
+        let schema = builder.parquet_schema();
+        let i = (0..schema.num_columns())
+            .find(|&i| schema.column(i).path().string() == "action")
+            .ok_or("no column action")?;
+        let mask = ProjectionMask::leaves(schema, [i]);
+        let reader = builder
+            .with_projection(mask)
+            .build()
+            .map_err(|e| e.to_string())?;
+        let mut out = std::collections::BTreeSet::new();
+        for batch in reader {
+            let batch = batch.map_err(|e| e.to_string())?;
+            let actions = col(&batch, "action")?
+                .as_string_opt::<i32>()
+                .ok_or("action is not a string")?;
+            for a in actions.iter().flatten() {
+                if !out.contains(a) {
+                    out.insert(a.to_owned());
+                }
+            }
+        }
+        Ok(out)
+    })
+}
+
 /// The `kafka_offset` of the row whose `event_id` is `id`, if any.
 pub fn find_event(bytes: Vec<u8>, id: &str) -> Result<Option<i64>, String> {
     guarded(move || find_event_unguarded(bytes, id))
