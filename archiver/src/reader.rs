@@ -197,11 +197,12 @@ struct Stream<'a> {
 
 /// How many ranges one read may fetch at once within `budget` bytes of
 /// records in flight, when a range holds at most `max_range` bytes: the
-/// batch being read, plus one range waiting for the uploader and one being
-/// uploaded, must fit. At least 1, at most 8 (more does not read faster).
+/// batch being read, as many waiting for the uploader (the previous batch,
+/// so reading overlaps all of its encoding) and one being uploaded must fit.
+/// At least 1, at most 8 (more does not read faster).
 pub fn ranges_in_budget(budget: u64, max_range: u64) -> usize {
     let fit = budget / max_range.max(1);
-    usize::try_from(fit.saturating_sub(2))
+    usize::try_from(fit.saturating_sub(1) / 2)
         .unwrap_or(usize::MAX)
         .clamp(1, 8)
 }
@@ -211,9 +212,9 @@ mod tests {
     use super::ranges_in_budget;
 
     #[test]
-    fn the_batch_and_two_ranges_in_the_pipeline_fit_the_budget() {
+    fn the_batch_the_queue_and_the_upload_fit_the_budget() {
         let mib = 1 << 20;
-        assert_eq!(ranges_in_budget(256 * mib, 32 * mib), 6);
+        assert_eq!(ranges_in_budget(256 * mib, 32 * mib), 3);
         assert_eq!(ranges_in_budget(96 * mib, 32 * mib), 1);
         assert_eq!(
             ranges_in_budget(10 * mib, 32 * mib),
@@ -225,9 +226,9 @@ mod tests {
             8,
             "more does not read faster"
         );
-        for budget in [96, 128, 200, 256, 300] {
+        for budget in [96, 128, 200, 256, 300, 600] {
             let n = ranges_in_budget(budget * mib, 32 * mib) as u64;
-            assert!((n + 2) * 32 * mib <= budget * mib, "{budget} MiB: {n}");
+            assert!((2 * n + 1) * 32 * mib <= budget * mib, "{budget} MiB: {n}");
         }
     }
 }

@@ -13,13 +13,16 @@
 //! whoever resumes from it cuts the same runs. Heartbeats and rejected seals
 //! outside a run pass through the uploader too, so they are never committed
 //! ahead of a range still being written. Runs are read in batches of at most
-//! `Settings::batch_ranges`; with one waiting for the uploader and one
-//! uploading, that many plus two are in memory.
+//! `Settings::batch_ranges`; the uploader's queue holds as many jobs, so the
+//! previous batch waits there while this one is read, and with the one
+//! being uploaded, twice that plus one ranges are in memory. Offsets are
+//! committed asynchronously, coalesced per partition (a backlog of
+//! heartbeats would otherwise wait for a broker round trip each).
 //!
 //! The member holding seals partition 0 of the first topic also writes the
 //! periodic checkpoint (`crate::checkpoint`), and a last one when it stops.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
 use std::time::{Duration, Instant};
@@ -234,15 +237,20 @@ impl Archiver {
         }
     }
 
-    fn commit(&self, topic: &str, partition: i32, next: i64) {
+    /// Commits the next seals offset of each partition in one request.
+    fn commit(&self, next: &BTreeMap<(String, i32), i64>, mode: CommitMode) {
         let mut tpl = TopicPartitionList::new();
-        if tpl
-            .add_partition_offset(topic, partition, Offset::Offset(next))
-            .is_ok()
-        {
-            if let Err(error) = self.consumer.commit(&tpl, CommitMode::Sync) {
-                tracing::warn!(topic, partition, %error, "commit failed");
+        for ((topic, partition), offset) in next {
+            if let Err(error) = tpl.add_partition_offset(topic, *partition, Offset::Offset(*offset))
+            {
+                tracing::warn!(topic, partition, %error, "commit skipped");
             }
+        }
+        if tpl.count() == 0 {
+            return;
+        }
+        if let Err(error) = self.consumer.commit(&tpl, mode) {
+            tracing::warn!(partitions = tpl.count(), %error, "commit failed");
         }
     }
 
@@ -250,7 +258,7 @@ impl Archiver {
     /// checkpoint on the way out. Encoding and uploading run on a second
     /// thread ([`crate::upload`]) while this one reads the next range.
     pub fn run(mut self, stop: &AtomicBool) -> Result<(), ArchiverError> {
-        let (jobs, jobs_rx) = std::sync::mpsc::sync_channel::<Job>(1);
+        let (jobs, jobs_rx) = std::sync::mpsc::sync_channel::<Job>(self.s.batch_ranges);
         let (done_tx, done) = std::sync::mpsc::channel::<Done>();
         let uploader = Uploader::new(
             &self.s.prefix,
@@ -269,7 +277,7 @@ impl Archiver {
             });
             (looped, uploaded)
         });
-        self.commit_done(&done);
+        self.commit_done(&done, CommitMode::Sync);
         uploaded?;
         looped?;
         self.maybe_checkpoint(true);
@@ -277,12 +285,21 @@ impl Archiver {
     }
 
     /// Commits what the uploader finished, for partitions still owned.
-    fn commit_done(&self, done: &Receiver<Done>) {
+    /// Done arrive in order, so the last one per partition covers the rest:
+    /// one commit request however many seals (heartbeats included) finished.
+    /// The loop commits asynchronously (what it commits is already durable,
+    /// and a lost commit only means a range is redone and adopted), so a
+    /// backlog of heartbeats does not wait for a broker round trip each;
+    /// the last commit on the way out is synchronous.
+    fn commit_done(&self, done: &Receiver<Done>, mode: CommitMode) {
+        let mut next = BTreeMap::new();
         for d in done.try_iter() {
-            if self.parts.contains_key(&(d.topic.clone(), d.partition)) {
-                self.commit(&d.topic, d.partition, d.next);
+            let at = (d.topic, d.partition);
+            if self.parts.contains_key(&at) {
+                next.insert(at, d.next);
             }
         }
+        self.commit(&next, mode);
     }
 
     /// Hands a job to the uploader, committing what it finishes meanwhile.
@@ -296,7 +313,7 @@ impl Archiver {
         stop: &AtomicBool,
     ) -> bool {
         loop {
-            self.commit_done(done);
+            self.commit_done(done, CommitMode::Async);
             match jobs.try_send(job) {
                 Ok(()) => return true,
                 Err(TrySendError::Disconnected(_)) => return false,
@@ -385,7 +402,7 @@ impl Archiver {
     ) -> Result<(), ArchiverError> {
         let mut batch: Vec<Pending> = Vec::new();
         while !stop.load(Ordering::Relaxed) {
-            self.commit_done(done);
+            self.commit_done(done, CommitMode::Async);
             self.maybe_checkpoint(false);
             // With ranges waiting, take only seals already fetched, then read.
             let wait = if batch.is_empty() { 200 } else { 0 };
