@@ -10,6 +10,8 @@ pub const ROWS_WRITTEN: &str = "auditlog_archiver_rows_written_total";
 pub const BYTES_WRITTEN: &str = "auditlog_archiver_bytes_written_total";
 /// Ranges whose objects and manifest are stored.
 pub const RANGES_ARCHIVED: &str = "auditlog_archiver_ranges_archived_total";
+/// Seals in those ranges (divided by ranges: seals per object).
+pub const SEALS_ARCHIVED: &str = "auditlog_archiver_seals_archived_total";
 /// Seconds per locked PUT.
 pub const UPLOAD_SECONDS: &str = "auditlog_archiver_upload_seconds";
 /// Ranges retried after an S3 or Kafka error.
@@ -40,6 +42,10 @@ pub fn describe() {
     describe_counter!(
         RANGES_ARCHIVED,
         "Sealed ranges whose objects and manifest are stored."
+    );
+    describe_counter!(
+        SEALS_ARCHIVED,
+        "Seals in the stored ranges; over ranges, the seals per object."
     );
     describe_histogram!(UPLOAD_SECONDS, "Seconds per create-only locked PUT.");
     describe_counter!(
@@ -76,8 +82,10 @@ pub fn object_written(table: &'static str, rows: u64, bytes: u64, seconds: f64) 
     histogram!(UPLOAD_SECONDS).record(seconds);
 }
 
-/// A range is stored; `lag_seconds` since it was sealed.
-pub fn range_archived(topic: &str, partition: i32, lag_seconds: f64) {
+/// A range of `seals` seals is stored; `lag_seconds` since it was sealed.
+pub fn range_archived(topic: &str, partition: i32, seals: usize, lag_seconds: f64) {
+    // Seals first: a scrape never sees more ranges than seals.
+    counter!(SEALS_ARCHIVED).increment(seals as u64);
     counter!(RANGES_ARCHIVED).increment(1);
     gauge!(LAG_SECONDS, "topic" => topic.to_owned(), "partition" => partition.to_string())
         .set(lag_seconds);

@@ -289,6 +289,7 @@ impl Uploader {
         telemetry::range_archived(
             topic,
             partition,
+            seals.len(),
             (now_ms() - seals.sealed_at_ms()).max(0) as f64 / 1000.0,
         );
         telemetry::buffered(0);

@@ -76,6 +76,15 @@ def test_every_metric_the_running_components_expose_is_catalogued(stack, tmp_pat
         assert exposed <= documented, f"exposed but not catalogued: {exposed - documented}"
         for prefix in ("auditlog_ingest_", "auditlog_sealer_", "auditlog_archiver_"):
             assert any(m.startswith(prefix) for m in exposed), f"nothing from {prefix}"
+
+        def value(name, text):
+            m = re.search(rf"^{name} (\S+)$", text, re.M)
+            return float(m.group(1)) if m else None
+        wait_until("a range archived", lambda: value("auditlog_archiver_ranges_archived_total",
+                                                     requests.get(pages["archiver"], timeout=5).text), timeout=60, interval=0.5)
+        text = requests.get(pages["archiver"], timeout=5).text  # one scrape; seals are counted before ranges
+        ranges, seals = value("auditlog_archiver_ranges_archived_total", text), value("auditlog_archiver_seals_archived_total", text)
+        assert seals is not None and seals >= ranges >= 1, (seals, ranges)
     finally:
         archiver.terminate()
         archiver.wait(30)
