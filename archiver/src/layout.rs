@@ -68,9 +68,17 @@ pub fn dead_letters_key(
     )
 }
 
+/// The folder of a partition's manifests, ending in `/`.
+pub fn manifest_dir(prefix: &str, topic: &str, partition: i32) -> String {
+    format!("{prefix}manifests/topic={topic}/partition={partition:04}/")
+}
+
 /// The key of the manifest of a range.
 pub fn manifest_key(prefix: &str, topic: &str, partition: i32, first_offset: i64) -> String {
-    format!("{prefix}manifests/topic={topic}/partition={partition:04}/{first_offset:020}.json")
+    format!(
+        "{}{first_offset:020}.json",
+        manifest_dir(prefix, topic, partition)
+    )
 }
 
 /// The Object Lock retention policy: per topic, with a default, and longer

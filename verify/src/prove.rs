@@ -1,7 +1,7 @@
 //! The IO edge of `auditlog prove`: find the record's range in S3 and build
 //! its proof.
 
-use archiver::layout::{KeyKind, parse_key};
+use archiver::layout::{KeyKind, manifest_dir, parse_key};
 use archiver::store::Store;
 use chain::manifest::Manifest;
 
@@ -47,7 +47,7 @@ pub async fn prove(store: &Store, prefix: &str, target: &Target) -> Result<Proof
         } => (topic.clone(), *partition, *offset),
         Target::EventId(id) => find(store, prefix, id).await?,
     };
-    let dir = format!("{prefix}manifests/topic={topic}/partition={partition:04}/");
+    let dir = manifest_dir(prefix, &topic, partition);
     let listing = store
         .list_versions(&dir)
         .await

@@ -10,7 +10,7 @@ use rdkafka::{Offset, TopicPartitionList};
 use super::{Archiver, Part};
 use crate::ArchiverError;
 use crate::group::Group;
-use crate::layout::manifest_key;
+use crate::layout::{manifest_dir, manifest_key};
 use crate::reader::kafka_err;
 use crate::upload::Job;
 
@@ -120,12 +120,9 @@ impl Archiver {
                 return Ok((m.digest(), m.seq));
             }
         }
-        let dir = manifest_key(&self.s.prefix, topic, partition, 0);
-        let dir = dir.rsplit_once('/').map_or("", |(d, _)| d);
+        let dir = manifest_dir(&self.s.prefix, topic, partition);
         let bound = manifest_key(&self.s.prefix, topic, partition, last.first_offset);
-        let keys = self
-            .rt
-            .block_on(self.store.list_keys(&format!("{dir}/"), None))?;
+        let keys = self.rt.block_on(self.store.list_keys(&dir, None))?;
         if let Some(k) = keys.iter().rfind(|k| k.as_str() <= bound.as_str()) {
             if let Some(m) = read(k)?.filter(ends_run) {
                 tracing::info!(topic, partition, key = %k, "last manifest found by listing (runs were cut by other targets)");
