@@ -18,6 +18,26 @@ use crate::context::ErrorMemo;
 
 type Inner = FutureProducer<ErrorMemo>;
 
+/// One producer and its generation (how many times it was rebuilt).
+struct Session {
+    producer: Inner,
+    generation: u64,
+}
+
+/// An event handed to librdkafka, awaiting its acknowledgement.
+pub struct Queued {
+    delivery: DeliveryFuture,
+    generation: u64,
+}
+
+impl std::fmt::Debug for Queued {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Queued")
+            .field("generation", &self.generation)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Builds an rdkafka client configuration from a property map.
 pub fn client_config(props: &BTreeMap<String, String>) -> ClientConfig {
     let mut cc = ClientConfig::new();
@@ -44,8 +64,16 @@ pub struct Ack {
 /// If librdkafka reports a fatal error (the idempotent producer can raise one
 /// after unrecoverable sequence problems), the producer is rebuilt on the next
 /// call, so a long-running gateway heals without a restart.
+///
+/// It is also rebuilt after a delivery times out. librdkafka then bumps the
+/// producer epoch locally (KIP-360) and carries on; Apache Kafka accepts that,
+/// but a broker that keeps no state for an epoch it never issued refuses it
+/// (Tansu 0.6's storage panics on it and stays broken until restarted). A
+/// fresh producer asks the broker for a new id instead, which every broker
+/// supports, and costs one round trip after an outage. Only the producer
+/// whose delivery failed is replaced, so a burst of timeouts rebuilds once.
 pub struct EventProducer {
-    inner: RwLock<Inner>,
+    inner: RwLock<Session>,
     memo: ErrorMemo,
     props: BTreeMap<String, String>,
     topic: String,
@@ -73,7 +101,10 @@ impl EventProducer {
             .map_err(IngestError::Client)?;
         Ok((
             Self {
-                inner: RwLock::new(producer),
+                inner: RwLock::new(Session {
+                    producer,
+                    generation: 0,
+                }),
                 memo,
                 props,
                 topic: cfg.events_topic.clone(),
@@ -89,38 +120,66 @@ impl EventProducer {
         &self.topic
     }
 
-    fn current(&self) -> Inner {
+    fn current(&self) -> (Inner, u64) {
+        let read = |s: &Session| (s.producer.clone(), s.generation);
         match self.inner.read() {
-            Ok(p) => p.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
+            Ok(s) => read(&s),
+            Err(poisoned) => read(&poisoned.into_inner()),
         }
     }
 
-    /// Rebuilds the producer if librdkafka declared it dead.
-    fn heal(&self) {
-        let current = self.current();
-        let Some((code, reason)) = current.client().fatal_error() else {
+    /// Rebuilds the producer of `generation` if librdkafka declared it dead
+    /// or `error` is a delivery timeout (see the type's docs), unless it was
+    /// rebuilt already.
+    fn heal(&self, generation: u64, error: &KafkaError) {
+        let (current, now) = self.current();
+        if now != generation {
             return;
+        }
+        if let Some((code, reason)) = current.client().fatal_error() {
+            tracing::error!(?code, %reason, "producer hit a fatal error; rebuilding it");
+        } else if *error == KafkaError::MessageProduction(RDKafkaErrorCode::MessageTimedOut) {
+            tracing::warn!(
+                generation,
+                "a delivery timed out; starting a fresh producer rather than a locally bumped epoch"
+            );
+        } else {
+            return;
+        }
+        let fresh =
+            match client_config(&self.props).create_with_context::<_, Inner>(self.memo.clone()) {
+                Ok(fresh) => fresh,
+                Err(error) => {
+                    tracing::error!(%error, "rebuilding the producer failed");
+                    return;
+                }
+            };
+        let mut session = match self.inner.write() {
+            Ok(s) => s,
+            Err(poisoned) => poisoned.into_inner(),
         };
-        tracing::error!(?code, %reason, "producer hit a fatal error; rebuilding it");
-        match client_config(&self.props).create_with_context::<_, Inner>(self.memo.clone()) {
-            Ok(fresh) => match self.inner.write() {
-                Ok(mut p) => *p = fresh,
-                Err(poisoned) => *poisoned.into_inner() = fresh,
-            },
-            Err(error) => tracing::error!(%error, "rebuilding the producer failed"),
+        if session.generation == generation {
+            *session = Session {
+                producer: fresh,
+                generation: generation + 1,
+            };
         }
     }
 
     /// Queues one event; the returned future resolves when the broker
     /// acknowledges it or librdkafka gives up (`kafka.message_timeout_ms`).
-    pub fn enqueue(&self, event: &AuditEvent) -> Result<DeliveryFuture, IngestError> {
+    pub fn enqueue(&self, event: &AuditEvent) -> Result<Queued, IngestError> {
         let payload = event.to_canonical_json();
         let record = FutureRecord::to(&self.topic)
             .key(event.tenant.as_bytes())
             .payload(&payload);
-        self.current()
+        let (producer, generation) = self.current();
+        producer
             .send_result(record)
+            .map(|delivery| Queued {
+                delivery,
+                generation,
+            })
             .map_err(|(e, _)| match e {
                 KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull) => {
                     IngestError::QueueFull
@@ -133,23 +192,19 @@ impl EventProducer {
     }
 
     /// Waits for one queued event.
-    pub async fn acknowledged(
-        &self,
-        event_id: Uuid,
-        fut: DeliveryFuture,
-    ) -> Result<Ack, IngestError> {
+    pub async fn acknowledged(&self, event_id: Uuid, queued: Queued) -> Result<Ack, IngestError> {
         let fail = |message: String| IngestError::NotAcknowledged {
             topic: self.topic.clone(),
             message,
         };
-        match fut.await {
+        match queued.delivery.await {
             Ok(Ok(d)) => Ok(Ack {
                 event_id,
                 partition: d.partition,
                 offset: d.offset,
             }),
             Ok(Err((e, _))) => {
-                self.heal();
+                self.heal(queued.generation, &e);
                 Err(fail(e.to_string()))
             }
             Err(_) => Err(fail("producer dropped the delivery report".into())),
@@ -175,7 +230,7 @@ impl EventProducer {
     /// Asks the broker for the events topic's metadata (blocking, bounded by
     /// `kafka.request_timeout_ms`). Returns the partition count.
     pub fn probe(&self) -> Result<usize, IngestError> {
-        let producer = self.current();
+        let (producer, _) = self.current();
         let md = producer
             .client()
             .fetch_metadata(Some(&self.topic), self.request_timeout)
@@ -196,6 +251,7 @@ impl EventProducer {
     /// Waits up to `timeout` for queued events to be delivered.
     pub fn flush(&self, timeout: Duration) -> Result<(), IngestError> {
         self.current()
+            .0
             .flush(timeout)
             .map_err(|e| IngestError::NotAcknowledged {
                 topic: self.topic.clone(),

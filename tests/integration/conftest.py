@@ -192,6 +192,10 @@ class Gateway:
             pytest.fail(f"gateway exited with {self.proc.returncode}; log: {self.log.name}")
         return requests.get(self.url + "/readyz", timeout=2).status_code == 200
 
+    def log_tail(self, lines=60):
+        self.log.flush()
+        return "\n".join(Path(self.log.name).read_text(errors="replace").splitlines()[-lines:])
+
     def post(self, body, content_type="application/json", timeout=30, token=None):
         data = body if isinstance(body, (bytes, str)) else json.dumps(body)
         headers = {"Content-Type": content_type}
