@@ -162,7 +162,7 @@ fn properties(seals: &Seals, table: &str) -> Result<WriterProperties, ArchiverEr
         kv("seals", format!("[{}]", json.join(","))),
     ];
     let mut b = WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::try_new(3)?))
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(1)?))
         .set_statistics_enabled(EnabledStatistics::Page)
         .set_max_row_group_size(MAX_ROW_GROUP_ROWS)
         .set_created_by("auditlog".into())

@@ -126,9 +126,10 @@ pub fn to_record_batch(rows: &[ArchivedRecord]) -> Result<RecordBatch, ArchiveEr
         version.append_value(i32::from(e.schema_version));
         time.append_value(e.event_time.micros());
         let trace = e.trace.as_ref();
-        let id = e.event_id.hyphenated().to_string();
+        let mut id_buf = Uuid::encode_buffer();
+        let id: &str = e.event_id.hyphenated().encode_lower(&mut id_buf);
         let values: [Option<&str>; 14] = [
-            Some(id.as_str()),
+            Some(id),
             Some(e.tenant.as_str()),
             Some(e.source.as_str()),
             Some(e.action.as_str()),

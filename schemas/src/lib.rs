@@ -16,6 +16,7 @@
 
 pub mod archive;
 pub mod event;
+mod fast;
 pub mod kafka_columns;
 pub mod limits;
 pub mod sample;
