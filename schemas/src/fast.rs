@@ -105,7 +105,12 @@ pub(crate) fn parse(bytes: &[u8], limits: &Limits) -> Option<(AuditEvent, Option
     };
     let ip = match w.actor.ip {
         None => None,
-        Some(s) => Some(s.parse::<IpAddr>().ok()?.to_string()),
+        // Dotted-quad text that parses is already canonical (the parser
+        // refuses leading zeros); IPv6 has many spellings, so it is rewritten.
+        Some(s) => match s.parse::<IpAddr>().ok()? {
+            IpAddr::V4(_) => Some(s.into_owned()),
+            v6 => Some(v6.to_string()),
+        },
     };
     let trace = match w.trace {
         None => None,
@@ -205,6 +210,11 @@ mod tests {
             Just(json!("failure")),
             Just(json!("010.0.0.1")),
             Just(json!("10.0.0.1")),
+            Just(json!("255.255.255.255")),
+            Just(json!("1.2.3")),
+            Just(json!("::FFFF:1.2.3.4")),
+            Just(json!("0:0:0:0:0:0:0:1")),
+            any::<[u8; 4]>().prop_map(|b| Value::from(std::net::Ipv4Addr::from(b).to_string())),
             Just(json!(
                 "00-00000000000000000000000000000000-00f067aa0ba902b7-01"
             )),
@@ -285,6 +295,27 @@ mod tests {
                 walk(case.as_bytes(), &limits),
             );
             assert!(f.is_none() || f == w, "fast path and walk differ on {case}");
+        }
+    }
+
+    #[test]
+    fn every_ip_spelling_gets_the_walks_canonical_form() {
+        let limits = Limits::default();
+        for ip in [
+            "10.0.0.1",
+            "010.0.0.1",
+            "1.2.3",
+            "0.0.0.0",
+            "::FFFF:1.2.3.4",
+            "0:0:0:0:0:0:0:1",
+            "2001:DB8::1",
+            "::",
+        ] {
+            let mut v = base();
+            set(&mut v, &["actor", "ip"], Some(json!(ip)));
+            let bytes = serde_json::to_vec(&v).expect("json");
+            let (f, w) = (fast(&bytes, &limits), walk(&bytes, &limits));
+            assert_eq!(f, w, "{ip}");
         }
     }
 
