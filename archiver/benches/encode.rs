@@ -6,6 +6,7 @@
 use std::hint::black_box;
 
 use archiver::encode::{check_against_seal, encode_events_table, encode_range};
+use chain::manifest::Seals;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use schemas::Limits;
 use schemas::archive::{ArchivedRecord, to_record_batch};
@@ -17,6 +18,7 @@ const RANGE: usize = 5_000;
 fn encode(c: &mut Criterion) {
     let (records, seals) = fixture::sealed_ranges(RANGE, RANGE);
     let seal = &seals[0];
+    let run = Seals::one(seal.clone());
     let limits = Limits::default();
     let rows: Vec<ArchivedRecord> = records
         .iter()
@@ -41,10 +43,10 @@ fn encode(c: &mut Criterion) {
         b.iter(|| to_record_batch(black_box(&rows)));
     });
     g.bench_function("Parquet encoding (zstd)", |b| {
-        b.iter(|| encode_events_table(black_box(seal), black_box(&batch)));
+        b.iter(|| encode_events_table(black_box(&run), black_box(&batch)));
     });
     g.bench_function("encode_range (all of it)", |b| {
-        b.iter(|| encode_range(seal, records.clone(), &limits));
+        b.iter(|| encode_range(&run, records.clone(), &limits));
     });
     g.finish();
 }

@@ -79,20 +79,6 @@ fn plain(message: String) -> String {
     message
 }
 
-#[cfg(test)]
-mod plain_tests {
-    #[test]
-    fn credential_failures_become_one_line_and_others_pass_through() {
-        for sdk in [
-            "dispatch failure: other: an error occurred while loading credentials: failed to load IMDS session token: … (pages)",
-            "dispatch failure: other: the credential provider was not enabled: no providers in chain provided credentials (…)",
-        ] {
-            assert!(super::plain(sdk.into()).starts_with("no AWS credentials: "));
-        }
-        assert_eq!(super::plain("NoSuchBucket".into()), "NoSuchBucket");
-    }
-}
-
 fn b64(bytes: &[u8]) -> String {
     aws_smithy_types::base64::encode(bytes)
 }
@@ -415,5 +401,19 @@ impl Store {
             mode: head.object_lock_mode().map(|m| m.as_str().to_owned()),
             retain_until_secs: head.object_lock_retain_until_date().map(DateTime::secs),
         })
+    }
+}
+
+#[cfg(test)]
+mod plain_tests {
+    #[test]
+    fn credential_failures_become_one_line_and_others_pass_through() {
+        for sdk in [
+            "dispatch failure: other: an error occurred while loading credentials: failed to load IMDS session token: … (pages)",
+            "dispatch failure: other: the credential provider was not enabled: no providers in chain provided credentials (…)",
+        ] {
+            assert!(super::plain(sdk.into()).starts_with("no AWS credentials: "));
+        }
+        assert_eq!(super::plain("NoSuchBucket".into()), "NoSuchBucket");
     }
 }

@@ -62,7 +62,8 @@ fn signature_covers_every_field() {
     let k = signing_key(&[5; 32]).expect("key").verifying_key();
     let m = manifest(None);
     assert!(m.verify(&k).is_ok());
-    let tampers: Vec<Box<dyn Fn(&mut Manifest)>> = vec![
+    type Tamper = Box<dyn Fn(&mut Manifest)>;
+    let tampers: Vec<Tamper> = vec![
         Box::new(|m| m.objects[0].rows += 1),
         Box::new(|m| m.objects[0].sha256[0] ^= 1),
         Box::new(|m| m.objects[1].version_id.push('x')),

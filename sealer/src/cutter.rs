@@ -269,7 +269,7 @@ mod tests {
         let mut s = PartitionSealer::new("t", 0, Tip::genesis("t", 0), t0);
         let value = [0u8; 40];
         let k = [1u8; 5];
-        let mut add = |s: &mut PartitionSealer, o: i64| {
+        let add = |s: &mut PartitionSealer, o: i64| {
             s.append(
                 &RecordRef {
                     offset: o,

@@ -191,13 +191,15 @@ mod tests {
 
     #[test]
     fn draws_ranges_gaps_and_findings_escaped() {
-        let mut report = Report::default();
-        report.ranges = vec![
-            range(0, 0, 1_000, true),
-            range(0, 1, 2_000, false),
-            range(0, 4, 5_000, true),
-            range(1, 0, 1_500, true),
-        ];
+        let mut report = Report {
+            ranges: vec![
+                range(0, 0, 1_000, true),
+                range(0, 1, 2_000, false),
+                range(0, 4, 5_000, true),
+                range(1, 0, 1_500, true),
+            ],
+            ..Report::default()
+        };
         report
             .findings
             .push(Finding::new(FindingKind::RecordAltered, "t<x>", 0, "rows <differ>").at("m1"));
