@@ -112,6 +112,19 @@ impl rdkafka::consumer::ConsumerContext for Ctx {
             );
         }
     }
+
+    /// Asynchronous commits report here: a failed one is only logged (what
+    /// was committed is durable already; a lost commit means a range is
+    /// redone and adopted after a restart or rebalance).
+    fn commit_callback(
+        &self,
+        result: rdkafka::error::KafkaResult<()>,
+        offsets: &rdkafka::TopicPartitionList,
+    ) {
+        if let Some(failure) = crate::telemetry::commit_failure(&result, offsets) {
+            tracing::warn!(%failure, "offset commit failed; ranges after the last committed offset will be redone and adopted");
+        }
+    }
 }
 
 fn client(props: impl IntoIterator<Item = (String, String)>) -> ClientConfig {

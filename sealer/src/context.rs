@@ -94,4 +94,16 @@ impl ConsumerContext for Ctx {
             self.push(Change::Assigned(partitions(tpl)));
         }
     }
+
+    /// Asynchronous commits report here; a failed one is logged (the next
+    /// commit covers it, and a lost one only means records are re-read).
+    fn commit_callback(
+        &self,
+        result: rdkafka::error::KafkaResult<()>,
+        offsets: &TopicPartitionList,
+    ) {
+        if let Some(failure) = crate::telemetry::commit_failure(&result, offsets) {
+            tracing::warn!(%failure, "offset commit failed");
+        }
+    }
 }
