@@ -13,6 +13,7 @@ import tomllib
 from datetime import datetime
 
 import pyarrow.parquet as pq
+from derivedcheck import check_derived
 from chaincheck import digest, genesis, key_id, link, merkle_root, sha, well_formed
 from chaincheck import signing_message as seal_message
 from cryptography.exceptions import InvalidSignature
@@ -330,8 +331,11 @@ def verify(s3, bucket, prefix, registry, retention_days, state=None, retention_b
             locked.append((o["key"], oc["vid"]))
             try:
                 objects.append((o["key"], read_rows(data)))
-                if o["table"] == "events" and retention_by_action:
-                    actions |= set(pq.read_table(io.BytesIO(data), columns=["action"]).column("action").to_pylist())
+                if o["table"] == "events":
+                    table = pq.read_table(io.BytesIO(data))
+                    actions |= set(table.column("action").to_pylist())
+                    if check_derived(table, topic, partition):
+                        findings.append(("derived_mismatch", o["key"]))
             except Exception:  # noqa: BLE001 - any decoding failure is the finding
                 findings.append(("object_unreadable", o["key"]))
                 broken = True

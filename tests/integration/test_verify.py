@@ -28,7 +28,7 @@ RETENTION_DAYS = 1
 EVENTS = 600
 SCENARIOS = ["clean", "edit", "remove", "swap", "append", "delete_version", "manifest_gap", "two_manifests",
              "tail", "unreferenced", "unknown_key", "old_key", "retention", "offset_gap", "fork", "html",
-             "ckpt_gap", "ckpt_forged"]
+             "ckpt_gap", "ckpt_forged", "derived"]
 
 
 class Archives:
@@ -405,6 +405,36 @@ def test_12_offset_gap_between_consecutive_seals_is_reported(archives):
     # The checkpoint saw the real last manifest: the forger would also need to rewrite locked checkpoints.
     assert code == 1 and sorted((f["kind"], f.get("offsets") or f.get("key")) for f in report["findings"]) == [
         ("history_rewritten", newest), ("offset_gap", [gap, gap])]
+
+
+def test_13_a_row_whose_columns_lie_about_its_kafka_value_is_derived_mismatch(archives):
+    """A dishonest (or buggy) archiver holding the real key rewrites the last object so that one
+    row's `tenant` says what its `kafka_value` does not, and signs a manifest for it. The chained
+    columns are untouched, so the chain checks out; re-deriving the columns shows it (and the
+    locked checkpoint that saw the real manifest)."""
+    key, m = archives.longest("derived")[-1]
+    obj = _events_key(m)
+    table = pq.read_table(io.BytesIO(archives.s3.get_object(Bucket=BUCKET, Key=obj)["Body"].read()))
+    rows = table.to_pylist()
+    assert len(rows) >= 2
+    rows[1]["tenant"] = "someone-else"
+    buf = io.BytesIO()
+    pq.write_table(pa.Table.from_pylist(rows, schema=table.schema), buf)
+    body = buf.getvalue()
+    sealed = m["seals"][-1]["sealed_at_ms"]
+    archives.destroy(obj)
+    vid = archives.put_locked(obj, body, sealed)
+    o = next(o for o in m["objects"] if o["key"] == obj)
+    o.update(version_id=vid, sha256=sha(body).hex(), bytes=len(body))
+    archives.sign_manifest(m, archives.archiver_key)
+    archives.destroy(key)
+    archives.put_locked(key, json.dumps(m).encode(), sealed)
+    code, report = archives.verify("derived")
+    newest = archives.checkpoints("derived")[-1][0]
+    assert code == 1 and {(f["kind"], f.get("key")) for f in report["findings"]} == {
+        ("derived_mismatch", obj), ("history_rewritten", newest)}
+    found = next(f for f in report["findings"] if f["kind"] == "derived_mismatch")
+    assert "tenant" in found["detail"] and found["offsets"] == [rows[1]["kafka_offset"]] * 2, found
 
 
 def test_fork_two_seals_for_one_head_is_reported(archives):

@@ -19,7 +19,7 @@ use crate::checks::{
 use crate::finding::{Finding, FindingKind};
 use crate::registry::Registry;
 use crate::report::{CheckpointStatus, RangeStatus, Report};
-use crate::rows::{read_actions, read_rows};
+use crate::rows::{read_events, read_rows};
 use crate::state::{Accepted, Present, State};
 
 /// What to verify and against which policy.
@@ -509,11 +509,26 @@ async fn check_manifest(
                 .await
                 .map_err(VerifyError::Store)?,
         ));
-        if o.table == Table::Events && !opts.retention.by_action.is_empty() {
-            // Unreadable: reported below as object_unreadable.
-            actions.extend(read_actions(body.clone()).unwrap_or_default());
-        }
-        match read_rows(body) {
+        let decoded = match o.table {
+            Table::Events => read_events(body, topic, partition).map(|e| {
+                actions.extend(e.actions);
+                if let Some((offset, what, n)) = e.derived {
+                    c.findings.push(
+                        Finding::new(
+                            FindingKind::DerivedMismatch,
+                            topic,
+                            partition,
+                            format!("{n} row(s); first at offset {offset}: {what}"),
+                        )
+                        .at(&o.key)
+                        .offsets(offset, offset),
+                    );
+                }
+                e.rows
+            }),
+            Table::DeadLetters => read_rows(body),
+        };
+        match decoded {
             Ok(rs) => {
                 c.records += rs.len() as u64;
                 rows.push((o.key.clone(), rs));

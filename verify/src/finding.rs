@@ -46,6 +46,9 @@ pub enum FindingKind {
     ObjectUnreadable,
     /// Rows are present in the right order and number but do not hash to the seal.
     RecordAltered,
+    /// An events row's derived columns (`tenant`, `event_time`, …) are not
+    /// what its `kafka_value` gives, or it sits in another partition's object.
+    DerivedMismatch,
     /// Fewer rows than the seal covers.
     RecordMissing,
     /// A row outside the seal's range, or a second row for one offset.

@@ -15,6 +15,7 @@ use std::path::PathBuf;
 pub mod audit;
 pub mod checkpoints;
 pub mod checks;
+pub mod derived;
 pub mod finding;
 pub mod html;
 pub mod metrics;

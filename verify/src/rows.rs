@@ -103,31 +103,58 @@ fn append(batch: &RecordBatch, rows: &mut Vec<Row>) -> Result<(), String> {
     Ok(())
 }
 
-/// The distinct values of an events object's `action` column (the event
-/// classes that may lengthen its range's retention).
-pub fn read_actions(bytes: Vec<u8>) -> Result<std::collections::BTreeSet<String>, String> {
+/// An events object, decoded once and in full.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventsObject {
+    /// Its rows as the chain sees them, in stored order.
+    pub rows: Vec<Row>,
+    /// The distinct values of its `action` column (the event classes that
+    /// may lengthen its range's retention).
+    pub actions: std::collections::BTreeSet<String>,
+    /// The first row whose derived columns are not what its `kafka_value`
+    /// gives (offset, what), and how many rows disagree
+    /// ([`crate::derived`]).
+    pub derived: Option<(i64, String, usize)>,
+}
+
+/// Decodes an events object of `topic`/`partition` in full, or says why it
+/// cannot: the chained columns exactly as [`read_rows`] reads them, and every
+/// row's derived columns checked against its `kafka_value`.
+pub fn read_events(bytes: Vec<u8>, topic: &str, partition: i32) -> Result<EventsObject, String> {
     guarded(move || {
-        let builder = ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(bytes))
-            .map_err(|e| format!("not Parquet: {e}"))?;
-        let schema = builder.parquet_schema();
-        let i = (0..schema.num_columns())
-            .find(|&i| schema.column(i).path().string() == "action")
-            .ok_or("no column action")?;
-        let mask = ProjectionMask::leaves(schema, [i]);
-        let reader = builder
-            .with_projection(mask)
+        let reader = ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(bytes))
+            .map_err(|e| format!("not Parquet: {e}"))?
             .build()
             .map_err(|e| e.to_string())?;
-        let mut out = std::collections::BTreeSet::new();
+        let mut out = EventsObject {
+            rows: Vec::new(),
+            actions: std::collections::BTreeSet::new(),
+            derived: None,
+        };
         for batch in reader {
             let batch = batch.map_err(|e| e.to_string())?;
-            let actions = col(&batch, "action")?
-                .as_string_opt::<i32>()
-                .ok_or("action is not a string")?;
-            for a in actions.iter().flatten() {
-                if !out.contains(a) {
-                    out.insert(a.to_owned());
+            let first_offset = out.rows.len();
+            append(&batch, &mut out.rows)?;
+            let found = match schemas::archive::from_record_batch(&batch) {
+                Ok(records) => {
+                    for r in &records {
+                        if !out.actions.contains(&r.event.action) {
+                            out.actions.insert(r.event.action.clone());
+                        }
+                    }
+                    crate::derived::check_derived(topic, partition, &records)
                 }
+                Err(e) => out.rows.get(first_offset).map(|r| {
+                    (
+                        r.offset,
+                        format!("the derived columns do not decode: {e}"),
+                        batch.num_rows(),
+                    )
+                }),
+            };
+            if let Some((offset, what, n)) = found {
+                let seen = out.derived.get_or_insert((offset, what, 0));
+                seen.2 += n;
             }
         }
         Ok(out)

@@ -9,7 +9,7 @@ use proptest::prelude::*;
 use std::sync::Arc;
 use verify::proof::{Proof, check};
 use verify::registry::Registry;
-use verify::rows::{find_event, read_rows};
+use verify::rows::{find_event, read_events, read_rows};
 
 fn parquet() -> Vec<u8> {
     let mut o = Int64Builder::new();
@@ -57,6 +57,7 @@ proptest! {
         }
         let _ = read_rows(bytes.clone());
         let _ = find_event(bytes.clone(), "x");
+        let _ = read_events(bytes.clone(), "t", 0);
         let n = cut.index(bytes.len());
         let _ = read_rows(bytes[..n].to_vec());
     }
