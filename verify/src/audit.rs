@@ -22,6 +22,12 @@ use crate::report::{CheckpointStatus, RangeStatus, Report};
 use crate::rows::{read_events, read_rows};
 use crate::state::{Accepted, Present, State};
 
+/// An object's rows, decoded off the IO task.
+enum Decoded {
+    Rows(Vec<crate::rows::Row>),
+    Events(crate::rows::EventsObject),
+}
+
 /// What to verify and against which policy.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -483,9 +489,22 @@ async fn check_manifest(
             .await
             .map_err(VerifyError::Store)?
             .unwrap_or_default();
-        c.bytes += body.len() as u64;
-        let sha: [u8; 32] = Sha256::digest(&body).into();
-        if sha != o.sha256 || body.len() as u64 != o.bytes {
+        let len = body.len();
+        c.bytes += len as u64;
+        // Hashing and decoding are the CPU-bound part: off the task that
+        // drives the IO, so objects are checked on every core.
+        let (table, t) = (o.table, topic.to_owned());
+        let (sha, decoded) = tokio::task::spawn_blocking(move || {
+            let sha: [u8; 32] = Sha256::digest(&body).into();
+            let decoded = match table {
+                Table::Events => read_events(body, &t, partition).map(Decoded::Events),
+                Table::DeadLetters => read_rows(body).map(Decoded::Rows),
+            };
+            (sha, decoded)
+        })
+        .await
+        .map_err(|e| VerifyError::Internal(format!("decoding {}: {e}", o.key)))?;
+        if sha != o.sha256 || len as u64 != o.bytes {
             c.findings.push(
                 Finding::new(
                     FindingKind::ChecksumMismatch,
@@ -494,7 +513,7 @@ async fn check_manifest(
                     format!(
                         "sha256 {} ({} bytes), manifest says {} ({} bytes)",
                         chain::hex::encode(&sha),
-                        body.len(),
+                        len,
                         chain::hex::encode(&o.sha256),
                         o.bytes
                     ),
@@ -509,8 +528,9 @@ async fn check_manifest(
                 .await
                 .map_err(VerifyError::Store)?,
         ));
-        let decoded = match o.table {
-            Table::Events => read_events(body, topic, partition).map(|e| {
+        let decoded = decoded.map(|d| match d {
+            Decoded::Rows(rows) => rows,
+            Decoded::Events(e) => {
                 actions.extend(e.actions);
                 if let Some((offset, what, n)) = e.derived {
                     c.findings.push(
@@ -525,9 +545,8 @@ async fn check_manifest(
                     );
                 }
                 e.rows
-            }),
-            Table::DeadLetters => read_rows(body),
-        };
+            }
+        });
         match decoded {
             Ok(rs) => {
                 c.records += rs.len() as u64;
@@ -550,7 +569,11 @@ async fn check_manifest(
         .iter()
         .any(|f| f.kind == FindingKind::ObjectUnreadable);
     if !unreadable && c.objects_missing == 0 {
-        let row_findings = check_rows(&m.seals, rows);
+        // Re-hashing the chain is CPU-bound too.
+        let seals = m.seals.clone();
+        let row_findings = tokio::task::spawn_blocking(move || check_rows(&seals, rows))
+            .await
+            .map_err(|e| VerifyError::Internal(format!("checking rows of {key}: {e}")))?;
         c.findings.extend(row_findings);
     }
     let bad: BTreeSet<&str> = c.findings.iter().filter_map(|f| f.key.as_deref()).collect();

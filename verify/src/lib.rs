@@ -58,4 +58,7 @@ pub enum VerifyError {
     /// S3 refused or did not answer.
     #[error(transparent)]
     Store(archiver::ArchiverError),
+    /// A decoding thread failed (a bug: decoders catch their own panics).
+    #[error("internal error: {0}")]
+    Internal(String),
 }
