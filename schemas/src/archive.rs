@@ -12,11 +12,11 @@ use std::sync::Arc;
 
 use arrow_array::builder::{Int32Builder, MapBuilder, StringBuilder, TimestampMicrosecondBuilder};
 use arrow_array::cast::AsArray;
-use arrow_array::types::{Int32Type, TimestampMicrosecondType};
-use arrow_array::{Array, ArrayRef, RecordBatch, StringArray};
+use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{ArrowError, DataType, Field, Fields, Schema, SchemaRef};
 use uuid::Uuid;
 
+use crate::columns::{EventColumns, Text};
 use crate::event::{Actor, AuditEvent, EventTime, Outcome, Resource, TraceContext};
 pub use crate::kafka_columns::KafkaRecord;
 use crate::kafka_columns::{self, column, utc_micros};
@@ -199,48 +199,10 @@ pub fn dead_letters_from_batch(batch: &RecordBatch) -> Result<Vec<DeadLetter>, A
 
 /// Reads an events batch back into records, in row order.
 pub fn from_record_batch(batch: &RecordBatch) -> Result<Vec<ArchivedRecord>, ArchiveError> {
-    let string = |name: &'static str| -> Result<&StringArray, ArchiveError> {
-        column(batch, name)?
-            .as_string_opt::<i32>()
-            .ok_or(ArchiveError::ColumnType(name))
-    };
-    let int32 = |name: &'static str| -> Result<_, ArchiveError> {
-        column(batch, name)?
-            .as_primitive_opt::<Int32Type>()
-            .ok_or(ArchiveError::ColumnType(name))
-    };
-    let (version, flags) = (int32("schema_version")?, int32("trace_flags")?);
-    let time = column(batch, "event_time")?
-        .as_primitive_opt::<TimestampMicrosecondType>()
-        .ok_or(ArchiveError::ColumnType("event_time"))?;
-    let (id, tenant, source, action) = (
-        string("event_id")?,
-        string("tenant")?,
-        string("source")?,
-        string("action")?,
-    );
-    let (actor_type, actor_id) = (string("actor_type")?, string("actor_id")?);
-    let (actor_ip, actor_ua) = (string("actor_ip")?, string("actor_user_agent")?);
-    let (res_type, res_id, outcome) = (
-        string("resource_type")?,
-        string("resource_id")?,
-        string("outcome")?,
-    );
-    let (reason, trace_id, span_id) = (string("reason")?, string("trace_id")?, string("span_id")?);
-    let attrs = column(batch, "attributes")?
-        .as_map_opt()
-        .ok_or(ArchiveError::ColumnType("attributes"))?;
-    let attr_keys = attrs
-        .keys()
-        .as_string_opt::<i32>()
-        .ok_or(ArchiveError::ColumnType("attributes"))?;
-    let attr_vals = attrs
-        .values()
-        .as_string_opt::<i32>()
-        .ok_or(ArchiveError::ColumnType("attributes"))?;
+    let c = EventColumns::new(batch)?;
     let kafka = kafka_columns::Reader::new(batch)?;
-
-    let opt = |a: &StringArray, row: usize| (!a.is_null(row)).then(|| a.value(row).to_owned());
+    let text = |t: Text, row: usize| c.text(t, row).unwrap_or_default().to_owned();
+    let opt = |t: Text, row: usize| c.text(t, row).map(str::to_owned);
     let mut out = Vec::with_capacity(batch.num_rows());
     for row in 0..batch.num_rows() {
         let invalid = |column: &'static str, reason: &str| ArchiveError::Invalid {
@@ -248,13 +210,13 @@ pub fn from_record_batch(batch: &RecordBatch) -> Result<Vec<ArchivedRecord>, Arc
             row,
             reason: reason.into(),
         };
-        let event_id =
-            Uuid::try_parse(id.value(row)).map_err(|_| invalid("event_id", "not a UUID"))?;
-        let outcome = Outcome::parse(outcome.value(row))
+        let event_id = Uuid::try_parse(c.text(Text::EventId, row).unwrap_or_default())
+            .map_err(|_| invalid("event_id", "not a UUID"))?;
+        let outcome = Outcome::parse(c.text(Text::Outcome, row).unwrap_or_default())
             .ok_or_else(|| invalid("outcome", "unknown outcome"))?;
-        let trace = match (opt(trace_id, row), opt(span_id, row)) {
+        let trace = match (opt(Text::TraceId, row), opt(Text::SpanId, row)) {
             (Some(trace_id), Some(span_id)) => {
-                let flags = u8::try_from(flags.value(row))
+                let flags = u8::try_from(c.trace_flags(row).unwrap_or_default())
                     .map_err(|_| invalid("trace_flags", "not a byte"))?;
                 Some(TraceContext {
                     trace_id,
@@ -264,34 +226,31 @@ pub fn from_record_batch(batch: &RecordBatch) -> Result<Vec<ArchivedRecord>, Arc
             }
             _ => None,
         };
-        let (start, end) = (attrs.value_offsets()[row], attrs.value_offsets()[row + 1]);
-        let attributes = (start..end)
-            .map(|i| {
-                let i = usize::try_from(i).unwrap_or_default();
-                (attr_keys.value(i).to_owned(), attr_vals.value(i).to_owned())
-            })
+        let attributes = c
+            .attributes(row)
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
             .collect();
-        let schema_version = u16::try_from(version.value(row))
+        let schema_version = u16::try_from(c.schema_version(row))
             .map_err(|_| invalid("schema_version", "out of range"))?;
         let event = AuditEvent {
             schema_version,
             event_id,
-            event_time: EventTime(time.value(row)),
-            tenant: tenant.value(row).to_owned(),
-            source: source.value(row).to_owned(),
-            action: action.value(row).to_owned(),
+            event_time: EventTime(c.event_time(row)),
+            tenant: text(Text::Tenant, row),
+            source: text(Text::Source, row),
+            action: text(Text::Action, row),
             actor: Actor {
-                kind: actor_type.value(row).to_owned(),
-                id: actor_id.value(row).to_owned(),
-                ip: opt(actor_ip, row),
-                user_agent: opt(actor_ua, row),
+                kind: text(Text::ActorType, row),
+                id: text(Text::ActorId, row),
+                ip: opt(Text::ActorIp, row),
+                user_agent: opt(Text::ActorUserAgent, row),
             },
             resource: Resource {
-                kind: res_type.value(row).to_owned(),
-                id: res_id.value(row).to_owned(),
+                kind: text(Text::ResourceType, row),
+                id: text(Text::ResourceId, row),
             },
             outcome,
-            reason: opt(reason, row),
+            reason: opt(Text::Reason, row),
             trace,
             attributes,
         };

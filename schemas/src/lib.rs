@@ -15,6 +15,7 @@
 #![deny(missing_docs)]
 
 pub mod archive;
+pub mod columns;
 pub mod event;
 mod fast;
 pub mod kafka_columns;

@@ -14,7 +14,10 @@
 //! columns of an accepted event do not depend on them.
 
 use archiver::encode::derived_event_id;
-use schemas::archive::ArchivedRecord;
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Int32Type, Int64Type};
+use arrow_array::{Array, RecordBatch};
+use schemas::columns::{EventColumns, Text};
 use schemas::{AuditEvent, Limits};
 
 /// Bounds no event reaches: the verifier re-derives, it does not re-judge.
@@ -29,82 +32,121 @@ fn unbounded() -> Limits {
     }
 }
 
-/// The first column in which `row` differs from `expected`.
-fn first_difference(row: &AuditEvent, expected: &AuditEvent) -> Option<&'static str> {
-    let trace = |e: &AuditEvent| e.trace.clone();
-    let checks: [(&'static str, bool); 16] = [
+/// The first column in which row `row` differs from `e`, compared without
+/// copying the row.
+fn first_difference(c: &EventColumns<'_>, row: usize, e: &AuditEvent) -> Option<&'static str> {
+    let t = |column| c.text(column, row);
+    let mut id = uuid::Uuid::encode_buffer();
+    let id: &str = e.event_id.hyphenated().encode_lower(&mut id);
+    let trace = e.trace.as_ref();
+    let same_attributes = c
+        .attributes(row)
+        .eq(e.attributes.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    let checks: [(&'static str, bool); 18] = [
         (
             "schema_version",
-            row.schema_version == expected.schema_version,
+            c.schema_version(row) == i32::from(e.schema_version),
         ),
-        ("event_id", row.event_id == expected.event_id),
-        ("event_time", row.event_time == expected.event_time),
-        ("tenant", row.tenant == expected.tenant),
-        ("source", row.source == expected.source),
-        ("action", row.action == expected.action),
-        ("actor_type", row.actor.kind == expected.actor.kind),
-        ("actor_id", row.actor.id == expected.actor.id),
-        ("actor_ip", row.actor.ip == expected.actor.ip),
+        ("event_id", t(Text::EventId) == Some(id)),
+        ("event_time", c.event_time(row) == e.event_time.0),
+        ("tenant", t(Text::Tenant) == Some(&e.tenant)),
+        ("source", t(Text::Source) == Some(&e.source)),
+        ("action", t(Text::Action) == Some(&e.action)),
+        ("actor_type", t(Text::ActorType) == Some(&e.actor.kind)),
+        ("actor_id", t(Text::ActorId) == Some(&e.actor.id)),
+        ("actor_ip", t(Text::ActorIp) == e.actor.ip.as_deref()),
         (
             "actor_user_agent",
-            row.actor.user_agent == expected.actor.user_agent,
+            t(Text::ActorUserAgent) == e.actor.user_agent.as_deref(),
         ),
-        ("resource_type", row.resource.kind == expected.resource.kind),
-        ("resource_id", row.resource.id == expected.resource.id),
-        ("outcome", row.outcome == expected.outcome),
-        ("reason", row.reason == expected.reason),
         (
-            "trace_id, span_id, trace_flags",
-            trace(row) == trace(expected),
+            "resource_type",
+            t(Text::ResourceType) == Some(&e.resource.kind),
         ),
-        ("attributes", row.attributes == expected.attributes),
+        ("resource_id", t(Text::ResourceId) == Some(&e.resource.id)),
+        ("outcome", t(Text::Outcome) == Some(e.outcome.as_str())),
+        ("reason", t(Text::Reason) == e.reason.as_deref()),
+        (
+            "trace_id",
+            t(Text::TraceId) == trace.map(|x| x.trace_id.as_str()),
+        ),
+        (
+            "span_id",
+            t(Text::SpanId) == trace.map(|x| x.span_id.as_str()),
+        ),
+        (
+            "trace_flags",
+            c.trace_flags(row) == trace.map(|x| i32::from(x.flags)),
+        ),
+        ("attributes", same_attributes),
     ];
     checks.into_iter().find(|(_, same)| !same).map(|(c, _)| c)
 }
 
-/// Why one row's columns are not what its `kafka_value` gives, if they are not.
-fn check_row(topic: &str, partition: i32, r: &ArchivedRecord) -> Option<String> {
-    let k = &r.kafka;
-    if k.topic != topic || k.partition != partition {
-        return Some(format!(
-            "kafka_topic/kafka_partition say {}/{}, the manifest {topic}/{partition}",
-            k.topic, k.partition
-        ));
-    }
-    let Some(value) = k.value.as_deref() else {
-        return Some("an events row without kafka_value".into());
-    };
-    let expected = schemas::parse_event_with(value, &unbounded(), || {
-        derived_event_id(topic, partition, k.offset)
-    });
-    match expected {
-        Err(errors) => Some(format!(
-            "kafka_value is not a valid event ({}), yet the row is in the events table",
-            errors
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join("; ")
-        )),
-        Ok(e) => first_difference(&r.event, &e)
-            .map(|column| format!("column {column} is not what kafka_value gives")),
-    }
-}
-
-/// Checks every row of an events object of `topic`/`partition`. `None` when
-/// all agree; otherwise the first disagreement (offset and what) and how
-/// many rows disagree.
+/// Checks every row of one batch of an events object of
+/// `topic`/`partition`. `None` when all agree; otherwise the first
+/// disagreement (offset and what) and how many rows disagree. Columns that
+/// are missing or of the wrong type are one disagreement for the batch.
 pub fn check_derived(
     topic: &str,
     partition: i32,
-    rows: &[ArchivedRecord],
+    batch: &RecordBatch,
 ) -> Option<(i64, String, usize)> {
+    let offsets = batch
+        .column_by_name("kafka_offset")
+        .and_then(|a| a.as_primitive_opt::<Int64Type>());
+    let first_offset = offsets.filter(|o| !o.is_empty()).map_or(-1, |o| o.value(0));
+    let unreadable = |what: String| Some((first_offset, what, batch.num_rows()));
+    let (Some(offsets), Some(topics), Some(partitions), Some(values)) = (
+        offsets,
+        batch
+            .column_by_name("kafka_topic")
+            .and_then(|a| a.as_string_opt::<i32>()),
+        batch
+            .column_by_name("kafka_partition")
+            .and_then(|a| a.as_primitive_opt::<Int32Type>()),
+        batch
+            .column_by_name("kafka_value")
+            .and_then(|a| a.as_binary_opt::<i32>()),
+    ) else {
+        return unreadable("the kafka_* columns do not decode".into());
+    };
+    let columns = match EventColumns::new(batch) {
+        Ok(c) => c,
+        Err(e) => return unreadable(format!("the derived columns do not decode: {e}")),
+    };
+    let limits = unbounded();
     let mut first = None;
     let mut count = 0;
-    for r in rows {
-        if let Some(what) = check_row(topic, partition, r) {
+    for row in 0..batch.num_rows() {
+        let offset = offsets.value(row);
+        let what = if topics.value(row) != topic || partitions.value(row) != partition {
+            Some(format!(
+                "kafka_topic/kafka_partition say {}/{}, the manifest {topic}/{partition}",
+                topics.value(row),
+                partitions.value(row)
+            ))
+        } else if values.is_null(row) {
+            Some("an events row without kafka_value".into())
+        } else {
+            match schemas::parse_event_with(values.value(row), &limits, || {
+                derived_event_id(topic, partition, offset)
+            }) {
+                Err(errors) => Some(format!(
+                    "kafka_value is not a valid event ({}), yet the row is in the events table",
+                    errors
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                )),
+                Ok(e) => first_difference(&columns, row, &e)
+                    .map(|column| format!("column {column} is not what kafka_value gives")),
+            }
+        };
+        if let Some(what) = what {
             count += 1;
-            first.get_or_insert((r.kafka.offset, what));
+            first.get_or_insert((offset, what));
         }
     }
     first.map(|(offset, what)| (offset, what, count))
@@ -112,7 +154,7 @@ pub fn check_derived(
 
 #[cfg(test)]
 mod tests {
-    use schemas::archive::KafkaRecord;
+    use schemas::archive::{ArchivedRecord, KafkaRecord, to_record_batch};
     use schemas::sample::sample_events;
 
     use super::*;
@@ -135,9 +177,14 @@ mod tests {
             .collect()
     }
 
+    fn check(topic: &str, partition: i32, rows: &[ArchivedRecord]) -> Option<(i64, String, usize)> {
+        let batch = to_record_batch(rows).expect("batch");
+        check_derived(topic, partition, &batch)
+    }
+
     #[test]
     fn rows_as_the_archiver_derives_them_pass() {
-        assert_eq!(check_derived("t", 3, &rows(50)), None);
+        assert_eq!(check("t", 3, &rows(50)), None);
     }
 
     #[test]
@@ -146,13 +193,43 @@ mod tests {
         rs[7].event.tenant.push('x');
         rs[9].event.event_time.0 += 1;
         rs[11].event.attributes.insert("k".into(), "v".into());
-        let (offset, what, count) = check_derived("t", 3, &rs).expect("found");
+        let (offset, what, count) = check("t", 3, &rs).expect("found");
         assert_eq!((offset, count), (7, 3));
         assert!(what.contains("tenant"), "{what}");
         let mut rs = rows(5);
         rs[2].event.actor.ip = Some("10.9.9.9".into());
-        let (_, what, _) = check_derived("t", 3, &rs).expect("found");
+        let (_, what, _) = check("t", 3, &rs).expect("found");
         assert!(what.contains("actor_ip"), "{what}");
+    }
+
+    #[test]
+    fn a_batch_without_an_event_column_is_one_disagreement_for_all_its_rows() {
+        let batch = to_record_batch(&rows(4)).expect("batch");
+        let keep: Vec<usize> = (0..batch.num_columns())
+            .filter(|&i| batch.schema().field(i).name() != "tenant")
+            .collect();
+        let found = check_derived("t", 3, &batch.project(&keep).expect("project"));
+        assert!(
+            found
+                .as_ref()
+                .is_some_and(|(o, w, n)| *o == 0 && *n == 4 && w.contains("tenant")),
+            "{found:?}"
+        );
+    }
+
+    #[test]
+    fn altered_trace_flags_are_a_disagreement() {
+        let mut rs = rows(6);
+        let i = rs
+            .iter()
+            .position(|r| r.event.trace.is_some())
+            .expect("a traced sample");
+        let flags = rs[i].event.trace.as_ref().map_or(0, |t| t.flags);
+        rs[i].event.trace = rs[i].event.trace.take().map(|mut t| {
+            t.flags = flags ^ 1;
+            t
+        });
+        assert!(check("t", 3, &rs).is_some_and(|(_, w, _)| w.contains("trace_flags")));
     }
 
     #[test]
@@ -160,14 +237,12 @@ mod tests {
         let mut rs = rows(3);
         rs[1].kafka.partition = 4;
         assert!(
-            check_derived("t", 3, &rs)
-                .is_some_and(|(o, w, _)| o == 1 && w.contains("kafka_partition"))
+            check("t", 3, &rs).is_some_and(|(o, w, _)| o == 1 && w.contains("kafka_partition"))
         );
         let mut rs = rows(3);
         rs[2].kafka.value = Some(b"{\"tenant\":1}".to_vec());
         assert!(
-            check_derived("t", 3, &rs)
-                .is_some_and(|(o, w, _)| o == 2 && w.contains("not a valid event"))
+            check("t", 3, &rs).is_some_and(|(o, w, _)| o == 2 && w.contains("not a valid event"))
         );
     }
 
@@ -179,8 +254,8 @@ mod tests {
         v.as_object_mut().map(|o| o.remove("event_id"));
         rs[1].kafka.value = Some(serde_json::to_vec(&v).expect("json"));
         rs[1].event.event_id = derived_event_id("t", 3, 1);
-        assert_eq!(check_derived("t", 3, &rs), None);
+        assert_eq!(check("t", 3, &rs), None);
         rs[1].event.event_id = uuid::Uuid::nil();
-        assert!(check_derived("t", 3, &rs).is_some_and(|(_, w, _)| w.contains("event_id")));
+        assert!(check("t", 3, &rs).is_some_and(|(_, w, _)| w.contains("event_id")));
     }
 }

@@ -133,25 +133,18 @@ pub fn read_events(bytes: Vec<u8>, topic: &str, partition: i32) -> Result<Events
         };
         for batch in reader {
             let batch = batch.map_err(|e| e.to_string())?;
-            let first_offset = out.rows.len();
             append(&batch, &mut out.rows)?;
-            let found = match schemas::archive::from_record_batch(&batch) {
-                Ok(records) => {
-                    for r in &records {
-                        if !out.actions.contains(&r.event.action) {
-                            out.actions.insert(r.event.action.clone());
-                        }
+            if let Some(actions) = batch
+                .column_by_name("action")
+                .and_then(|a| a.as_string_opt::<i32>())
+            {
+                for a in actions.iter().flatten() {
+                    if !out.actions.contains(a) {
+                        out.actions.insert(a.to_owned());
                     }
-                    crate::derived::check_derived(topic, partition, &records)
                 }
-                Err(e) => out.rows.get(first_offset).map(|r| {
-                    (
-                        r.offset,
-                        format!("the derived columns do not decode: {e}"),
-                        batch.num_rows(),
-                    )
-                }),
-            };
+            }
+            let found = crate::derived::check_derived(topic, partition, &batch);
             if let Some((offset, what, n)) = found {
                 let seen = out.derived.get_or_insert((offset, what, 0));
                 seen.2 += n;
