@@ -8,7 +8,7 @@ import json
 import re
 import struct
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import pyarrow as pa
 
@@ -21,7 +21,7 @@ def event_time_micros(s):
     """RFC 3339 with an offset → UTC microseconds since the epoch, finer digits truncated."""
     y, mo, d, h, mi, se, frac, off = RFC3339.match(s).groups()
     t = datetime(int(y), int(mo), int(d), int(h), int(mi), int(se), int((frac or "")[:6].ljust(6, "0")), tzinfo=timezone.utc)
-    micros = (t - EPOCH) // (datetime(1970, 1, 1, 0, 0, 0, 1, tzinfo=timezone.utc) - EPOCH)
+    micros = (t - EPOCH) // timedelta(microseconds=1)
     if off not in ("Z", "z"):
         sign = 1 if off[0] == "+" else -1
         micros -= sign * (int(off[1:3]) * 3600 + int(off[4:6]) * 60) * 1_000_000
