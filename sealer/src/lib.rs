@@ -19,6 +19,7 @@
 mod context;
 pub mod cutter;
 pub mod keys;
+mod producer;
 pub mod runtime;
 pub mod seals_log;
 pub mod telemetry;

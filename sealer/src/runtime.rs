@@ -27,12 +27,12 @@ use chain::link::RecordRef;
 use chain::seal::{Seal, SealKind};
 use ed25519_dalek::SigningKey;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
-use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 
 use crate::SealerError;
 use crate::context::{Change, Ctx};
 use crate::cutter::{CutPolicy, PartitionSealer};
+use crate::producer::SealProducer;
 use crate::seals_log::{KeySet, SealsLog, fold};
 use crate::telemetry;
 
@@ -90,7 +90,7 @@ fn client(props: impl IntoIterator<Item = (String, String)>) -> ClientConfig {
 pub struct Sealer {
     s: Settings,
     consumer: Arc<BaseConsumer<Ctx>>,
-    producer: FutureProducer,
+    producer: SealProducer,
     seals: SealsLog,
     owned: HashMap<String, HashMap<i32, Owned>>,
     timeout: Duration,
@@ -117,7 +117,7 @@ impl Sealer {
             tracing::warn!(property = %o.key, configured = %o.user_value, in_effect = %o.forced_value, "kafka property overridden: sealing guarantees depend on it");
         }
         let consumer: BaseConsumer<Ctx> = client(cprops).create_with_context(Ctx::default())?;
-        let producer: FutureProducer = client(pprops).create()?;
+        let producer = SealProducer::new(pprops)?;
         let seals = SealsLog::new(&s.kafka, &s.group_id)?;
         let timeout = s.kafka.request_timeout.max(Duration::from_secs(5));
         let sealer = Self {
@@ -488,24 +488,14 @@ impl Sealer {
         let seal = s.cut(hw.max(s.next_offset().unwrap_or(0)), sealed_at, &self.s.key);
         let payload = seal.to_json();
         let key = format!("{topic}/{partition}");
-        let record = FutureRecord::to(&seals_topic)
-            .partition(partition)
-            .key(&key)
-            .payload(&payload);
-        let fail = |message: String| SealerError::NotAcknowledged {
-            topic: topic.to_owned(),
-            partition,
-            message,
-        };
-        let delivery = self
+        let seal_offset = self
             .producer
-            .send_result(record)
-            .map_err(|(e, _)| fail(e.to_string()))?;
-        let seal_offset = match futures::executor::block_on(delivery) {
-            Ok(Ok(d)) => d.offset,
-            Ok(Err((e, _))) => return Err(fail(e.to_string())),
-            Err(_) => return Err(fail("delivery report dropped".into())),
-        };
+            .publish(&seals_topic, partition, &key, &payload)
+            .map_err(|message| SealerError::NotAcknowledged {
+                topic: topic.to_owned(),
+                partition,
+                message,
+            })?;
         let t_produce = t0.elapsed();
         let records = self
             .seals

@@ -270,7 +270,7 @@ def make_event(tenant, seq, **over):
 class Sealers:
     """Starts and stops `auditlog seal` processes sharing one config and key."""
 
-    def __init__(self, stack, tmp_path, topic, **sealer):
+    def __init__(self, stack, tmp_path, topic, kafka=None, **sealer):
         self.stack = stack
         self.tmp = tmp_path
         self.topic = topic
@@ -284,7 +284,8 @@ class Sealers:
                     "max_records": 5000, "max_interval_ms": 500, "heartbeat_interval_ms": 2000, **sealer}
         # Short sessions so a dead or paused member's partitions move quickly.
         props = {"session.timeout.ms": "6000", "heartbeat.interval.ms": "1000"}
-        self.config = stack.write_config(tmp_path / "sealer.toml", topic, sealer=settings, **{"kafka.properties": props})
+        self.config = stack.write_config(tmp_path / "sealer.toml", topic, sealer=settings, kafka=kafka or {},
+                                         **{"kafka.properties": props})
         self.procs = []
 
     def start(self, metrics=False):
@@ -323,8 +324,8 @@ class Sealers:
 def sealers_factory(stack, tmp_path):
     made = []
 
-    def make(topic, **sealer):
-        s = Sealers(stack, tmp_path, topic, **sealer)
+    def make(topic, kafka=None, **sealer):
+        s = Sealers(stack, tmp_path, topic, kafka=kafka, **sealer)
         made.append(s)
         return s
 

@@ -1,9 +1,12 @@
-"""The gateway with the broker stopped and restarted (runs last: it stops the
+"""The gateway and the sealer with the broker stopped and restarted (runs last: it stops the
 shared broker)."""
 import subprocess
 import time
 
+import json
+
 import requests
+from chaincheck import check_partition
 from conftest import ROOT, make_event, wait_until
 
 
@@ -71,3 +74,45 @@ def test_a_delivery_that_timed_out_does_not_wedge_the_gateway(stack, gateway_fac
     post_until_accepted(gw, make_event("acme", 3))
     assert "starting a fresh producer" in gw.log_tail(400)
     assert len(list(stack.read_all(topic))) == 2
+
+
+def test_a_seal_whose_delivery_timed_out_does_not_wedge_the_sealer(stack, sealers_factory):
+    """With the broker down, the sealer's next (heartbeat) seal times out; librdkafka would then
+    bump the seal producer's epoch locally, which Tansu 0.6 cannot take (its storage panics), so
+    the sealer starts a fresh producer. After the broker returns, later records are sealed by the
+    same process and the chain stays whole."""
+    from confluent_kafka import Producer
+
+    topic = stack.create_topic(1, seals=True)
+    s = sealers_factory(topic, kafka={"message_timeout_ms": 3000, "request_timeout_ms": 2000},
+                        heartbeat_interval_ms=1000, max_interval_ms=200)
+    proc = s.start()
+    publics = s.publics()
+
+    def publish(first, n):
+        prod = Producer({"bootstrap.servers": stack.kafka, "log_level": 0})
+        for i in range(first, first + n):
+            prod.produce(topic, json.dumps(make_event("acme", i)).encode(), partition=0)
+        assert prod.flush(30) == 0
+
+    def covered(n):
+        r = check_partition(stack.kafka, topic, 0, publics)
+        return r if r["records_covered"] == n else None
+
+    publish(0, 10)
+    wait_until("the first 10 records sealed", lambda: covered(10), timeout=60, interval=1.0)
+    stack_cmd("broker-stop")
+    try:
+        wait_until("a seal delivery to time out", lambda: "a seal's delivery timed out" in s.log(proc),
+                   timeout=60, interval=0.5)
+    finally:
+        stack_cmd("broker-start")
+    publish(10, 10)
+    try:
+        r = wait_until("the next 10 records sealed by the same process", lambda: covered(20), timeout=90,
+                       interval=1.0)
+    except BaseException:
+        print("sealer log (tail):\n" + "\n".join(s.log(proc).splitlines()[-40:]))
+        raise
+    assert proc.poll() is None, "the sealer exited"
+    assert r["findings"] == []
