@@ -78,7 +78,7 @@ def count_baseline(count_bin, kafka, topic, events):
         time.sleep(0.05)
     out = json.loads(proc.stdout.read())
     rate = events / out["seconds"]
-    steady = (events - events // 10) / (out["seconds"] - out["t10"])
+    steady = (events - events // 10 - events // 10) / (out["t90"] - out["t10"])
     return rate, steady, cpu / events * 1e6
 
 
@@ -123,33 +123,49 @@ def main():
 
     base_rate, base_steady, base_cpu = count_baseline(a.count_bin, kafka, topic, a.events)
 
-    # The sealer, from a fresh group, until every record is sealed.
+    # The sealer, from a fresh group, until every record is sealed. Progress comes from its
+    # debug log (one line per seal), not from /metrics: serving a scrape every 50 ms cost the
+    # sealer about a sixth of its CPU in this run, which no real scraper asks of it.
     tmp, cfg, port = sealer_config(a.bin, kafka, topic)
     t0 = time.monotonic()
     prefix = os.environ.get("BENCH_SEAL_PREFIX", "").split()  # e.g. "perf record -g -o /tmp/seal.perf"
-    seal = subprocess.Popen(prefix + [a.bin, "--config", cfg, "seal"], stderr=open(os.path.join(tmp, "seal.log"), "w"))
+    log_path = os.path.join(tmp, "seal.log")
+    env = dict(os.environ, AUDITLOG_LOG="info,sealer::runtime=debug")
+    seal = subprocess.Popen(prefix + [a.bin, "--config", cfg, "seal"], stderr=open(log_path, "w"), env=env)
+    sealed_line = re.compile(r" sealed .*partition=(\d+) .*last_offset=(-?\d+) ")
+    ends = {}  # partition -> next offset after its last seal
     sealed = 0
-    t10 = None
+    t10 = t90 = None
     deadline = time.monotonic() + 600
-    while sealed < a.events and time.monotonic() < deadline:
-        time.sleep(0.05)
-        try:
-            text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2).read().decode()
-            m = re.search(r"^auditlog_sealer_records_sealed_total (\d+)", text, re.M)
-            sealed = int(m.group(1)) if m else 0
+    with open(log_path) as log:
+        pending = ""
+        while sealed < a.events and time.monotonic() < deadline:
+            time.sleep(0.05)
+            pending += log.read()
+            *lines, pending = pending.split("\n")
+            for line in lines:
+                m = sealed_line.search(line)
+                if m:
+                    p_, last = int(m.group(1)), int(m.group(2))
+                    ends[p_] = max(ends.get(p_, 0), last + 1)
+            sealed = sum(ends.values())
             if t10 is None and sealed >= a.events // 10:
                 t10 = (time.monotonic() - t0, sealed)
-        except OSError:
-            pass
-        seal_cpu_total = cpu_seconds(seal.pid)
-        seal_rss = peak_rss_mib(seal.pid)
+            if t90 is None and sealed >= a.events - a.events // 10:
+                t90 = (time.monotonic() - t0, sealed)
+            seal_cpu_total = cpu_seconds(seal.pid)
+            seal_rss = peak_rss_mib(seal.pid)
     seal_wall = time.monotonic() - t0
+    if sealed < a.events:
+        seal.terminate()
+        sys.exit(f"sealer sealed only {sealed} of {a.events} records in time; log: {log_path}")
+    counted = metric(port, "auditlog_sealer_records_sealed_total")
     seal.terminate()
     seal.wait(30)
-    if sealed < a.events:
-        sys.exit(f"sealer sealed only {sealed} of {a.events} records in time; log: {tmp}/seal.log")
+    if counted != sealed:
+        sys.exit(f"the log says {sealed} records were sealed but /metrics says {counted:.0f}; log: {log_path}")
     seal_rate = a.events / seal_wall
-    seal_steady = (a.events - t10[1]) / (seal_wall - t10[0])
+    seal_steady = (t90[1] - t10[1]) / (t90[0] - t10[0])
     seal_cpu = seal_cpu_total / a.events * 1e6
 
     print()
@@ -164,7 +180,8 @@ def main():
     record("sealer: rate", f"{seal_steady:.0f} rec/s", f"{base_steady:.0f} rec/s (plain consumer)", sr, ">= 0.95", sr >= 0.95, seal_rss)
     record("sealer: CPU", f"{seal_cpu:.2f} s per 1M", f"{base_cpu:.2f} s per 1M", cr, "<= 1.3", cr <= 1.3, seal_rss)
     print(f"sealer peak RSS {seal_rss:.0f} MiB")
-    print("steady: from 10% to 100% of records; end-to-end: from process start, including the group join "
+    print("steady: from 10% to 90% of records (the sealer's figure counts records as their seals are logged, "
+          "so its last seal's wait, up to sealer.max_interval_ms, is in end-to-end, not in steady); end-to-end: from process start, including the group join "
           "(the sealer also resumes each partition from its seals). CPU: whole process, start to finish.")
 
 

@@ -3,9 +3,10 @@
 //! only counts records.
 //!
 //! Usage: count BOOTSTRAP TOPIC EXPECTED
-//! Prints one JSON line: {"records":…,"seconds":…,"t10":…} and exits when
-//! EXPECTED records were read; `t10` is when 10% had been read, so a
-//! steady-state rate excludes start-up and the group join.
+//! Prints one JSON line: {"records":…,"seconds":…,"t10":…,"t90":…} and exits
+//! when EXPECTED records were read; `t10` and `t90` are when 10% and 90% had
+//! been read, so a steady-state rate excludes start-up, the group join and
+//! the tail.
 
 use std::time::Instant;
 
@@ -30,9 +31,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut n = 0u64;
     let mut bytes = 0u64;
     let mut t10 = None;
+    let mut t90 = None;
     while n < expected {
         if t10.is_none() && n >= expected / 10 {
             t10 = Some(started.elapsed().as_secs_f64());
+        }
+        if t90.is_none() && n >= expected - expected / 10 {
+            t90 = Some(started.elapsed().as_secs_f64());
         }
         if let Some(Ok(m)) = consumer.poll(std::time::Duration::from_millis(100)) {
             use rdkafka::Message;
@@ -41,9 +46,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     println!(
-        "{{\"records\":{n},\"bytes\":{bytes},\"seconds\":{},\"t10\":{}}}",
+        "{{\"records\":{n},\"bytes\":{bytes},\"seconds\":{},\"t10\":{},\"t90\":{}}}",
         started.elapsed().as_secs_f64(),
-        t10.unwrap_or(0.0)
+        t10.unwrap_or(0.0),
+        t90.unwrap_or(0.0)
     );
     Ok(())
 }

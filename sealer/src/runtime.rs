@@ -193,8 +193,11 @@ impl Sealer {
                 }
             }
             since_clock += 1;
-            if (empty || since_clock >= 256) && last_tick.elapsed() >= tick {
+            let look = empty || since_clock >= 256;
+            if look {
                 since_clock = 0;
+            }
+            if look && last_tick.elapsed() >= tick {
                 last_tick = Instant::now();
                 let slow = last_slow_tick.elapsed() >= Duration::from_secs(1);
                 if slow {
