@@ -73,9 +73,10 @@ impl Drop for Session {
 
 /// An idempotent, acks=all producer of seal records.
 ///
-/// It is replaced after a delivery timed out or librdkafka declared it dead.
-/// After a timeout librdkafka bumps the idempotent producer's epoch locally
-/// (KIP-360) and retries with it; Apache Kafka accepts that, but a broker
+/// It is replaced after a delivery timed out (or failed in another way that
+/// makes librdkafka bump the epoch, see `may_bump_epoch`) or librdkafka
+/// declared it dead. After a timeout librdkafka bumps the idempotent
+/// producer's epoch locally (KIP-360) and retries with it; Apache Kafka accepts that, but a broker
 /// that keeps no state for an epoch it never issued refuses it (Tansu 0.6's
 /// storage panics and stays broken until restarted). A fresh producer asks
 /// the broker for a new producer id, which every broker supports. Only one
@@ -90,6 +91,23 @@ pub(crate) struct SealProducer {
     next_id: usize,
     /// How many times it was rebuilt.
     generation: u64,
+}
+
+/// Delivery errors after which librdkafka's idempotent producer bumps its
+/// epoch itself (KIP-360): a timeout with the message possibly in flight,
+/// the broker's answers that its sequence or producer state is gone, and
+/// the `UNKNOWN_SERVER_ERROR` Tansu gives in-flight requests while stopping.
+fn may_bump_epoch(error: &KafkaError) -> bool {
+    matches!(
+        error,
+        KafkaError::MessageProduction(
+            RDKafkaErrorCode::MessageTimedOut
+                | RDKafkaErrorCode::Unknown
+                | RDKafkaErrorCode::UnknownProducerId
+                | RDKafkaErrorCode::OutOfOrderSequenceNumber
+                | RDKafkaErrorCode::InvalidProducerEpoch
+        )
+    )
 }
 
 fn start(props: &BTreeMap<String, String>, ctx: &Ctx) -> Result<Session, KafkaError> {
@@ -187,10 +205,11 @@ impl SealProducer {
     fn heal(&mut self, error: &KafkaError) {
         if let Some((code, reason)) = self.session.producer.client().fatal_error() {
             tracing::error!(?code, %reason, generation = self.generation, "seal producer hit a fatal error; rebuilding it");
-        } else if *error == KafkaError::MessageProduction(RDKafkaErrorCode::MessageTimedOut) {
+        } else if may_bump_epoch(error) {
             tracing::warn!(
                 generation = self.generation,
-                "a seal's delivery timed out; starting a fresh producer rather than a locally bumped epoch"
+                %error,
+                "a seal's delivery failed in a way that makes librdkafka bump the producer epoch locally; starting a fresh producer instead"
             );
         } else {
             return;
@@ -204,5 +223,27 @@ impl SealProducer {
                 tracing::error!(%error, "rebuilding the seal producer failed; keeping the old one");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timeouts_and_lost_producer_state_rebuild_the_producer_other_errors_do_not() {
+        let produce = |c| KafkaError::MessageProduction(c);
+        assert!(may_bump_epoch(&produce(RDKafkaErrorCode::MessageTimedOut)));
+        assert!(may_bump_epoch(&produce(RDKafkaErrorCode::Unknown)));
+        assert!(may_bump_epoch(&produce(
+            RDKafkaErrorCode::UnknownProducerId
+        )));
+        assert!(!may_bump_epoch(&produce(
+            RDKafkaErrorCode::MessageSizeTooLarge
+        )));
+        assert!(!may_bump_epoch(&produce(
+            RDKafkaErrorCode::TopicAuthorizationFailed
+        )));
+        assert!(!may_bump_epoch(&KafkaError::Canceled));
     }
 }

@@ -270,7 +270,7 @@ def make_event(tenant, seq, **over):
 class Sealers:
     """Starts and stops `auditlog seal` processes sharing one config and key."""
 
-    def __init__(self, stack, tmp_path, topic, kafka=None, **sealer):
+    def __init__(self, stack, tmp_path, topic, kafka=None, properties=None, **sealer):
         self.stack = stack
         self.tmp = tmp_path
         self.topic = topic
@@ -283,7 +283,7 @@ class Sealers:
         settings = {"key_file": str(self.key), "group_id": f"sealer-{uuid.uuid4().hex[:8]}",
                     "max_records": 5000, "max_interval_ms": 500, "heartbeat_interval_ms": 2000, **sealer}
         # Short sessions so a dead or paused member's partitions move quickly.
-        props = {"session.timeout.ms": "6000", "heartbeat.interval.ms": "1000"}
+        props = {"session.timeout.ms": "6000", "heartbeat.interval.ms": "1000", **(properties or {})}
         self.config = stack.write_config(tmp_path / "sealer.toml", topic, sealer=settings, kafka=kafka or {},
                                          **{"kafka.properties": props})
         self.procs = []
@@ -324,8 +324,8 @@ class Sealers:
 def sealers_factory(stack, tmp_path):
     made = []
 
-    def make(topic, kafka=None, **sealer):
-        s = Sealers(stack, tmp_path, topic, kafka=kafka, **sealer)
+    def make(topic, kafka=None, properties=None, **sealer):
+        s = Sealers(stack, tmp_path, topic, kafka=kafka, properties=properties, **sealer)
         made.append(s)
         return s
 

@@ -80,11 +80,14 @@ def test_a_seal_whose_delivery_timed_out_does_not_wedge_the_sealer(stack, sealer
     """With the broker down, the sealer's next (heartbeat) seal times out; librdkafka would then
     bump the seal producer's epoch locally, which Tansu 0.6 cannot take (its storage panics), so
     the sealer starts a fresh producer. After the broker returns, later records are sealed by the
-    same process and the chain stays whole."""
+    same process and the chain stays whole. The group session outlasts the outage, so the sealer
+    keeps its partition and goes on trying to seal it (with the suite's 6 s session, the
+    partition could be revoked before any seal attempt timed out)."""
     from confluent_kafka import Producer
 
     topic = stack.create_topic(1, seals=True)
     s = sealers_factory(topic, kafka={"message_timeout_ms": 3000, "request_timeout_ms": 2000},
+                        properties={"session.timeout.ms": "45000", "heartbeat.interval.ms": "3000"},
                         heartbeat_interval_ms=1000, max_interval_ms=200)
     proc = s.start()
     publics = s.publics()
@@ -103,7 +106,9 @@ def test_a_seal_whose_delivery_timed_out_does_not_wedge_the_sealer(stack, sealer
     wait_until("the first 10 records sealed", lambda: covered(10), timeout=60, interval=1.0)
     stack_cmd("broker-stop")
     try:
-        wait_until("a seal delivery to time out", lambda: "a seal's delivery timed out" in s.log(proc),
+        wait_until("a seal delivery to time out",
+                   lambda: any("fresh producer" in line and "MessageTimedOut" in line
+                               for line in s.log(proc).splitlines()),
                    timeout=60, interval=0.5)
     finally:
         stack_cmd("broker-start")
