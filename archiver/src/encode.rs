@@ -15,9 +15,7 @@ use parquet::file::metadata::KeyValue;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 use schemas::Limits;
-use schemas::archive::{
-    ArchivedRecord, DeadLetter, KafkaRecord, to_dead_letter_batch, to_record_batch,
-};
+use schemas::archive::{DeadLetter, EventsBuilder, KafkaRecord, to_dead_letter_batch};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
@@ -214,17 +212,31 @@ pub fn encode_range(
     limits: &Limits,
 ) -> Result<Encoded, ArchiverError> {
     check_against_seals(seals, &records)?;
-    let mut events = Vec::with_capacity(records.len());
+    let mut events = EventsBuilder::with_capacity(records.len());
     let mut dead = Vec::new();
     let mut actions = std::collections::BTreeSet::new();
-    // Records move into the rows: no second copy of every key and value.
-    for r in records {
+    let mut note = |action: &str| {
+        if !actions.contains(action) {
+            actions.insert(action.to_owned());
+        }
+    };
+    // Valid events go straight from the record's bytes into the columns (no
+    // owned event); anything the fast path doubts is walked, which names
+    // every problem for the dead-letter table.
+    for r in &records {
+        let mint = || derived_event_id(&r.topic, r.partition, r.offset);
+        if let Some(e) = r
+            .value
+            .as_deref()
+            .and_then(|v| schemas::parse_event_ref(v, limits))
+        {
+            note(&e.action);
+            events.append_ref(&e, &e.event_id.unwrap_or_else(mint), r)?;
+            continue;
+        }
         let parsed = match r.value.as_deref() {
             None => Err("value: [null_value] the record has no value".to_owned()),
-            Some(v) => schemas::parse_event_with(v, limits, || {
-                derived_event_id(&r.topic, r.partition, r.offset)
-            })
-            .map_err(|errs| {
+            Some(v) => schemas::parse_event_with(v, limits, mint).map_err(|errs| {
                 errs.iter()
                     .map(ToString::to_string)
                     .collect::<Vec<_>>()
@@ -233,18 +245,19 @@ pub fn encode_range(
         };
         match parsed {
             Ok(event) => {
-                if !actions.contains(&event.action) {
-                    actions.insert(event.action.clone());
-                }
-                events.push(ArchivedRecord { event, kafka: r });
+                note(&event.action);
+                events.append(&event, r)?;
             }
-            Err(reason) => dead.push(DeadLetter { reason, kafka: r }),
+            Err(reason) => dead.push(DeadLetter {
+                reason,
+                kafka: r.clone(),
+            }),
         }
     }
     let events = if events.is_empty() {
         None
     } else {
-        Some(encode_events_table(seals, &to_record_batch(&events)?)?)
+        Some(write(&events.finish()?, properties(seals, "events")?)?)
     };
     let dead_letters = if dead.is_empty() {
         None

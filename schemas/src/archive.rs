@@ -18,6 +18,7 @@ use uuid::Uuid;
 
 use crate::columns::{EventColumns, Text};
 use crate::event::{Actor, AuditEvent, EventTime, Outcome, Resource, TraceContext};
+use crate::fast::EventRef;
 pub use crate::kafka_columns::KafkaRecord;
 use crate::kafka_columns::{self, column, utc_micros};
 
@@ -111,25 +112,64 @@ pub fn dead_letter_schema() -> SchemaRef {
 
 /// Builds one events batch, rows in the order given.
 pub fn to_record_batch(rows: &[ArchivedRecord]) -> Result<RecordBatch, ArchiveError> {
-    let n = rows.len();
-    let strings = || StringBuilder::with_capacity(n, n * 16);
-    let mut version = Int32Builder::with_capacity(n);
-    let mut time = TimestampMicrosecondBuilder::with_capacity(n).with_timezone("UTC");
-    let mut flags = Int32Builder::with_capacity(n);
-    // event_id tenant source action actor_type actor_id actor_ip actor_user_agent
-    // resource_type resource_id outcome reason trace_id span_id
-    let mut text: Vec<StringBuilder> = (0..14).map(|_| strings()).collect();
-    let mut attrs = MapBuilder::new(None, StringBuilder::new(), StringBuilder::new());
-    let mut kafka = kafka_columns::Builder::with_capacity(n);
+    let mut b = EventsBuilder::with_capacity(rows.len());
     for r in rows {
-        let e = &r.event;
-        version.append_value(i32::from(e.schema_version));
-        time.append_value(e.event_time.micros());
-        let trace = e.trace.as_ref();
-        let mut id_buf = Uuid::encode_buffer();
-        let id: &str = e.event_id.hyphenated().encode_lower(&mut id_buf);
-        let values: [Option<&str>; 14] = [
-            Some(id),
+        b.append(&r.event, &r.kafka)?;
+    }
+    b.finish()
+}
+
+/// Builds an events batch row by row, from owned events or from events that
+/// borrow from the record's bytes ([`EventRef`]); both give the same row.
+pub struct EventsBuilder {
+    version: Int32Builder,
+    time: TimestampMicrosecondBuilder,
+    flags: Int32Builder,
+    /// event_id tenant source action actor_type actor_id actor_ip
+    /// actor_user_agent resource_type resource_id outcome reason trace_id span_id
+    text: Vec<StringBuilder>,
+    attrs: MapBuilder<StringBuilder, StringBuilder>,
+    kafka: kafka_columns::Builder,
+    rows: usize,
+}
+
+impl std::fmt::Debug for EventsBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventsBuilder")
+            .field("rows", &self.rows)
+            .finish_non_exhaustive()
+    }
+}
+
+impl EventsBuilder {
+    /// An empty builder with room for `n` rows.
+    pub fn with_capacity(n: usize) -> Self {
+        Self {
+            version: Int32Builder::with_capacity(n),
+            time: TimestampMicrosecondBuilder::with_capacity(n).with_timezone("UTC"),
+            flags: Int32Builder::with_capacity(n),
+            text: (0..14)
+                .map(|_| StringBuilder::with_capacity(n, n * 16))
+                .collect(),
+            attrs: MapBuilder::new(None, StringBuilder::new(), StringBuilder::new()),
+            kafka: kafka_columns::Builder::with_capacity(n),
+            rows: 0,
+        }
+    }
+
+    /// Rows appended so far.
+    pub fn len(&self) -> usize {
+        self.rows
+    }
+
+    /// Whether no row was appended.
+    pub fn is_empty(&self) -> bool {
+        self.rows == 0
+    }
+
+    /// Appends the row of an owned event.
+    pub fn append(&mut self, e: &AuditEvent, kafka: &KafkaRecord) -> Result<(), ArchiveError> {
+        let texts = [
             Some(e.tenant.as_str()),
             Some(e.source.as_str()),
             Some(e.action.as_str()),
@@ -141,33 +181,110 @@ pub fn to_record_batch(rows: &[ArchivedRecord]) -> Result<RecordBatch, ArchiveEr
             Some(e.resource.id.as_str()),
             Some(e.outcome.as_str()),
             e.reason.as_deref(),
-            trace.map(|t| t.trace_id.as_str()),
-            trace.map(|t| t.span_id.as_str()),
         ];
-        for (b, v) in text.iter_mut().zip(values) {
+        let attrs = e.attributes.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+        let row = Row {
+            version: e.schema_version,
+            id: &e.event_id,
+            micros: e.event_time.micros(),
+            texts,
+            trace: e.trace.as_ref(),
+        };
+        self.append_row(row, attrs, kafka)
+    }
+
+    /// Appends the row of a borrowed event whose id is `event_id` (its own,
+    /// or the one minted for it).
+    pub fn append_ref(
+        &mut self,
+        e: &EventRef<'_>,
+        event_id: &Uuid,
+        kafka: &KafkaRecord,
+    ) -> Result<(), ArchiveError> {
+        let texts = [
+            Some(e.tenant.as_ref()),
+            Some(e.source.as_ref()),
+            Some(e.action.as_ref()),
+            Some(e.actor_type.as_ref()),
+            Some(e.actor_id.as_ref()),
+            e.actor_ip.as_deref(),
+            e.actor_user_agent.as_deref(),
+            Some(e.resource_type.as_ref()),
+            Some(e.resource_id.as_ref()),
+            Some(e.outcome.as_str()),
+            e.reason.as_deref(),
+        ];
+        let attrs = e.attributes.iter().map(|(k, v)| (k.as_ref(), v.as_ref()));
+        let row = Row {
+            version: crate::SCHEMA_VERSION,
+            id: event_id,
+            micros: e.event_time.micros(),
+            texts,
+            trace: e.trace.as_ref(),
+        };
+        self.append_row(row, attrs, kafka)
+    }
+
+    fn append_row<'r>(
+        &mut self,
+        row: Row<'r>,
+        attrs: impl Iterator<Item = (&'r str, &'r str)>,
+        kafka: &KafkaRecord,
+    ) -> Result<(), ArchiveError> {
+        self.version.append_value(i32::from(row.version));
+        self.time.append_value(row.micros);
+        let mut id_buf = Uuid::encode_buffer();
+        let id: &str = row.id.hyphenated().encode_lower(&mut id_buf);
+        let trace = [
+            row.trace.map(|t| t.trace_id.as_str()),
+            row.trace.map(|t| t.span_id.as_str()),
+        ];
+        let values = std::iter::once(Some(id)).chain(row.texts).chain(trace);
+        for (b, v) in self.text.iter_mut().zip(values) {
             b.append_option(v);
         }
-        flags.append_option(trace.map(|t| i32::from(t.flags)));
-        for (k, v) in &e.attributes {
-            attrs.keys().append_value(k);
-            attrs.values().append_value(v);
+        self.flags
+            .append_option(row.trace.map(|t| i32::from(t.flags)));
+        for (k, v) in attrs {
+            self.attrs.keys().append_value(k);
+            self.attrs.values().append_value(v);
         }
-        attrs.append(true)?;
-        kafka.append(&r.kafka)?;
+        self.attrs.append(true)?;
+        self.kafka.append(kafka)?;
+        self.rows += 1;
+        Ok(())
     }
-    let mut text = text
-        .into_iter()
-        .map(|mut b| Arc::new(b.finish()) as ArrayRef);
-    let mut next = || text.next().ok_or(ArchiveError::ColumnType("internal"));
-    let mut columns: Vec<ArrayRef> =
-        vec![Arc::new(version.finish()), next()?, Arc::new(time.finish())];
-    for _ in 0..13 {
-        columns.push(next()?);
+
+    /// The batch of every row appended, in order.
+    pub fn finish(mut self) -> Result<RecordBatch, ArchiveError> {
+        let mut text = self
+            .text
+            .into_iter()
+            .map(|mut b| Arc::new(b.finish()) as ArrayRef);
+        let mut next = || text.next().ok_or(ArchiveError::ColumnType("internal"));
+        let mut columns: Vec<ArrayRef> = vec![
+            Arc::new(self.version.finish()),
+            next()?,
+            Arc::new(self.time.finish()),
+        ];
+        for _ in 0..13 {
+            columns.push(next()?);
+        }
+        columns.push(Arc::new(self.flags.finish()));
+        columns.push(Arc::new(self.attrs.finish()));
+        columns.extend(self.kafka.finish());
+        Ok(RecordBatch::try_new(archive_schema(), columns)?)
     }
-    columns.push(Arc::new(flags.finish()));
-    columns.push(Arc::new(attrs.finish()));
-    columns.extend(kafka.finish());
-    Ok(RecordBatch::try_new(archive_schema(), columns)?)
+}
+
+/// The fields of one row that both kinds of event hand to the builder.
+struct Row<'r> {
+    version: u16,
+    id: &'r Uuid,
+    micros: i64,
+    /// tenant … reason, in column order.
+    texts: [Option<&'r str>; 11],
+    trace: Option<&'r TraceContext>,
 }
 
 /// Builds one dead-letter batch, rows in the order given.

@@ -124,6 +124,27 @@ proptest! {
     }
 
     #[test]
+    fn borrowed_events_build_the_same_rows_as_owned_ones(events in proptest::collection::vec(event(), 0..20)) {
+        use schemas::archive::EventsBuilder;
+        let limits = Limits::default();
+        let mut owned = EventsBuilder::with_capacity(events.len());
+        let mut borrowed = EventsBuilder::with_capacity(events.len());
+        for (i, event) in events.iter().enumerate() {
+            let k = kafka(i64::try_from(i).unwrap_or_default(), event.to_canonical_json());
+            let value = k.value.as_deref().unwrap_or_default();
+            let e = schemas::parse_event_ref(value, &limits)
+                .ok_or_else(|| TestCaseError::fail("the fast path refused a valid event"))?;
+            prop_assert_eq!(e.event_id, Some(event.event_id));
+            borrowed.append_ref(&e, &event.event_id, &k).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            owned.append(event, &k).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        }
+        prop_assert_eq!(owned.len(), borrowed.len());
+        let (a, b) = (owned.finish(), borrowed.finish());
+        let (a, b) = (a.map_err(|e| TestCaseError::fail(e.to_string()))?, b.map_err(|e| TestCaseError::fail(e.to_string()))?);
+        prop_assert_eq!(a, b);
+    }
+
+    #[test]
     fn dead_letters_round_trip_through_arrow(values in proptest::collection::vec(proptest::option::of(proptest::collection::vec(any::<u8>(), 0..64)), 0..20)) {
         use schemas::archive::{DeadLetter, dead_letters_from_batch, to_dead_letter_batch};
         let rows: Vec<DeadLetter> = values
