@@ -5,7 +5,7 @@ use std::sync::RwLock;
 use std::time::Duration;
 
 use auditlog_config::KafkaConfig;
-use auditlog_config::kafka::{ForcedOverride, producer_properties};
+use auditlog_config::kafka::{EPOCH_BUMPING_ERRORS, ForcedOverride, producer_properties};
 use rdkafka::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
@@ -65,7 +65,10 @@ pub struct Ack {
 /// after unrecoverable sequence problems), the producer is rebuilt on the next
 /// call, so a long-running gateway heals without a restart.
 ///
-/// It is also rebuilt after a delivery times out. librdkafka then bumps the
+/// It is also rebuilt after a delivery times out (or fails in another way
+/// after which librdkafka bumps the epoch: `EPOCH_BUMPING_ERRORS` in
+/// `auditlog-config`, e.g. Tansu's `UNKNOWN_SERVER_ERROR` while it stops).
+/// After a timeout librdkafka bumps the
 /// producer epoch locally (KIP-360) and carries on; Apache Kafka accepts that,
 /// but a broker that keeps no state for an epoch it never issued refuses it
 /// (Tansu 0.6's storage panics on it and stays broken until restarted). A
@@ -138,10 +141,12 @@ impl EventProducer {
         }
         if let Some((code, reason)) = current.client().fatal_error() {
             tracing::error!(?code, %reason, "producer hit a fatal error; rebuilding it");
-        } else if *error == KafkaError::MessageProduction(RDKafkaErrorCode::MessageTimedOut) {
+        } else if matches!(error, KafkaError::MessageProduction(code) if EPOCH_BUMPING_ERRORS.contains(&(*code as i32)))
+        {
             tracing::warn!(
                 generation,
-                "a delivery timed out; starting a fresh producer rather than a locally bumped epoch"
+                %error,
+                "a delivery failed in a way that makes librdkafka bump the producer epoch locally; starting a fresh producer instead"
             );
         } else {
             return;

@@ -13,9 +13,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use auditlog_config::kafka::EPOCH_BUMPING_ERRORS;
 use rdkafka::ClientConfig;
 use rdkafka::ClientContext;
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
 use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
 
@@ -93,21 +94,13 @@ pub(crate) struct SealProducer {
     generation: u64,
 }
 
-/// Delivery errors after which librdkafka's idempotent producer bumps its
-/// epoch itself (KIP-360): a timeout with the message possibly in flight,
-/// the broker's answers that its sequence or producer state is gone, and
-/// the `UNKNOWN_SERVER_ERROR` Tansu gives in-flight requests while stopping.
+/// Whether librdkafka bumps the producer epoch after this delivery error
+/// (see [`EPOCH_BUMPING_ERRORS`]).
 fn may_bump_epoch(error: &KafkaError) -> bool {
-    matches!(
-        error,
-        KafkaError::MessageProduction(
-            RDKafkaErrorCode::MessageTimedOut
-                | RDKafkaErrorCode::Unknown
-                | RDKafkaErrorCode::UnknownProducerId
-                | RDKafkaErrorCode::OutOfOrderSequenceNumber
-                | RDKafkaErrorCode::InvalidProducerEpoch
-        )
-    )
+    match error {
+        KafkaError::MessageProduction(code) => EPOCH_BUMPING_ERRORS.contains(&(*code as i32)),
+        _ => false,
+    }
 }
 
 fn start(props: &BTreeMap<String, String>, ctx: &Ctx) -> Result<Session, KafkaError> {
@@ -228,6 +221,8 @@ impl SealProducer {
 
 #[cfg(test)]
 mod tests {
+    use rdkafka::error::RDKafkaErrorCode;
+
     use super::*;
 
     #[test]
