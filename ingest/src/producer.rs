@@ -159,15 +159,29 @@ impl EventProducer {
                     return;
                 }
             };
-        let mut session = match self.inner.write() {
-            Ok(s) => s,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        if session.generation == generation {
-            *session = Session {
-                producer: fresh,
-                generation: generation + 1,
+        let discarded = {
+            let mut session = match self.inner.write() {
+                Ok(s) => s,
+                Err(poisoned) => poisoned.into_inner(),
             };
+            if session.generation == generation {
+                let next = Session {
+                    producer: fresh,
+                    generation: generation + 1,
+                };
+                std::mem::replace(&mut *session, next).producer
+            } else {
+                fresh
+            }
+        };
+        // Dropping a producer joins its polling thread and flushes for up to
+        // 500 ms: not under the lock every request takes, and not on an async
+        // worker.
+        let dropper = std::thread::Builder::new()
+            .name("producer-drop".into())
+            .spawn(move || drop(discarded));
+        if let Err(error) = dropper {
+            tracing::warn!(%error, "could not start a thread to drop the old producer; dropped it here");
         }
     }
 
