@@ -77,9 +77,10 @@ impl Drop for Session {
 /// It is replaced after a delivery timed out (or failed in another way that
 /// makes librdkafka bump the epoch, see `may_bump_epoch`) or librdkafka
 /// declared it dead. After a timeout librdkafka bumps the idempotent
-/// producer's epoch locally (KIP-360) and retries with it; Apache Kafka accepts that, but a broker
-/// that keeps no state for an epoch it never issued refuses it (Tansu 0.6's
-/// storage panics and stays broken until restarted). A fresh producer asks
+/// producer's epoch locally (KIP-360) and retries with it; Apache Kafka
+/// accepts that, but a broker that keeps no state for an epoch it never
+/// issued refuses it (Tansu 0.6's storage panics and stays broken until
+/// restarted). A fresh producer asks
 /// the broker for a new producer id, which every broker supports. Only one
 /// seal is ever in flight (the caller waits for its report), so dropping the
 /// old producer loses nothing.
