@@ -59,10 +59,13 @@ impl ProducerContext for Ctx {
     }
 }
 
-/// One producer and the thread that serves its events; dropping it stops
-/// the thread within [`POLL_WINDOW`], which then drops the producer.
+/// One producer, its own report slot (so a replaced producer's late or
+/// purged reports can never be taken for the new one's), and the thread
+/// that serves its events; dropping it stops the thread within
+/// [`POLL_WINDOW`], which then drops the producer.
 struct Session {
     producer: Arc<BaseProducer<Ctx>>,
+    reports: Ctx,
     stop: Arc<AtomicBool>,
 }
 
@@ -86,7 +89,6 @@ impl Drop for Session {
 /// old producer loses nothing.
 pub(crate) struct SealProducer {
     session: Session,
-    reports: Ctx,
     props: BTreeMap<String, String>,
     /// How long to wait for a report beyond `message.timeout.ms`.
     wait: Duration,
@@ -104,12 +106,13 @@ fn may_bump_epoch(error: &KafkaError) -> bool {
     }
 }
 
-fn start(props: &BTreeMap<String, String>, ctx: &Ctx) -> Result<Session, KafkaError> {
+fn start(props: &BTreeMap<String, String>) -> Result<Session, KafkaError> {
     let mut cc = ClientConfig::new();
     for (k, v) in props {
         cc.set(k, v);
     }
-    let producer: Arc<BaseProducer<Ctx>> = Arc::new(cc.create_with_context(ctx.clone())?);
+    let reports = Ctx::default();
+    let producer: Arc<BaseProducer<Ctx>> = Arc::new(cc.create_with_context(reports.clone())?);
     let stop = Arc::new(AtomicBool::new(false));
     let (p, s) = (Arc::clone(&producer), Arc::clone(&stop));
     std::thread::Builder::new()
@@ -120,13 +123,16 @@ fn start(props: &BTreeMap<String, String>, ctx: &Ctx) -> Result<Session, KafkaEr
             }
         })
         .map_err(|e| KafkaError::ClientCreation(format!("seal producer thread: {e}")))?;
-    Ok(Session { producer, stop })
+    Ok(Session {
+        producer,
+        reports,
+        stop,
+    })
 }
 
 impl SealProducer {
     /// Creates the producer from librdkafka properties.
     pub(crate) fn new(props: BTreeMap<String, String>) -> Result<Self, KafkaError> {
-        let reports = Ctx::default();
         // librdkafka reports every message within its message timeout
         // (default 300 s); waiting longer only guards against a lost report.
         let message_timeout = ["message.timeout.ms", "delivery.timeout.ms"]
@@ -135,8 +141,7 @@ impl SealProducer {
             .max()
             .map_or(Duration::from_secs(300), Duration::from_millis);
         Ok(Self {
-            session: start(&props, &reports)?,
-            reports,
+            session: start(&props)?,
             props,
             wait: message_timeout + Duration::from_secs(10),
             next_id: 0,
@@ -164,7 +169,8 @@ impl SealProducer {
             .send(record)
             .map_err(|(e, _)| e.to_string())?;
         let deadline = Instant::now() + self.wait;
-        let mut latest = self.reports.0.lock();
+        let reports = Arc::clone(&self.session.reports.0);
+        let mut latest = reports.lock();
         loop {
             if let Some((got, _)) = latest.as_ref() {
                 if *got == id {
@@ -178,7 +184,7 @@ impl SealProducer {
                     self.wait
                 ));
             }
-            latest = match self.reports.0.arrived.wait_timeout(latest, left) {
+            latest = match reports.arrived.wait_timeout(latest, left) {
                 Ok((g, _)) => g,
                 Err(poisoned) => poisoned.into_inner().0,
             };
@@ -208,7 +214,7 @@ impl SealProducer {
         } else {
             return;
         }
-        match start(&self.props, &self.reports) {
+        match start(&self.props) {
             Ok(fresh) => {
                 self.session = fresh;
                 self.generation += 1;
