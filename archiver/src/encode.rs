@@ -257,7 +257,7 @@ pub fn encode_range(
     let events = if events.is_empty() {
         None
     } else {
-        Some(write(&events.finish()?, properties(seals, "events")?)?)
+        Some(encode_events_table(seals, &events.finish()?)?)
     };
     let dead_letters = if dead.is_empty() {
         None

@@ -10,7 +10,9 @@
 
 use std::sync::Arc;
 
-use arrow_array::builder::{Int32Builder, MapBuilder, StringBuilder, TimestampMicrosecondBuilder};
+use arrow_array::builder::{
+    ArrayBuilder, Int32Builder, MapBuilder, StringBuilder, TimestampMicrosecondBuilder,
+};
 use arrow_array::cast::AsArray;
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{ArrowError, DataType, Field, Fields, Schema, SchemaRef};
@@ -130,13 +132,12 @@ pub struct EventsBuilder {
     text: Vec<StringBuilder>,
     attrs: MapBuilder<StringBuilder, StringBuilder>,
     kafka: kafka_columns::Builder,
-    rows: usize,
 }
 
 impl std::fmt::Debug for EventsBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("EventsBuilder")
-            .field("rows", &self.rows)
+            .field("rows", &self.len())
             .finish_non_exhaustive()
     }
 }
@@ -153,18 +154,17 @@ impl EventsBuilder {
                 .collect(),
             attrs: MapBuilder::new(None, StringBuilder::new(), StringBuilder::new()),
             kafka: kafka_columns::Builder::with_capacity(n),
-            rows: 0,
         }
     }
 
     /// Rows appended so far.
     pub fn len(&self) -> usize {
-        self.rows
+        self.version.len()
     }
 
     /// Whether no row was appended.
     pub fn is_empty(&self) -> bool {
-        self.rows == 0
+        self.len() == 0
     }
 
     /// Appends the row of an owned event.
@@ -251,7 +251,6 @@ impl EventsBuilder {
         }
         self.attrs.append(true)?;
         self.kafka.append(kafka)?;
-        self.rows += 1;
         Ok(())
     }
 
