@@ -10,7 +10,8 @@ import tempfile
 import time
 import uuid
 
-from bench_sealer import bootstrap, count_baseline, cpu_seconds, free_port, metric, peak_rss_mib, produce, record
+from bench_sealer import (LogTail, bootstrap, count_baseline, cpu_seconds, free_port, metric, peak_rss_mib, produce,
+                          record)
 from confluent_kafka.admin import AdminClient, NewTopic
 
 
@@ -36,20 +37,17 @@ def run_until(cmd, env, port, name, target, log, deadline_s=900):
     proc = subprocess.Popen(cmd, env=env, stdout=open(log, "w"), stderr=subprocess.STDOUT)
     archived = re.compile(r" range archived .*first_offset=(\d+) last_offset=(\d+) ")
     done, t10, t90, cpu, rss = 0, None, None, 0.0, 0.0
-    with open(log) as f:
-        pending = ""
-        while done < target:
-            if proc.poll() is not None or time.monotonic() - t0 > deadline_s:
-                sys.exit(f"{cmd[-1]} stopped at {done} of {target}; log: {log}")
-            time.sleep(0.05)
-            pending += f.read()
-            *lines, pending = pending.split("\n")
-            done += sum(int(m.group(2)) - int(m.group(1)) + 1 for m in map(archived.search, lines) if m)
-            if t10 is None and done >= target // 10:
-                t10 = (time.monotonic() - t0, done)
-            if t90 is None and done >= target - target // 10:
-                t90 = (time.monotonic() - t0, done)
-            cpu, rss = cpu_seconds(proc.pid), max(rss, peak_rss_mib(proc.pid))
+    tail = LogTail(log)
+    while done < target:
+        if proc.poll() is not None or time.monotonic() - t0 > deadline_s:
+            sys.exit(f"{cmd[-1]} stopped at {done} of {target}; log: {log}")
+        time.sleep(0.05)
+        done += sum(int(m.group(2)) - int(m.group(1)) + 1 for m in map(archived.search, tail.lines()) if m)
+        if t10 is None and done >= target // 10:
+            t10 = (time.monotonic() - t0, done)
+        if t90 is None and done >= target - target // 10:
+            t90 = (time.monotonic() - t0, done)
+        cpu, rss = cpu_seconds(proc.pid), max(rss, peak_rss_mib(proc.pid))
     wall = time.monotonic() - t0
     counted = metric(port, name)
     proc.terminate()

@@ -96,6 +96,19 @@ def sealer_config(bin_, kafka, topic, sealer_extra="", extra=""):
     return tmp, cfg, port
 
 
+class LogTail:
+    """The complete lines a growing log file gained since the last call."""
+
+    def __init__(self, path):
+        self.f = open(path)
+        self.pending = ""
+
+    def lines(self):
+        self.pending += self.f.read()
+        *lines, self.pending = self.pending.split("\n")
+        return lines
+
+
 def metric(port, name):
     """One unlabelled or summed counter from a /metrics page, or 0."""
     try:
@@ -137,24 +150,20 @@ def main():
     sealed = 0
     t10 = t90 = None
     deadline = time.monotonic() + 600
-    with open(log_path) as log:
-        pending = ""
-        while sealed < a.events and time.monotonic() < deadline:
-            time.sleep(0.05)
-            pending += log.read()
-            *lines, pending = pending.split("\n")
-            for line in lines:
-                m = sealed_line.search(line)
-                if m:
-                    p_, last = int(m.group(1)), int(m.group(2))
-                    ends[p_] = max(ends.get(p_, 0), last + 1)
-            sealed = sum(ends.values())
-            if t10 is None and sealed >= a.events // 10:
-                t10 = (time.monotonic() - t0, sealed)
-            if t90 is None and sealed >= a.events - a.events // 10:
-                t90 = (time.monotonic() - t0, sealed)
-            seal_cpu_total = cpu_seconds(seal.pid)
-            seal_rss = peak_rss_mib(seal.pid)
+    log = LogTail(log_path)
+    while sealed < a.events and time.monotonic() < deadline:
+        time.sleep(0.05)
+        for m in map(sealed_line.search, log.lines()):
+            if m:
+                p_, last = int(m.group(1)), int(m.group(2))
+                ends[p_] = max(ends.get(p_, 0), last + 1)
+        sealed = sum(ends.values())
+        if t10 is None and sealed >= a.events // 10:
+            t10 = (time.monotonic() - t0, sealed)
+        if t90 is None and sealed >= a.events - a.events // 10:
+            t90 = (time.monotonic() - t0, sealed)
+        seal_cpu_total = cpu_seconds(seal.pid)
+        seal_rss = peak_rss_mib(seal.pid)
     seal_wall = time.monotonic() - t0
     if sealed < a.events:
         seal.terminate()
