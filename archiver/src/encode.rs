@@ -24,6 +24,35 @@ use crate::ArchiverError;
 /// Rows per row group at most.
 pub const MAX_ROW_GROUP_ROWS: usize = 1_000_000;
 
+/// The low-cardinality columns, the only ones dictionary-encoded (Parquet
+/// leaf paths; a table without one of them ignores it).
+pub const DICTIONARY_COLUMNS: &[&str] = &[
+    "schema_version",
+    "tenant",
+    "source",
+    "action",
+    "actor_type",
+    "resource_type",
+    "outcome",
+    "trace_flags",
+    "attributes.entries.keys",
+    "kafka_topic",
+    "kafka_partition",
+    "kafka_headers.list.item.key",
+];
+
+/// Columns without page statistics: free text and opaque bytes, whose
+/// min/max prune nothing and cost a comparison of every value.
+pub const NO_STATISTICS_COLUMNS: &[&str] = &[
+    "actor_user_agent",
+    "reason",
+    "trace_id",
+    "span_id",
+    "attributes.entries.values",
+    "kafka_value",
+    "kafka_headers.list.item.value",
+];
+
 /// One encoded table.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EncodedTable {
@@ -164,16 +193,17 @@ fn properties(seals: &Seals, table: &str) -> Result<WriterProperties, ArchiverEr
         .set_statistics_enabled(EnabledStatistics::Page)
         .set_max_row_group_size(MAX_ROW_GROUP_ROWS)
         .set_created_by("auditlog".into())
-        .set_key_value_metadata(Some(metadata));
-    // High-cardinality columns gain nothing from a dictionary.
-    for col in [
-        "event_id",
-        "kafka_key",
-        "kafka_value",
-        "trace_id",
-        "span_id",
-    ] {
-        b = b.set_column_dictionary_enabled(ColumnPath::from(col), false);
+        .set_key_value_metadata(Some(metadata))
+        // A dictionary costs a hash lookup per value and only pays where
+        // values repeat (zstd already squeezes the rest as well).
+        .set_dictionary_enabled(false);
+    // `ColumnPath::from("a.b")` would be one part named "a.b".
+    let path = |col: &str| ColumnPath::new(col.split('.').map(str::to_owned).collect());
+    for col in DICTIONARY_COLUMNS {
+        b = b.set_column_dictionary_enabled(path(col), true);
+    }
+    for col in NO_STATISTICS_COLUMNS {
+        b = b.set_column_statistics_enabled(path(col), EnabledStatistics::None);
     }
     Ok(b.build())
 }

@@ -297,3 +297,48 @@ fn a_run_of_seals_is_one_object_checked_seal_by_seal() {
     let swapped = Seals::new(vec![b, a]).expect("two seals");
     assert!(encode_range(&swapped, recs.to_vec(), &Limits::default()).is_err());
 }
+
+#[test]
+fn only_low_cardinality_columns_have_dictionaries_and_blobs_have_no_statistics() {
+    use archiver::encode::{DICTIONARY_COLUMNS, NO_STATISTICS_COLUMNS};
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+
+    let mut values = sample_values(40);
+    // A header, so the kafka_headers leaves hold values too.
+    let mut recs = records(
+        &values
+            .iter_mut()
+            .map(|v| Some(v.as_slice()))
+            .collect::<Vec<_>>(),
+    );
+    recs[0].headers = vec![("trace".into(), Some(b"x".to_vec()))];
+    let seal = seal_for(&recs);
+    let enc = encode_range(&Seals::one(seal), recs, &Limits::default()).expect("encode");
+    let bytes = enc.events.expect("events").bytes;
+    let reader = SerializedFileReader::new(bytes::Bytes::from(bytes)).expect("parquet");
+    let group = reader.metadata().row_group(0);
+    let mut seen = Vec::new();
+    for col in group.columns() {
+        let path = col.column_path().string();
+        let dictionary = col.dictionary_page_offset().is_some();
+        assert_eq!(
+            dictionary,
+            DICTIONARY_COLUMNS.contains(&path.as_str()),
+            "{path}: dictionary page {dictionary}"
+        );
+        let stats = col.statistics().is_some();
+        assert_eq!(
+            stats,
+            !NO_STATISTICS_COLUMNS.contains(&path.as_str()),
+            "{path}: statistics {stats}"
+        );
+        seen.push(path);
+    }
+    // Every listed path names a real column (a typo would silently do nothing).
+    for col in DICTIONARY_COLUMNS.iter().chain(NO_STATISTICS_COLUMNS) {
+        assert!(
+            seen.iter().any(|p| p == col),
+            "{col} is not a column: {seen:?}"
+        );
+    }
+}

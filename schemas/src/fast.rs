@@ -198,7 +198,11 @@ pub(crate) fn parse(bytes: &[u8], limits: &Limits) -> Option<(AuditEvent, Option
 }
 
 fn parse_ref<'a>(bytes: &'a [u8], limits: &Limits) -> Option<EventRef<'a>> {
-    let w: Wire<'a> = serde_json::from_slice(bytes).ok()?;
+    // One UTF-8 check of the whole value instead of one per string (which
+    // `from_slice` makes as it borrows each): invalid UTF-8 is refused
+    // either way, and the walk names it.
+    let text = std::str::from_utf8(bytes).ok()?;
+    let w: Wire<'a> = serde_json::from_str(text).ok()?;
     if w.schema_version != current_version() {
         return None;
     }

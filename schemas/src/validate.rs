@@ -304,11 +304,17 @@ pub(crate) fn text_rule(s: &str, max: usize) -> Option<(&'static str, String)> {
 /// 0x7F, and 0xC2 followed by 0x80–0x9F.
 fn has_control(s: &str) -> bool {
     let b = s.as_bytes();
-    b.iter().enumerate().any(|(i, &c)| {
-        c < 0x20
-            || c == 0x7F
-            || (c == 0xC2 && b.get(i + 1).is_some_and(|n| (0x80..=0x9F).contains(n)))
-    })
+    // A branch-free pass first (it vectorises): most text has no byte that
+    // could start a control character.
+    let suspect = b.iter().fold(false, |acc, &c| {
+        acc | (c < 0x20) | (c == 0x7F) | (c == 0xC2)
+    });
+    suspect
+        && b.iter().enumerate().any(|(i, &c)| {
+            c < 0x20
+                || c == 0x7F
+                || (c == 0xC2 && b.get(i + 1).is_some_and(|n| (0x80..=0x9F).contains(n)))
+        })
 }
 
 struct Checker<'l> {
