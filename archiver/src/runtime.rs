@@ -121,7 +121,7 @@ impl rdkafka::consumer::ConsumerContext for Ctx {
         result: rdkafka::error::KafkaResult<()>,
         offsets: &rdkafka::TopicPartitionList,
     ) {
-        if let Some(failure) = crate::telemetry::commit_failure(&result, offsets) {
+        if let Some(failure) = auditlog_config::client::commit_failure(&result, offsets) {
             tracing::warn!(%failure, "offset commit failed; ranges after the last committed offset will be redone and adopted");
         }
     }

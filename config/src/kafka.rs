@@ -131,6 +131,7 @@ pub fn admin_properties(cfg: &KafkaConfig) -> BTreeMap<String, String> {
 /// `INVALID_PRODUCER_EPOCH` (47) and `UNKNOWN_PRODUCER_ID` (59). Apache Kafka
 /// accepts the bumped epoch; a broker that keeps no state for an epoch it
 /// never issued refuses it (Tansu 0.6's storage panics), so the producers
-/// here start afresh (a new producer id) after one of these instead. Codes
-/// rather than rdkafka's enum keep this crate free of rdkafka.
+/// here start afresh (a new producer id) after one of these instead
+/// (`client::bumps_epoch` with the `rdkafka` feature). Codes rather than
+/// rdkafka's enum keep this crate free of rdkafka by default.
 pub const EPOCH_BUMPING_ERRORS: &[i32] = &[-192, -1, 45, 47, 59];

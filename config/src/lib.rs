@@ -18,6 +18,8 @@
 //! [`kafka::consumer_properties`] *after* the user's own properties.
 #![deny(missing_docs)]
 
+#[cfg(feature = "rdkafka")]
+pub mod client;
 pub mod env;
 pub mod kafka;
 pub mod raw;

@@ -5,7 +5,8 @@ use std::sync::RwLock;
 use std::time::Duration;
 
 use auditlog_config::KafkaConfig;
-use auditlog_config::kafka::{EPOCH_BUMPING_ERRORS, ForcedOverride, producer_properties};
+use auditlog_config::client::bumps_epoch;
+use auditlog_config::kafka::{ForcedOverride, producer_properties};
 use rdkafka::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
@@ -66,8 +67,8 @@ pub struct Ack {
 /// call, so a long-running gateway heals without a restart.
 ///
 /// It is also rebuilt after a delivery times out (or fails in another way
-/// after which librdkafka bumps the epoch: `EPOCH_BUMPING_ERRORS` in
-/// `auditlog-config`, e.g. Tansu's `UNKNOWN_SERVER_ERROR` while it stops).
+/// after which librdkafka bumps the epoch: `auditlog_config::client::bumps_epoch`,
+/// e.g. Tansu's `UNKNOWN_SERVER_ERROR` while it stops).
 /// After a timeout librdkafka bumps the
 /// producer epoch locally (KIP-360) and carries on; Apache Kafka accepts that,
 /// but a broker that keeps no state for an epoch it never issued refuses it
@@ -141,8 +142,7 @@ impl EventProducer {
         }
         if let Some((code, reason)) = current.client().fatal_error() {
             tracing::error!(?code, %reason, "producer hit a fatal error; rebuilding it");
-        } else if matches!(error, KafkaError::MessageProduction(code) if EPOCH_BUMPING_ERRORS.contains(&(*code as i32)))
-        {
+        } else if bumps_epoch(error) {
             tracing::warn!(
                 generation,
                 %error,

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use auditlog_config::kafka::EPOCH_BUMPING_ERRORS;
+use auditlog_config::client::bumps_epoch;
 use rdkafka::ClientConfig;
 use rdkafka::ClientContext;
 use rdkafka::error::KafkaError;
@@ -78,7 +78,7 @@ impl Drop for Session {
 /// An idempotent, acks=all producer of seal records.
 ///
 /// It is replaced after a delivery timed out (or failed in another way that
-/// makes librdkafka bump the epoch, see `may_bump_epoch`) or librdkafka
+/// makes librdkafka bump the epoch, see `auditlog_config::client::bumps_epoch`) or librdkafka
 /// declared it dead. After a timeout librdkafka bumps the idempotent
 /// producer's epoch locally (KIP-360) and retries with it; Apache Kafka
 /// accepts that, but a broker that keeps no state for an epoch it never
@@ -95,15 +95,6 @@ pub(crate) struct SealProducer {
     next_id: usize,
     /// How many times it was rebuilt.
     generation: u64,
-}
-
-/// Whether librdkafka bumps the producer epoch after this delivery error
-/// (see [`EPOCH_BUMPING_ERRORS`]).
-fn may_bump_epoch(error: &KafkaError) -> bool {
-    match error {
-        KafkaError::MessageProduction(code) => EPOCH_BUMPING_ERRORS.contains(&(*code as i32)),
-        _ => false,
-    }
 }
 
 fn start(props: &BTreeMap<String, String>) -> Result<Session, KafkaError> {
@@ -205,7 +196,7 @@ impl SealProducer {
     fn heal(&mut self, error: &KafkaError) {
         if let Some((code, reason)) = self.session.producer.client().fatal_error() {
             tracing::error!(?code, %reason, generation = self.generation, "seal producer hit a fatal error; rebuilding it");
-        } else if may_bump_epoch(error) {
+        } else if bumps_epoch(error) {
             tracing::warn!(
                 generation = self.generation,
                 %error,
@@ -223,29 +214,5 @@ impl SealProducer {
                 tracing::error!(%error, "rebuilding the seal producer failed; keeping the old one");
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use rdkafka::error::RDKafkaErrorCode;
-
-    use super::*;
-
-    #[test]
-    fn timeouts_and_lost_producer_state_rebuild_the_producer_other_errors_do_not() {
-        let produce = |c| KafkaError::MessageProduction(c);
-        assert!(may_bump_epoch(&produce(RDKafkaErrorCode::MessageTimedOut)));
-        assert!(may_bump_epoch(&produce(RDKafkaErrorCode::Unknown)));
-        assert!(may_bump_epoch(&produce(
-            RDKafkaErrorCode::UnknownProducerId
-        )));
-        assert!(!may_bump_epoch(&produce(
-            RDKafkaErrorCode::MessageSizeTooLarge
-        )));
-        assert!(!may_bump_epoch(&produce(
-            RDKafkaErrorCode::TopicAuthorizationFailed
-        )));
-        assert!(!may_bump_epoch(&KafkaError::Canceled));
     }
 }

@@ -94,29 +94,3 @@ pub fn partition_gauges(topic: &str, partition: i32, lag: i64, head_age_seconds:
 pub fn owned(n: usize) {
     gauge!(PARTITIONS).set(n as f64);
 }
-
-/// What went wrong with an offset commit, if anything: the request's error,
-/// or the partitions the broker refused (a commit of nothing to commit is
-/// not a failure).
-pub fn commit_failure(
-    result: &rdkafka::error::KafkaResult<()>,
-    offsets: &rdkafka::TopicPartitionList,
-) -> Option<String> {
-    use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-    match result {
-        Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => None,
-        Err(error) => Some(format!("{error} ({} partitions)", offsets.count())),
-        Ok(()) => {
-            let refused: Vec<String> = offsets
-                .elements()
-                .iter()
-                .filter_map(|e| {
-                    e.error()
-                        .err()
-                        .map(|error| format!("{}/{}: {error}", e.topic(), e.partition()))
-                })
-                .collect();
-            (!refused.is_empty()).then(|| refused.join(", "))
-        }
-    }
-}
