@@ -287,6 +287,9 @@ impl Store {
                 .list_object_versions()
                 .bucket(&self.bucket)
                 .prefix(prefix)
+                // S3's own default, spelled out: some servers default to
+                // fewer (moto: 100, and it copies the whole bucket per page).
+                .max_keys(1000)
                 .set_key_marker(key_marker.take())
                 .set_version_id_marker(version_marker.take())
                 .send()
