@@ -152,7 +152,7 @@ impl Uploader {
                     let first_ts = records.first().and_then(|r| r.timestamp_ms);
                     let seq = seals.first().seq;
                     let encoded = encode_range(&seals, records, &self.limits).inspect_err(|e| {
-                        tracing::error!(topic = %at.0, partition = at.1, seq, error = %e, "cannot archive this range; partition stopped");
+                        tracing::error!(topic = %at.0, partition = at.1, seq, error = %e, "cannot archive this range; the archiver stops");
                     })?;
                     let encoded_ms = started.elapsed().as_millis() as u64;
                     let mut backoff = Backoff::default();
@@ -168,7 +168,7 @@ impl Uploader {
                             }
                             Err(e @ ArchiverError::Conflict { .. }) => {
                                 telemetry::conflict(false);
-                                tracing::error!(topic = %at.0, partition = at.1, seq, error = %e, "cannot archive this range; partition stopped");
+                                tracing::error!(topic = %at.0, partition = at.1, seq, error = %e, "cannot archive this range; the archiver stops");
                                 return Err(e);
                             }
                             Err(e) => {
