@@ -303,11 +303,11 @@ fn only_low_cardinality_columns_have_dictionaries_and_blobs_have_no_statistics()
     use archiver::encode::{DICTIONARY_COLUMNS, NO_STATISTICS_COLUMNS};
     use parquet::file::reader::{FileReader, SerializedFileReader};
 
-    let mut values = sample_values(40);
+    let values = sample_values(40);
     // A header, so the kafka_headers leaves hold values too.
     let mut recs = records(
         &values
-            .iter_mut()
+            .iter()
             .map(|v| Some(v.as_slice()))
             .collect::<Vec<_>>(),
     );

@@ -37,8 +37,7 @@ pub fn bumps_epoch(error: &KafkaError) -> bool {
 #[cfg(test)]
 mod tests {
     use rdkafka::TopicPartitionList;
-    use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-    use rdkafka::types::RDKafkaErrorCode as Code;
+    use rdkafka::error::{KafkaError, RDKafkaErrorCode as Code};
 
     use super::{bumps_epoch, commit_failure};
 
@@ -48,11 +47,9 @@ mod tests {
         tpl.add_partition("t", 0);
         tpl.add_partition("t", 1);
         assert_eq!(commit_failure(&Ok(()), &tpl), None);
-        let nothing = Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset));
+        let nothing = Err(KafkaError::ConsumerCommit(Code::NoOffset));
         assert_eq!(commit_failure(&nothing, &tpl), None);
-        let gone = Err(KafkaError::ConsumerCommit(
-            RDKafkaErrorCode::RebalanceInProgress,
-        ));
+        let gone = Err(KafkaError::ConsumerCommit(Code::RebalanceInProgress));
         let said = commit_failure(&gone, &tpl).expect("a failure");
         assert!(said.contains("2 partitions"), "{said}");
     }
@@ -77,5 +74,6 @@ mod tests {
         assert!(!bumps_epoch(&KafkaError::ConsumerCommit(
             Code::MessageTimedOut
         )));
+        assert!(!bumps_epoch(&KafkaError::Canceled));
     }
 }
