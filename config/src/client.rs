@@ -71,6 +71,9 @@ mod tests {
         assert!(!bumps_epoch(&KafkaError::MessageProduction(
             Code::MessageSizeTooLarge
         )));
+        assert!(!bumps_epoch(&KafkaError::MessageProduction(
+            Code::TopicAuthorizationFailed
+        )));
         assert!(!bumps_epoch(&KafkaError::ConsumerCommit(
             Code::MessageTimedOut
         )));

@@ -78,8 +78,8 @@ impl Drop for Session {
 /// An idempotent, acks=all producer of seal records.
 ///
 /// It is replaced after a delivery timed out (or failed in another way that
-/// makes librdkafka bump the epoch, see `auditlog_config::client::bumps_epoch`) or librdkafka
-/// declared it dead. After a timeout librdkafka bumps the idempotent
+/// makes librdkafka bump the epoch, see `auditlog_config::client::bumps_epoch`)
+/// or librdkafka declared it dead. After a timeout librdkafka bumps the idempotent
 /// producer's epoch locally (KIP-360) and retries with it; Apache Kafka
 /// accepts that, but a broker that keeps no state for an epoch it never
 /// issued refuses it (Tansu 0.6's storage panics and stays broken until
@@ -160,7 +160,7 @@ impl SealProducer {
             .send(record)
             .map_err(|(e, _)| e.to_string())?;
         let deadline = Instant::now() + self.wait;
-        let reports = Arc::clone(&self.session.reports.0);
+        let reports = &self.session.reports.0;
         let mut latest = reports.lock();
         loop {
             if let Some((got, _)) = latest.as_ref() {
