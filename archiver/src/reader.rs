@@ -195,40 +195,11 @@ struct Stream<'a> {
     done: bool,
 }
 
-/// How many ranges one read may fetch at once within `budget` bytes of
-/// records in flight, when a range holds at most `max_range` bytes: the
-/// batch being read, as many waiting for the uploader (the previous batch,
-/// so reading overlaps all of its encoding) and one being uploaded must fit.
-/// At least 1, at most 8 (more does not read faster).
-pub fn ranges_in_budget(budget: u64, max_range: u64) -> usize {
-    let fit = budget / max_range.max(1);
-    usize::try_from(fit.saturating_sub(1) / 2)
-        .unwrap_or(usize::MAX)
-        .clamp(1, 8)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::ranges_in_budget;
-
-    #[test]
-    fn the_batch_the_queue_and_the_upload_fit_the_budget() {
-        let mib = 1 << 20;
-        assert_eq!(ranges_in_budget(256 * mib, 32 * mib), 3);
-        assert_eq!(ranges_in_budget(96 * mib, 32 * mib), 1);
-        assert_eq!(
-            ranges_in_budget(10 * mib, 32 * mib),
-            1,
-            "never less than one"
-        );
-        assert_eq!(
-            ranges_in_budget(4096 * mib, 32 * mib),
-            8,
-            "more does not read faster"
-        );
-        for budget in [96, 128, 200, 256, 300, 600] {
-            let n = ranges_in_budget(budget * mib, 32 * mib) as u64;
-            assert!((2 * n + 1) * 32 * mib <= budget * mib, "{budget} MiB: {n}");
-        }
-    }
+/// The key and value bytes of `records`: what the sealer's byte bound
+/// counts, and what the archiver's memory plan counts in flight.
+pub(crate) fn record_bytes(records: &[KafkaRecord]) -> u64 {
+    records
+        .iter()
+        .map(|r| r.value.as_ref().map_or(0, Vec::len) + r.key.as_ref().map_or(0, Vec::len))
+        .sum::<usize>() as u64
 }

@@ -12,10 +12,12 @@
 //! only at the end of a run: a committed offset is always a run boundary, so
 //! whoever resumes from it cuts the same runs. Heartbeats and rejected seals
 //! outside a run pass through the uploader too, so they are never committed
-//! ahead of a range still being written. Runs are read in batches of at most
-//! `Settings::batch_ranges`; the uploader's queue holds as many jobs, so the
-//! previous batch waits there while this one is read, and with the one
-//! being uploaded, twice that plus one ranges are in memory. Offsets are
+//! ahead of a range still being written. Memory follows the plan of
+//! `auditlog_config::memory`: a batch's runs are bounded before they are
+//! read (seals × `sealer.max_bytes`, at most `batch_bytes`), and the ranges
+//! handed to the uploader and not yet stored by their actual bytes (at most
+//! `in_flight_bytes`), so the previous batch waits there while this one is
+//! read, whatever the size of its runs. Offsets are
 //! committed asynchronously, coalesced per partition (a backlog of
 //! heartbeats would otherwise wait for a broker round trip each).
 //!
@@ -23,12 +25,14 @@
 //! periodic checkpoint (`crate::checkpoint`), and a last one when it stops.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
 use std::time::{Duration, Instant};
 
 use auditlog_config::KafkaConfig;
 use auditlog_config::kafka::{admin_properties, consumer_properties};
+pub use auditlog_config::memory::MemoryPlan;
 use chain::canonical::{Tip, apply};
 use chain::manifest::Seals;
 use chain::seal::{KeyId, Seal};
@@ -42,13 +46,15 @@ use crate::ArchiverError;
 use crate::checkpoint::Checkpointer;
 use crate::group::{Group, GroupRule};
 use crate::layout::Retention;
-pub use crate::reader::ranges_in_budget;
-use crate::reader::{Reader, kafka_err};
+use crate::reader::{Reader, kafka_err, record_bytes};
 use crate::store::Store;
 use crate::telemetry;
 use crate::upload::{Backoff, Done, Job, Uploader, now_ms};
 
+mod batch;
 mod resume;
+
+use batch::Pending;
 
 /// What the archiver needs.
 #[derive(Debug)]
@@ -73,8 +79,11 @@ pub struct Settings {
     pub limits: Limits,
     /// Time between checkpoints; `None` writes none.
     pub checkpoint_interval: Option<Duration>,
-    /// Ranges read at once (see [`ranges_in_budget`]).
-    pub batch_ranges: usize,
+    /// How memory is shared between reading and uploading.
+    pub memory: MemoryPlan,
+    /// `sealer.max_bytes`: a seal's records hold at most this many key and
+    /// value bytes (plus the record that crossed it).
+    pub seal_max_bytes: u64,
     /// Which seals are archived together.
     pub group: GroupRule,
 }
@@ -145,6 +154,8 @@ pub struct Archiver {
     parts: HashMap<(String, i32), Part>,
     timeout: Duration,
     checkpoints: Option<(Checkpointer, Duration, Instant)>,
+    /// Key and value bytes handed to the uploader and not yet stored.
+    in_flight: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for Archiver {
@@ -197,6 +208,7 @@ impl Archiver {
             parts: HashMap::new(),
             timeout,
             checkpoints,
+            in_flight: Arc::new(AtomicU64::new(0)),
         })
     }
 
@@ -271,7 +283,7 @@ impl Archiver {
     /// checkpoint on the way out. Encoding and uploading run on a second
     /// thread ([`crate::upload`]) while this one reads the next range.
     pub fn run(mut self, stop: &AtomicBool) -> Result<(), ArchiverError> {
-        let (jobs, jobs_rx) = std::sync::mpsc::sync_channel::<Job>(self.s.batch_ranges);
+        let (jobs, jobs_rx) = std::sync::mpsc::sync_channel::<Job>(self.s.memory.batch_ranges);
         let (done_tx, done) = std::sync::mpsc::channel::<Done>();
         let uploader = Uploader::new(
             &self.s.prefix,
@@ -280,6 +292,7 @@ impl Archiver {
             self.s.limits.clone(),
             self.store.clone(),
             self.rt.clone(),
+            Arc::clone(&self.in_flight),
         );
         let (looped, uploaded) = std::thread::scope(|scope| {
             let up = scope.spawn(move || uploader.run(&jobs_rx, &done_tx, stop));
@@ -316,6 +329,8 @@ impl Archiver {
     }
 
     /// Hands a job to the uploader, committing what it finishes meanwhile.
+    /// A range waits while the records already handed over and its own
+    /// would pass the plan's in-flight bound (unless nothing is in flight).
     /// `false` when the uploader has stopped (its error is returned by
     /// [`Self::run`]) or `stop` is set.
     fn hand_over(
@@ -325,10 +340,27 @@ impl Archiver {
         done: &Receiver<Done>,
         stop: &AtomicBool,
     ) -> bool {
+        let bytes = match &job {
+            Job::Range { records, .. } => record_bytes(records),
+            _ => 0,
+        };
         loop {
             self.commit_done(done, CommitMode::Async);
-            match jobs.try_send(job) {
-                Ok(()) => return true,
+            let held = self.in_flight.load(Ordering::Acquire);
+            let sent = if batch::has_room(held, bytes, &self.s.memory) {
+                // Counted before the uploader can see it (and subtract it).
+                self.in_flight.fetch_add(bytes, Ordering::AcqRel);
+                jobs.try_send(job).inspect_err(|_| {
+                    self.in_flight.fetch_sub(bytes, Ordering::AcqRel);
+                })
+            } else {
+                Err(TrySendError::Full(job))
+            };
+            match sent {
+                Ok(()) => {
+                    telemetry::buffered(self.in_flight.load(Ordering::Relaxed));
+                    return true;
+                }
                 Err(TrySendError::Disconnected(_)) => return false,
                 Err(TrySendError::Full(j)) => {
                     if stop.load(Ordering::Relaxed) {
@@ -378,12 +410,6 @@ impl Archiver {
                 }
             }
         };
-        telemetry::buffered(
-            read.iter()
-                .flatten()
-                .map(|r| r.value.as_ref().map_or(0, Vec::len) + r.key.as_ref().map_or(0, Vec::len))
-                .sum(),
-        );
         tracing::debug!(
             ranges = ranges.len(),
             read_ms = started.elapsed().as_millis() as u64,
@@ -516,30 +542,19 @@ impl Archiver {
                 None => {}
             }
             // A bounded batch; ranges of one partition are read in one pass.
-            batch.extend(pending);
-            let (ranges, records) = batch.iter().fold((0, 0), |(n, r), p| match p {
-                Pending::Data { seals, .. } => (n + 1, r + seals.count()),
-                Pending::Pass(_) => (n, r),
-            });
-            if (ranges >= self.s.batch_ranges || records >= BATCH_RECORDS)
+            // Its bytes are bounded before it is read: a range that would
+            // take the batch past the plan's bound starts the next one.
+            let (plan, bound) = (&self.s.memory, self.s.seal_max_bytes);
+            if batch::overflows(&batch, &pending, bound, plan)
                 && !self.flush(&mut batch, jobs, done, stop)
             {
+                return Ok(());
+            }
+            batch.extend(pending);
+            if batch::is_full(&batch, bound, plan) && !self.flush(&mut batch, jobs, done, stop) {
                 return Ok(());
             }
         }
         Ok(())
     }
 }
-
-/// A seal waiting in a batch: its range is read together with the others.
-enum Pending {
-    Pass(Done),
-    Data {
-        at: (String, i32),
-        seals: Seals,
-        done: Done,
-    },
-}
-
-/// Records read at once, at most (besides `Settings::batch_ranges`).
-const BATCH_RECORDS: u64 = 100_000;

@@ -21,7 +21,8 @@ pub const RETRIES: &str = "auditlog_archiver_retries_total";
 pub const CONFLICTS: &str = "auditlog_archiver_conflicts_total";
 /// Seconds between sealing and archiving of a partition's last range.
 pub const LAG_SECONDS: &str = "auditlog_archiver_lag_seconds";
-/// Bytes of records held in memory for the range being archived.
+/// Key and value bytes of the ranges handed to the uploader and not yet
+/// stored (bounded by the memory plan's in-flight share).
 pub const BUFFERED_BYTES: &str = "auditlog_archiver_buffered_bytes";
 
 /// Checkpoints written by this member.
@@ -102,8 +103,8 @@ pub fn retried() {
     counter!(RETRIES).increment(1);
 }
 
-/// Bytes held for the range being archived.
-pub fn buffered(bytes: usize) {
+/// Key and value bytes handed to the uploader and not yet stored.
+pub fn buffered(bytes: u64) {
     gauge!(BUFFERED_BYTES).set(bytes as f64);
 }
 

@@ -9,7 +9,8 @@
 //! [`Job::Resume`] before the partition's first range.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, Sender};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -24,6 +25,7 @@ use tokio::runtime::Handle;
 use crate::ArchiverError;
 use crate::encode::{Encoded, encode_range};
 use crate::layout::{Retention, dead_letters_key, events_key, manifest_key, retain_until_secs};
+use crate::reader::record_bytes;
 use crate::store::{Put, Store};
 use crate::telemetry;
 
@@ -73,6 +75,9 @@ pub(crate) struct Uploader {
     store: Store,
     rt: Handle,
     chains: HashMap<(String, i32), Option<(Hash, u64)>>,
+    /// Key and value bytes handed over and not yet stored (the consumer
+    /// loop adds, this thread subtracts once a range is stored).
+    in_flight: Arc<AtomicU64>,
 }
 
 /// Exponential backoff for retried Kafka reads and S3 writes: 200 ms,
@@ -111,6 +116,7 @@ impl Uploader {
         limits: Limits,
         store: Store,
         rt: Handle,
+        in_flight: Arc<AtomicU64>,
     ) -> Self {
         Self {
             prefix: prefix.to_owned(),
@@ -120,6 +126,7 @@ impl Uploader {
             store,
             rt,
             chains: HashMap::new(),
+            in_flight,
         }
     }
 
@@ -149,6 +156,7 @@ impl Uploader {
                     // Encoding is deterministic: once is enough, retries
                     // only repeat the PUTs.
                     let started = Instant::now();
+                    let bytes = record_bytes(&records);
                     let first_ts = records.first().and_then(|r| r.timestamp_ms);
                     let seq = seals.first().seq;
                     let encoded = encode_range(&seals, records, &self.limits).inspect_err(|e| {
@@ -159,6 +167,8 @@ impl Uploader {
                     loop {
                         match self.store_range(&at, &seals, &encoded, first_ts) {
                             Ok(()) => {
+                                let left = self.in_flight.fetch_sub(bytes, Ordering::AcqRel);
+                                telemetry::buffered(left.saturating_sub(bytes));
                                 tracing::debug!(
                                     encode_ms = encoded_ms,
                                     store_ms = started.elapsed().as_millis() as u64 - encoded_ms,
@@ -292,7 +302,6 @@ impl Uploader {
             seals.len(),
             (now_ms() - seals.sealed_at_ms()).max(0) as f64 / 1000.0,
         );
-        telemetry::buffered(0);
         tracing::info!(
             topic,
             partition,

@@ -22,6 +22,7 @@
 pub mod client;
 pub mod env;
 pub mod kafka;
+pub mod memory;
 pub mod raw;
 mod validated;
 

@@ -144,7 +144,7 @@ pub struct ArchiverConfig {
     pub metrics_listen: Option<SocketAddr>,
     /// Time between checkpoints, if they are written.
     pub checkpoint_interval: Option<Duration>,
-    /// Bytes of records in flight at most.
+    /// The archiver's memory, in bytes (`crate::memory`).
     pub memory_budget: u64,
     /// Records in one archived run of seals, at most.
     pub group_max_records: u64,
@@ -450,12 +450,15 @@ impl Config {
             group_max_age_ms: ar.group_max_age_ms,
         };
         let run = archiver.max_run_bytes(sealer.max_bytes);
-        if archiver.memory_budget < run.saturating_mul(3) {
+        if crate::memory::plan(archiver.memory_budget, run).is_none() {
             return Err(invalid(
                 "archiver.memory_budget_mib",
                 format!(
-                    "{} MiB cannot hold three runs of archiver.group_max_seals ({}) seals of sealer.max_bytes ({} bytes) each: one being read, one waiting, one uploading; raise it or lower archiver.group_max_seals or sealer.max_bytes",
-                    ar.memory_budget_mib, ar.group_max_seals, sealer.max_bytes
+                    "{} MiB is too little for ranges of archiver.group_max_seals ({}) seals of sealer.max_bytes ({} bytes) each: one range being read, one waiting, one being encoded and the fixed part need at least {} MiB (docs/OPERATIONS.md); raise it or lower archiver.group_max_seals or sealer.max_bytes",
+                    ar.memory_budget_mib,
+                    ar.group_max_seals,
+                    sealer.max_bytes,
+                    crate::memory::min_budget(run).div_ceil(1 << 20)
                 ),
             ));
         }

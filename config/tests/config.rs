@@ -151,7 +151,7 @@ fn batch_bound_must_fit_in_flight_bound() {
 }
 
 #[test]
-fn a_memory_budget_smaller_than_three_ranges_is_refused_by_name() {
+fn a_memory_budget_too_small_for_its_ranges_is_refused_by_name() {
     let toml = "[sealer]\nmax_bytes = 33554432\n[archiver]\nmemory_budget_mib = 64\n";
     let err = Config::from_toml(toml, "f.toml", vars(&[])).expect_err("too small");
     assert!(
@@ -159,13 +159,15 @@ fn a_memory_budget_smaller_than_three_ranges_is_refused_by_name() {
         "{err}"
     );
     assert!(err.to_string().contains("sealer.max_bytes"), "{err}");
-    let ok = "[sealer]\nmax_bytes = 1048576\n[archiver]\nmemory_budget_mib = 64\n";
-    let c = Config::from_toml(ok, "f.toml", vars(&[])).expect("64 MiB holds ranges of 1 MiB");
-    assert_eq!(c.archiver.memory_budget, 64 << 20);
+    // Ranges of 8 seals of 32 MiB: 40 MiB fixed + 4.5 × 256 MiB.
+    assert!(err.to_string().contains("at least 1192 MiB"), "{err}");
+    let ok = "[sealer]\nmax_bytes = 1048576\n[archiver]\nmemory_budget_mib = 96\n";
+    let c = Config::from_toml(ok, "f.toml", vars(&[])).expect("96 MiB holds ranges of 8 MiB");
+    assert_eq!(c.archiver.memory_budget, 96 << 20);
     assert_eq!(c.archiver.max_run_bytes(c.sealer.max_bytes), 8 << 20);
-    // Runs of 30 seals of 1 MiB: three of them do not fit in 64 MiB.
+    // Runs of 30 seals of 1 MiB need 40 + 4.5 × 30 = 175 MiB.
     let long =
-        "[sealer]\nmax_bytes = 1048576\n[archiver]\nmemory_budget_mib = 64\ngroup_max_seals = 30\n";
+        "[sealer]\nmax_bytes = 1048576\n[archiver]\nmemory_budget_mib = 96\ngroup_max_seals = 30\n";
     let err = Config::from_toml(long, "f.toml", vars(&[])).expect_err("too small");
     assert!(
         err.to_string().contains("archiver.group_max_seals"),

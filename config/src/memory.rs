@@ -1,0 +1,94 @@
+//! How the archiver splits `archiver.memory_budget_mib` (the whole process's
+//! memory, not only its records) between its stages. Pure arithmetic, shared
+//! by config validation and the archiver.
+//!
+//! What the archiver holds at once:
+//! - a fixed part ([`FIXED_BYTES`]): the reader's prefetch (16 MiB,
+//!   `queued.max.messages.kbytes`), both Kafka clients, the S3 client and the
+//!   runtime;
+//! - the encoding of the range being uploaded: its Arrow columns and Parquet
+//!   bytes, about [`ENCODING_FACTOR`] × the range's record bytes, at most
+//!   that × the largest range;
+//! - records, each costing about [`RECORD_FACTOR`] × its key and value bytes
+//!   on the heap (the owned record around them), in two places: the batch
+//!   being read (bounded before it is read, by each range's seals × the
+//!   sealer's byte bound) and the ranges handed to the uploader but not yet
+//!   stored (bounded by their actual bytes). Each place gets half.
+
+/// Memory the archiver needs whatever it archives.
+pub const FIXED_BYTES: u64 = 40 << 20;
+/// Heap per byte of record key and value, in tenths (owned records).
+pub const RECORD_FACTOR_TENTHS: u64 = 15;
+/// Encoding (Arrow columns + Parquet bytes) per byte of record, in tenths.
+pub const ENCODING_FACTOR_TENTHS: u64 = 15;
+/// Ranges read in one batch at most (more does not read faster).
+pub const MAX_BATCH_RANGES: usize = 8;
+
+/// The archiver's shares of its memory budget.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemoryPlan {
+    /// Upper bound (seals × `sealer.max_bytes`) of the record bytes of the
+    /// ranges read in one batch; a batch always takes at least one range.
+    pub batch_bytes: u64,
+    /// Record bytes handed to the uploader and not yet stored, at most
+    /// (one range may always be handed over, however large).
+    pub in_flight_bytes: u64,
+    /// Ranges read in one batch at most.
+    pub batch_ranges: usize,
+}
+
+/// Splits `budget` bytes for ranges of at most `max_run` record bytes.
+/// `None` when the budget cannot hold one largest range in each place.
+pub fn plan(budget: u64, max_run: u64) -> Option<MemoryPlan> {
+    let encoding = max_run.saturating_mul(ENCODING_FACTOR_TENTHS) / 10;
+    let records = budget.checked_sub(FIXED_BYTES)?.checked_sub(encoding)?;
+    let share = records.saturating_mul(10) / RECORD_FACTOR_TENTHS / 2;
+    (share >= max_run).then_some(MemoryPlan {
+        batch_bytes: share,
+        in_flight_bytes: share,
+        batch_ranges: MAX_BATCH_RANGES,
+    })
+}
+
+/// The smallest budget [`plan`] accepts for ranges of `max_run` bytes.
+pub fn min_budget(max_run: u64) -> u64 {
+    let per_run = (2 * RECORD_FACTOR_TENTHS + ENCODING_FACTOR_TENTHS) * max_run;
+    FIXED_BYTES + per_run.div_ceil(10)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{FIXED_BYTES, min_budget, plan};
+
+    const MIB: u64 = 1 << 20;
+
+    #[test]
+    fn the_default_budget_holds_the_worst_case_within_itself() {
+        let p = plan(256 * MIB, 32 * MIB).expect("the defaults fit");
+        // Everything at its bound: fixed, a full batch and a full queue of
+        // owned records, and the encoding of one largest range.
+        let worst =
+            FIXED_BYTES + (p.batch_bytes + p.in_flight_bytes) * 15 / 10 + 32 * MIB * 15 / 10;
+        assert!(worst <= 256 * MIB, "{} MiB", worst / MIB);
+        assert!(p.batch_bytes >= 32 * MIB && p.in_flight_bytes >= 32 * MIB);
+    }
+
+    #[test]
+    fn small_seals_make_room_for_many_ranges_per_batch() {
+        let p = plan(256 * MIB, 32 * MIB).expect("fits");
+        // 64 partitions with one 4 MiB-bound seal each: 14 fit the batch bound.
+        assert!(p.batch_bytes / (4 * MIB) >= 8);
+        assert_eq!(p.batch_ranges, 8);
+    }
+
+    #[test]
+    fn min_budget_is_the_boundary_of_plan() {
+        for run in [MIB, 4 * MIB, 32 * MIB, 100 * MIB + 7] {
+            let b = min_budget(run);
+            assert!(plan(b, run).is_some(), "run {run}");
+            assert!(plan(b - MIB, run).is_none(), "run {run}");
+        }
+        assert!(plan(FIXED_BYTES, MIB).is_none());
+        assert!(plan(0, 0).is_none());
+    }
+}
