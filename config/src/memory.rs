@@ -4,8 +4,9 @@
 //!
 //! What the archiver holds at once:
 //! - a fixed part ([`FIXED_BYTES`]): the reader's prefetch (16 MiB,
-//!   `queued.max.messages.kbytes`), both Kafka clients, the S3 client and the
-//!   runtime;
+//!   `queued.max.messages.kbytes`), both Kafka clients and their fetch
+//!   buffers, the S3 client, the runtime and the allocator's slack (an idle
+//!   archiver holds 26 MiB);
 //! - the encoding of the range being uploaded: its Arrow columns and Parquet
 //!   bytes, about [`ENCODING_FACTOR`] × the range's record bytes, at most
 //!   that × the largest range;
@@ -14,11 +15,19 @@
 //!   being read (bounded before it is read, by each range's seals × the
 //!   sealer's byte bound) and the ranges handed to the uploader but not yet
 //!   stored (bounded by their actual bytes). Each place gets half.
+//!
+//! The constants are calibrated, not derived: with one range read while the
+//! previous one is encoded and uploaded (the worst case), the archiver's peak
+//! RSS measured 99 MiB with ranges of 8 MiB, 139–145 MiB with 16 MiB and
+//! 211 MiB with 32 MiB, i.e. about 62 MiB + 4.7 × the range; the fixed part
+//! leaves 26 MiB above that for what varies between runs. The integration test
+//! `test_full_size_ranges_keep_the_whole_archiver_within_its_memory_budget`
+//! holds the process to the plan at two range sizes.
 
 /// Memory the archiver needs whatever it archives.
-pub const FIXED_BYTES: u64 = 40 << 20;
+pub const FIXED_BYTES: u64 = 88 << 20;
 /// Heap per byte of record key and value, in tenths (owned records).
-pub const RECORD_FACTOR_TENTHS: u64 = 15;
+pub const RECORD_FACTOR_TENTHS: u64 = 16;
 /// Encoding (Arrow columns + Parquet bytes) per byte of record, in tenths.
 pub const ENCODING_FACTOR_TENTHS: u64 = 15;
 /// Ranges read in one batch at most (more does not read faster).
@@ -68,7 +77,7 @@ mod tests {
         // Everything at its bound: fixed, a full batch and a full queue of
         // owned records, and the encoding of one largest range.
         let worst =
-            FIXED_BYTES + (p.batch_bytes + p.in_flight_bytes) * 15 / 10 + 32 * MIB * 15 / 10;
+            FIXED_BYTES + (p.batch_bytes + p.in_flight_bytes) * 16 / 10 + 32 * MIB * 15 / 10;
         assert!(worst <= 256 * MIB, "{} MiB", worst / MIB);
         assert!(p.batch_bytes >= 32 * MIB && p.in_flight_bytes >= 32 * MIB);
     }
@@ -76,7 +85,7 @@ mod tests {
     #[test]
     fn small_seals_make_room_for_many_ranges_per_batch() {
         let p = plan(256 * MIB, 32 * MIB).expect("fits");
-        // 64 partitions with one 4 MiB-bound seal each: 14 fit the batch bound.
+        // 64 partitions with one 4 MiB-bound seal each: 9 fit the batch bound.
         assert!(p.batch_bytes / (4 * MIB) >= 8);
         assert_eq!(p.batch_ranges, 8);
     }

@@ -9,6 +9,7 @@ import uuid
 import boto3
 import pyarrow.dataset as ds
 import pyarrow.fs as pafs
+import pytest
 from botocore.config import Config
 from conftest import duckdb_httpfs, make_event, wait_until
 
@@ -20,8 +21,9 @@ def s3client(stack):
                         aws_secret_access_key="test", config=Config(s3={"addressing_style": "path"}))
 
 
-def start_archiver(stack, tmp_path, topic, sealers, bucket, prefix, **settings):
-    """Starts `auditlog archive` with its own key and group; `settings` add to or override [archiver]."""
+def start_archiver(stack, tmp_path, topic, sealers, bucket, prefix, sealer=None, **settings):
+    """Starts `auditlog archive` with its own key and group; `settings` add to or override [archiver],
+    `sealer` sets [sealer] (its `max_bytes` bounds a range)."""
     key = tmp_path / "archiver.key"
     if not key.exists():
         assert stack.run("keygen", "--out", str(key)).returncode == 0
@@ -31,6 +33,7 @@ def start_archiver(stack, tmp_path, topic, sealers, bucket, prefix, **settings):
         archiver={"key_file": str(key), "seal_keys": [str(sealers.public)], "prefix": prefix,
                   "retention_days": RETENTION_DAYS, "group_id": f"archiver-{uuid.uuid4().hex[:8]}",
                   "metrics_listen": "", **settings},
+        **({"sealer": sealer} if sealer else {}),
     )
     env = dict(os.environ, AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test")
     log = open(tmp_path / "archiver.log", "w")
@@ -100,6 +103,63 @@ def test_archive_is_complete_locked_and_readable_by_pyarrow_and_duckdb(stack, tm
                                     f"max(kafka_offset) from {view} group by all order by 1").fetchall()
         ends = stack.end_offsets(topic)
         assert per_partition == [(p, ends[p], ends[p], 0, ends[p] - 1) for p in range(3)]
+    finally:
+        archiver.terminate()
+        archiver.wait(30)
+
+
+def peak_rss_mib(pid):
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmHWM")
+
+
+# (sealer.max_bytes in MiB, budget in MiB): the least budget the plan accepts for ranges of 8
+# such seals, 88 + 4.7 × 8 × that, rounded up (config/src/memory.rs).
+@pytest.mark.parametrize("seal_mib,budget", [(1, 126), (2, 164)])
+def test_full_size_ranges_keep_the_whole_archiver_within_its_memory_budget(stack, tmp_path, sealers_factory,
+                                                                           seal_mib, budget):
+    """`archiver.memory_budget_mib` is the process's memory, not only its records: with a backlog
+    cut into ranges of the largest size the config allows (8 seals of `sealer.max_bytes`), read
+    while the previous range is encoded and uploaded, the archiver's peak RSS stays within it."""
+    from confluent_kafka import Producer
+
+    topic = stack.create_topic(1, seals=True)
+    # Three full ranges of ~19,000 sample events per MiB of seal, and a partial fourth.
+    sample = stack.run("sample", "--count", str(64_000 * seal_mib))
+    assert sample.returncode == 0, sample.stderr
+    lines = sample.stdout.splitlines()
+    prod = Producer({"bootstrap.servers": stack.kafka, "log_level": 0, "linger.ms": 20})
+    for line in lines:
+        while True:
+            try:
+                prod.produce(topic, line.encode(), partition=0)
+                break
+            except BufferError:
+                prod.poll(0.1)
+    assert prod.flush(60) == 0
+    seal_bytes = seal_mib << 20
+    sealers = sealers_factory(topic, max_records=100_000, max_interval_ms=5_000, max_bytes=seal_bytes)
+    sealers.start()
+    prefix = f"mem-{uuid.uuid4().hex[:8]}/"
+    archiver, _, _ = start_archiver(stack, tmp_path, topic, sealers, "audit-archive", prefix,
+                                    sealer={"max_bytes": seal_bytes}, memory_budget_mib=budget,
+                                    group_max_seals=8, group_max_age_ms=600_000)
+    try:
+        s3 = s3client(stack)
+        ms = lambda: manifests(s3, "audit-archive", prefix)  # noqa: E731
+        # Three full ranges; the partial last one is held by the age rule.
+        wait_until("three full ranges archived", lambda: len(ms()) >= 3, timeout=180, interval=1.0)
+        assert archiver.poll() is None, (tmp_path / "archiver.log").read_text()[-3000:]
+        done = ms()
+        assert all(len(m["seals"]) == 8 for m in done), [len(m["seals"]) for m in done]
+        biggest = max(sum(o["rows"] for o in m["objects"]) for m in done)
+        peak = peak_rss_mib(archiver.pid)
+        print(f"{len(done)} ranges of up to {biggest} rows; archiver peak RSS {peak:.0f} MiB, budget {budget} MiB")
+        # Sample events average ~440 bytes: 8 seals cut at 1 MiB each hold ~19,000 of them.
+        assert biggest >= 8 * seal_bytes // 500, f"ranges are near the 8 MiB bound ({biggest} rows)"
+        assert peak <= budget, f"peak RSS {peak:.0f} MiB over the {budget} MiB budget"
     finally:
         archiver.terminate()
         archiver.wait(30)
