@@ -32,6 +32,7 @@ use std::time::{Duration, Instant};
 
 use auditlog_config::KafkaConfig;
 use auditlog_config::kafka::{admin_properties, consumer_properties};
+use auditlog_config::memory::MAX_BATCH_RANGES;
 pub use auditlog_config::memory::MemoryPlan;
 use chain::canonical::{Tip, apply};
 use chain::manifest::Seals;
@@ -283,7 +284,7 @@ impl Archiver {
     /// checkpoint on the way out. Encoding and uploading run on a second
     /// thread ([`crate::upload`]) while this one reads the next range.
     pub fn run(mut self, stop: &AtomicBool) -> Result<(), ArchiverError> {
-        let (jobs, jobs_rx) = std::sync::mpsc::sync_channel::<Job>(self.s.memory.batch_ranges);
+        let (jobs, jobs_rx) = std::sync::mpsc::sync_channel::<Job>(MAX_BATCH_RANGES);
         let (done_tx, done) = std::sync::mpsc::channel::<Done>();
         let uploader = Uploader::new(
             &self.s.prefix,

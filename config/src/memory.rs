@@ -8,9 +8,9 @@
 //!   buffers, the S3 client, the runtime and the allocator's slack (an idle
 //!   archiver holds 26 MiB);
 //! - the encoding of the range being uploaded: its Arrow columns and Parquet
-//!   bytes, about [`ENCODING_FACTOR`] × the range's record bytes, at most
+//!   bytes, about [`ENCODING_FACTOR_TENTHS`] / 10 × the range's record bytes, at most
 //!   that × the largest range;
-//! - records, each costing about [`RECORD_FACTOR`] × its key and value bytes
+//! - records, each costing about [`RECORD_FACTOR_TENTHS`] / 10 × its key and value bytes
 //!   on the heap (the owned record around them), in two places: the batch
 //!   being read (bounded before it is read, by each range's seals × the
 //!   sealer's byte bound) and the ranges handed to the uploader but not yet
@@ -42,8 +42,6 @@ pub struct MemoryPlan {
     /// Record bytes handed to the uploader and not yet stored, at most
     /// (one range may always be handed over, however large).
     pub in_flight_bytes: u64,
-    /// Ranges read in one batch at most.
-    pub batch_ranges: usize,
 }
 
 /// Splits `budget` bytes for ranges of at most `max_run` record bytes.
@@ -55,7 +53,6 @@ pub fn plan(budget: u64, max_run: u64) -> Option<MemoryPlan> {
     (share >= max_run).then_some(MemoryPlan {
         batch_bytes: share,
         in_flight_bytes: share,
-        batch_ranges: MAX_BATCH_RANGES,
     })
 }
 
@@ -67,7 +64,7 @@ pub fn min_budget(max_run: u64) -> u64 {
 
 #[cfg(test)]
 mod tests {
-    use super::{FIXED_BYTES, min_budget, plan};
+    use super::{FIXED_BYTES, MAX_BATCH_RANGES, min_budget, plan};
 
     const MIB: u64 = 1 << 20;
 
@@ -86,8 +83,8 @@ mod tests {
     fn small_seals_make_room_for_many_ranges_per_batch() {
         let p = plan(256 * MIB, 32 * MIB).expect("fits");
         // 64 partitions with one 4 MiB-bound seal each: 9 fit the batch bound.
-        assert!(p.batch_bytes / (4 * MIB) >= 8);
-        assert_eq!(p.batch_ranges, 8);
+        assert!(p.batch_bytes / (4 * MIB) >= MAX_BATCH_RANGES as u64);
+        assert_eq!(MAX_BATCH_RANGES, 8);
     }
 
     #[test]

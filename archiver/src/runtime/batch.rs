@@ -2,7 +2,7 @@
 //! read, and when a read range may be handed to the uploader, under the
 //! memory plan (`auditlog_config::memory`).
 
-use auditlog_config::memory::MemoryPlan;
+use auditlog_config::memory::{MAX_BATCH_RANGES, MemoryPlan};
 use chain::manifest::Seals;
 
 use crate::upload::Done;
@@ -58,7 +58,7 @@ pub(super) fn overflows(
 /// Whether a batch is as large as it may grow: read it now.
 pub(super) fn is_full(batch: &[Pending], seal_max_bytes: u64, plan: &MemoryPlan) -> bool {
     let s = size(batch, seal_max_bytes);
-    s.ranges >= plan.batch_ranges || s.records >= BATCH_RECORDS || s.bytes >= plan.batch_bytes
+    s.ranges >= MAX_BATCH_RANGES || s.records >= BATCH_RECORDS || s.bytes >= plan.batch_bytes
 }
 
 /// Whether a range of `bytes` may join the `held` bytes handed to the
@@ -82,7 +82,6 @@ mod tests {
         MemoryPlan {
             batch_bytes: 56 * MIB,
             in_flight_bytes: 56 * MIB,
-            batch_ranges: 8,
         }
     }
 
