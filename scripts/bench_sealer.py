@@ -49,7 +49,7 @@ def free_port():
 
 def bootstrap():
     env = dict(line.split("=", 1) for line in open(".stack/env").read().split() if "=" in line)
-    return f"127.0.0.1:{env['AUDITLOG_STACK_KAFKA_PORT']}"
+    return env['AUDITLOG_STACK_BOOTSTRAP']
 
 
 def produce(kafka, topic, bin_, events, partitions):

@@ -29,7 +29,7 @@ def main():
     p.add_argument("--partitions", type=int, default=6)
     a = p.parse_args()
     env = stack_env()
-    kafka = f"127.0.0.1:{env['AUDITLOG_STACK_KAFKA_PORT']}"
+    kafka = env['AUDITLOG_STACK_BOOTSTRAP']
     s3url = f"http://127.0.0.1:{env['AUDITLOG_STACK_S3_PORT']}"
     bucket = env.get("AUDITLOG_STACK_BUCKET", "audit-archive")
     run = f"bench-verify-{uuid.uuid4().hex[:8]}"

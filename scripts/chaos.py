@@ -1,17 +1,30 @@
 """scripts/chaos: the whole pipeline under faults, with exact accounting.
 
-Runs on the local stack (scripts/stack up): ingest x2 behind HAProxy (active
-health checks on /readyz), sealers x3, archivers x3 (reaching S3 through a
-proxy that can take it away). N events go half through the load balancer and
-half straight to Kafka, while the script SIGKILLs a random sealer or archiver
-every --kill-interval seconds and restarts it, kills one ingest instance
-(restarted later), takes S3 away for --s3-outage seconds and restarts the
-broker once. Then it waits (bounded) for the pipeline to drain, runs
-`auditlog verify`, reads the archive back with pyarrow and prints the report.
+Runs on a local stack (scripts/stack up; scripts/chaos starts a three-node
+Apache Kafka cluster of its own): ingest x2 behind HAProxy (active health
+checks on /readyz), sealers x3, archivers x3 (reaching S3 through a proxy that
+can take it away). N events go half through the load balancer and half
+straight to Kafka.
 
-Exit 0 only if every event was acknowledged and archived, nothing is missing,
-no Kafka record is archived twice, every duplicate event id was re-sent by a
-client, and verify is clean.
+Scenario `chaos` (the default): the script SIGKILLs a random sealer or archiver
+every --kill-interval seconds and restarts it, kills one ingest instance
+(restarted later), takes S3 away for --s3-outage seconds, and on three nodes
+SIGKILLs the leader of the busiest events partition (restarted after
+--broker-down seconds) and cleanly stops the active KRaft controller (a
+controller failover; restarted at once). On one node it stops and restarts
+the broker instead.
+
+Scenario `failover` (three nodes): no process of the pipeline is touched; the
+leader of the busiest events partition is SIGKILLed and brought back, then the
+leader of a seals partition, then all three nodes restart cleanly one at a
+time (each back in every ISR before the next).
+
+Then it waits (bounded) for the pipeline to drain, runs `auditlog verify`,
+reads the archive back with pyarrow and prints the report. Exit 0 only if
+every event was acknowledged and archived, nothing is missing, no Kafka record
+is archived twice, every duplicate event id was re-sent by a client, no
+sealer, archiver or gateway exited on its own, no HTTP 503 came while every
+partition had an in-sync quorum, and verify is clean.
 """
 import argparse
 import hashlib
@@ -50,18 +63,22 @@ class Role:
         self.name, self.cmd, self.env, self.logdir = name, cmd, env, logdir
         self.proc = None
         self.kills = 0
+        self.expect_exit = False
 
     def start(self):
+        self.expect_exit = False
         log = open(self.logdir / f"{self.name}.log", "a")
         self.proc = subprocess.Popen(self.cmd, stdout=log, stderr=subprocess.STDOUT, env=self.env)
         log.close()
 
     def kill(self):
+        self.expect_exit = True
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait(10)
         self.kills += 1
 
     def stop(self):
+        self.expect_exit = True
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
             try:
@@ -74,7 +91,11 @@ class Chaos:
     def __init__(self, args):
         self.args = args
         env = dict(line.split("=", 1) for line in (STACK / "env").read_text().split() if "=" in line)
-        self.kafka = f"127.0.0.1:{env['AUDITLOG_STACK_KAFKA_PORT']}"
+        self.kafka = env['AUDITLOG_STACK_BOOTSTRAP']
+        self.brokers = int(env.get("AUDITLOG_STACK_BROKERS", "1"))
+        self.rf = int(env.get("AUDITLOG_STACK_REPLICATION_FACTOR", "1"))
+        if args.scenario == "failover" and self.brokers < 3:
+            raise SystemExit("error: the failover scenario needs a three-node cluster (AUDITLOG_STACK_BROKERS=3)")
         self.s3_port = int(env["AUDITLOG_STACK_S3_PORT"])
         self.bin = os.environ.get("AUDITLOG_BIN", str(ROOT / "target" / "debug" / "auditlog"))
         self.run_id = time.strftime("%Y%m%d%H%M%S") + "-" + uuid.uuid4().hex[:6]
@@ -85,6 +106,7 @@ class Chaos:
                         AWS_DEFAULT_REGION="us-east-1", AUDITLOG_LOG="info")
         self.timeline = []
         self.roles = {}
+        self.unexpected_exits = []
         self.t0 = None
 
     def log(self, what, **extra):
@@ -119,6 +141,7 @@ class Chaos:
 bootstrap_servers = "{self.kafka}"
 events_topic = "{self.topic}"
 partitions = {self.args.partitions}
+replication_factor = {self.rf}
 message_timeout_ms = 30000
 
 [kafka.properties]
@@ -210,26 +233,37 @@ backend gateways
 
     # ---------------------------------------------------------------- faults
     def stack(self, *args):
-        r = subprocess.run([str(ROOT / "scripts" / "stack"), *args], capture_output=True, text=True, timeout=300)
+        r = subprocess.run([str(ROOT / "scripts" / "stack"), *args], capture_output=True, text=True, timeout=300,
+                           env=dict(os.environ, AUDITLOG_STACK_DIR=str(STACK)))
         if r.returncode != 0:
             raise SystemExit(f"error: scripts/stack {' '.join(args)} failed: {r.stderr}")
+        return r.stdout
 
     def faults(self, load_done):
         """The fault schedule; returns when the load is done and every one-off
         fault has happened."""
         a = self.args
         rng = random.Random(a.seed)
-        one_offs = sorted([
-            (a.ingest_kill_at, "kill ingest-1"),
-            (a.ingest_kill_at + 15, "restart ingest-1"),
-            (a.s3_outage_at, "S3 down"),
-            (a.s3_outage_at + a.s3_outage, "S3 back"),
-            (a.broker_restart_at, "broker restart"),
-        ])
-        next_kill = a.kill_interval
+        if a.scenario == "failover":
+            one_offs = [(a.leader_kill_at, "kill events leader"), (a.leader_kill_at + a.broker_down, "restart node"),
+                        (a.seals_leader_kill_at, "kill seals leader"),
+                        (a.seals_leader_kill_at + a.broker_down, "restart node"),
+                        (a.rolling_restart_at, "rolling restart")]
+            next_kill = float("inf")
+        else:
+            one_offs = [(a.ingest_kill_at, "kill ingest-1"), (a.ingest_kill_at + 15, "restart ingest-1"),
+                        (a.s3_outage_at, "S3 down"), (a.s3_outage_at + a.s3_outage, "S3 back")]
+            if self.brokers >= 3:
+                one_offs += [(a.leader_kill_at, "kill events leader"), (a.leader_kill_at + a.broker_down, "restart node"),
+                             (a.controller_failover_at, "controller failover")]
+            else:
+                one_offs += [(a.leader_kill_at, "broker restart")]
+            next_kill = a.kill_interval
+        one_offs.sort()
         self.recoveries = []
         while True:
             now = time.monotonic() - self.t0
+            self.check_roles()
             if not one_offs and load_done.is_set():
                 return
             if one_offs and now >= one_offs[0][0]:
@@ -260,16 +294,68 @@ backend gateways
             self.proxy.send_signal(signal.SIGUSR2)
             self.log("S3 reachable again")
             self.mark_recovery("S3 outage")
-        elif what == "broker restart":
-            # A crash, not a clean stop: Tansu 0.6.0's clean stop answers
-            # in-flight produce requests with UNKNOWN_SERVER_ERROR, and the
-            # idempotent producer's epoch bump that follows panics its sqlite
-            # storage (lite.rs:503). Apache Kafka has no such problem.
-            self.log("broker SIGKILL")
-            self.stack("broker-kill")
+        elif what == "broker restart":  # one node: the only broker stops cleanly and returns
+            self.log("broker stop")
+            self.stack("broker-stop")
             self.stack("broker-start")
             self.log("broker back")
             self.mark_recovery("broker restart")
+        elif what in ("kill events leader", "kill seals leader"):
+            topic = self.topic if what == "kill events leader" else self.topic + ".seals"
+            partition = self.monitor.busiest()
+            self.down_node = self.leader(topic, partition)
+            self.log("broker SIGKILL", node=self.down_node, leads=f"{topic}[{partition}]")
+            self.stack("broker-kill", str(self.down_node))
+        elif what == "restart node":
+            self.stack("broker-start", str(self.down_node))
+            self.log("broker back", node=self.down_node)
+            self.mark_recovery(f"node {self.down_node} SIGKILL")
+            self.wait_in_sync()
+        elif what == "controller failover":
+            node = int(self.stack("controller").strip())
+            self.log("controller stop", node=node)
+            self.stack("broker-stop", str(node))
+            self.log("controller moved", to=int(self.stack("controller").strip()))
+            self.stack("broker-start", str(node))
+            self.log("controller node back", node=node)
+            self.mark_recovery("controller failover")
+        elif what == "rolling restart":
+            for node in range(1, self.brokers + 1):
+                self.log("rolling restart: stop", node=node)
+                self.stack("broker-stop", str(node))
+                self.stack("broker-start", str(node))
+                self.log("rolling restart: back", node=node)
+                self.wait_in_sync()
+            self.mark_recovery("rolling restart")
+
+    def leader(self, topic, partition):
+        return int(self.stack("leader", topic, str(partition)).strip())
+
+    def wait_in_sync(self, timeout=180):
+        """Waits until every replica of the run's topics is back in its ISR."""
+        from confluent_kafka.admin import AdminClient
+
+        admin = AdminClient({"bootstrap.servers": self.kafka, "log_level": 0})
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                md = admin.list_topics(timeout=5)
+                parts = [p for n in (self.topic, self.topic + ".seals") for p in md.topics[n].partitions.values()]
+                if all(len(p.isrs) == len(p.replicas) for p in parts):
+                    self.log("every replica in sync")
+                    return
+            except Exception:  # noqa: BLE001 - the cluster is settling; retried until the deadline
+                pass
+            time.sleep(0.5)
+        raise SystemExit(f"error: replicas not back in sync within {timeout}s")
+
+    def check_roles(self):
+        """A pipeline process that exited without being killed by the script is a failure."""
+        for role in self.roles.values():
+            if role.proc and role.proc.poll() is not None and not role.expect_exit:
+                self.log("exited on its own", role=role.name, code=role.proc.returncode)
+                self.unexpected_exits.append({"role": role.name, "code": role.proc.returncode})
+                role.start()
 
     def mark_recovery(self, fault):
         self.recoveries.append((fault, time.monotonic() - self.t0))
@@ -312,7 +398,7 @@ backend gateways
     # ---------------------------------------------------------------- run
     def run(self):
         self.setup()
-        self.monitor = Monitor(self.kafka, self.topic, *self.groups)
+        self.monitor = Monitor(self.kafka, self.topic, *self.groups, min_isr=min(2, self.rf))
         ledger = Ledger()
         self.t0 = time.monotonic()
         self.log("load starts", events=self.args.events, topic=self.topic, prefix=self.prefix)
@@ -373,6 +459,10 @@ backend gateways
         except ValueError:
             verify = {"error": (v.stdout + v.stderr)[-2000:]}
         rows = self.archive_rows()
+        quorum_lost = self.monitor.quorum_lost()
+        http_503 = sorted(ledger.http_503)
+        unexplained_503 = [round(t - self.t0, 1) for t in http_503
+                           if not any(a - 2.0 <= t - self.t0 <= b + 2.0 for a, b in quorum_lost)]
         per_id = Counter(r[0] for r in rows)
         positions = Counter((r[1], r[2]) for r in rows)
         dup_ids = {i for i, n in per_id.items() if n > 1}
@@ -397,6 +487,9 @@ backend gateways
             "duplicate_copies": sum(n - 1 for n in per_id.values()),
             "duplicate_event_ids_unexplained": len(dup_ids - ledger.resent),
             "http_attempts": ledger.http_attempts, "http_failures": ledger.http_failures,
+            "http_503": len(http_503), "http_503_with_quorum": unexplained_503,
+            "quorum_lost_windows": [[round(a, 1), round(b, 1)] for a, b in quorum_lost],
+            "unexpected_exits": self.unexpected_exits, "brokers": self.brokers, "scenario": self.args.scenario,
             "verify_exit": v.returncode, "verify_findings": verify_summary(verify),
             "max_lag_sealer": max((x[0] for x in lags), default=None),
             "max_lag_archiver": max((x[1] for x in lags), default=None),
@@ -410,7 +503,8 @@ backend gateways
         }
         rep["ok"] = (rep["never_acknowledged"] == 0 and rep["missing"] == 0 and rep["archive_duplicates"] == 0
                      and rep["duplicate_event_ids_unexplained"] == 0 and rep["verify_exit"] == 0
-                     and rep["rows_archived"] == rep["records_in_kafka"])
+                     and rep["rows_archived"] == rep["records_in_kafka"] and not rep["unexpected_exits"]
+                     and not rep["http_503_with_quorum"])
         return rep
 
 
@@ -440,6 +534,9 @@ def print_report(rep):
         ("archiver S3 failures logged (retried)", rep["archiver_s3_failures"]),
         ("max sealer lag (records)", rep["max_lag_sealer"]), ("max archiver lag (records)", rep["max_lag_archiver"]),
         ("HTTP requests / failed attempts", f"{rep['http_attempts']} / {rep['http_failures']}"),
+        ("HTTP 503 while every partition had an in-sync quorum (must be 0)", len(rep["http_503_with_quorum"])),
+        ("windows with a partition under min.insync.replicas (s)", rep["quorum_lost_windows"]),
+        ("pipeline processes that exited on their own (must be none)", rep["unexpected_exits"]),
         ("SIGKILLs", rep["kills"]), ("elapsed", f"{rep['elapsed_s']} s"),
     ]
     print("\n== chaos report ==")
@@ -463,7 +560,13 @@ def main():
     p.add_argument("--ingest-kill-at", type=float, default=8.0)
     p.add_argument("--s3-outage-at", type=float, default=12.0)
     p.add_argument("--s3-outage", type=float, default=30.0)
-    p.add_argument("--broker-restart-at", type=float, default=50.0)
+    p.add_argument("--scenario", choices=("chaos", "failover"), default="chaos")
+    p.add_argument("--leader-kill-at", type=float, default=50.0,
+                   help="SIGKILL the busiest events partition's leader (one node: stop and restart the broker)")
+    p.add_argument("--broker-down", type=float, default=10.0, help="seconds a killed node stays down")
+    p.add_argument("--controller-failover-at", type=float, default=75.0)
+    p.add_argument("--seals-leader-kill-at", type=float, default=35.0, help="failover scenario")
+    p.add_argument("--rolling-restart-at", type=float, default=60.0, help="failover scenario")
     p.add_argument("--http-clients", type=int, default=4)
     p.add_argument("--batch", type=int, default=100, help="events per HTTP request")
     p.add_argument("--timeout", type=float, default=3600.0, help="bound on the load phase, seconds")

@@ -28,6 +28,7 @@ class Ledger:
         self.resent = set()
         self.http_attempts = 0
         self.http_failures = {}
+        self.http_503 = []  # monotonic times of 503 answers
 
     def ack(self, ids):
         with self.lock:
@@ -89,6 +90,8 @@ def http_sender(url, token, batches, ledger, pacer, deadline, lock):
                     continue
                 failed = None
                 if r.status_code == 503:
+                    with ledger.lock:
+                        ledger.http_503.append(time.monotonic())
                     try:
                         body = r.json()
                         failed = {str(f["event_id"]) for f in body.get("failed", [])} or None
@@ -176,10 +179,12 @@ class Monitor:
     events topic, from the groups' committed offsets (as a lag exporter would)
     and an index of the seals topic (which events offset each seal reaches)."""
 
-    def __init__(self, kafka, topic, sealer_group, archiver_group):
+    def __init__(self, kafka, topic, sealer_group, archiver_group, min_isr=1):
         self.kafka, self.topic, self.seals_topic = kafka, topic, topic + ".seals"
         self.groups = (sealer_group, archiver_group)
+        self.min_isr = min_isr
         self.samples = []  # (t, end, sealed_committed, archived_committed)
+        self.isr = []  # (t, smallest ISR of any partition of the events and seals topics)
         self.reach = {}  # seals partition -> ([seals offset], [events next offset, running max])
         self.stop = threading.Event()
         self.errors = 0
@@ -200,6 +205,9 @@ class Monitor:
                         parts = sorted(md)
                         seals.assign([TopicPartition(self.seals_topic, p, 0) for p in parts])
                     self._index(seals)
+                    md = probe.list_topics(timeout=5).topics
+                    self.isr.append((time.monotonic() - t0, min(
+                        len(p.isrs) for n in (self.topic, self.seals_topic) for p in md[n].partitions.values())))
                     end = {p: probe.get_watermark_offsets(TopicPartition(self.topic, p), timeout=5)[1] for p in parts}
                     sealed = {tp.partition: max(tp.offset, 0) for tp in
                               sealer_c.committed([TopicPartition(self.topic, p) for p in parts], timeout=5)}
@@ -245,6 +253,27 @@ class Monitor:
         for idx in (2, 3):
             t = next((s[0] for s in self.samples if s[0] >= since and all(s[idx].get(p, 0) >= o for p, o in target.items())), None)
             out.append(None if t is None else round(t - since, 1))
+        return out
+
+    def busiest(self):
+        """The events partition with the most records so far."""
+        end = self.samples[-1][1] if self.samples else {0: 0}
+        return max(end, key=lambda p: end[p])
+
+    def quorum_lost(self):
+        """[start, end] seconds of each stretch in which some partition had fewer in-sync replicas
+        than min.insync.replicas (or no sample at all: the monitor could not see the cluster)."""
+        out, start, last = [], None, 0.0
+        for t, smallest in self.isr:
+            gap = t - last > 3.0  # a missed sample counts as unknown, so as lost
+            if (smallest < self.min_isr or gap) and start is None:
+                start = last if gap else t
+            elif smallest >= self.min_isr and not gap and start is not None:
+                out.append((start, t))
+                start = None
+            last = t
+        if start is not None:
+            out.append((start, last))
         return out
 
     def drained(self):

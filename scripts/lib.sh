@@ -3,9 +3,11 @@
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 CACHE=${AUDITLOG_CACHE:-$HOME/.cache/auditlog}
 STACK_DIR=${AUDITLOG_STACK_DIR:-$ROOT/.stack}
-TANSU_VERSION=0.6.0
-TANSU_ROOT=$CACHE/tansu-$TANSU_VERSION
-TANSU_BIN=$TANSU_ROOT/bin/tansu
+# Apache Kafka's broker, from Maven Central: the one place its version is set
+# (scripts/kafka/pom.xml takes it as -Dkafka.version; compose/ runs the same
+# major version, which tests/integration/test_compose.py checks).
+KAFKA_VERSION=4.4.0
+KAFKA_LIBS=$CACHE/kafka-$KAFKA_VERSION/libs
 REQS=$ROOT/scripts/requirements.txt
 VENV=$CACHE/venv-$(sha256sum "$REQS" | cut -c1-12)
 PY=$VENV/bin/python
@@ -13,18 +15,26 @@ PY=$VENV/bin/python
 say() { printf '%s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
-# Tansu from crates.io, built once per machine (about 11 minutes on 2 cores).
-ensure_tansu() {
-  [ -x "$TANSU_BIN" ] && return 0
-  command -v cargo >/dev/null || die "cargo is not installed; it is needed to build Tansu $TANSU_VERSION"
+# Apache Kafka's jars (kafka_2.13, kafka-server, kafka-tools and their
+# dependencies), resolved once with Maven into $KAFKA_LIBS; Maven's own
+# repository is kept under the cache too. About 20 s on a fresh machine.
+ensure_kafka() {
+  [ -f "$KAFKA_LIBS/.complete" ] && return 0
+  command -v java >/dev/null || die "java is not installed; Apache Kafka $KAFKA_VERSION needs Java 17 or newer"
+  command -v mvn >/dev/null || die "mvn (Maven) is not installed; it resolves Apache Kafka $KAFKA_VERSION from Maven Central"
   mkdir -p "$CACHE"
-  local log=$CACHE/tansu-install.log
-  say "installing Tansu $TANSU_VERSION into $TANSU_ROOT (once per machine, ~11 min on 2 cores; log: $log)"
+  local log=$CACHE/kafka-install.log
+  say "resolving Apache Kafka $KAFKA_VERSION from Maven Central into $KAFKA_LIBS (once per machine; log: $log)"
   (
     flock 9
-    [ -x "$TANSU_BIN" ] && exit 0
-    cargo install "tansu@$TANSU_VERSION" --locked --features dynostore,libsql --root "$TANSU_ROOT" >"$log" 2>&1
-  ) 9>"$CACHE/tansu.lock" || { tail -20 "$log" >&2; die "installing Tansu $TANSU_VERSION failed; see $log"; }
+    [ -f "$KAFKA_LIBS/.complete" ] && exit 0
+    rm -rf "$KAFKA_LIBS"
+    mvn -B -q -f "$ROOT/scripts/kafka/pom.xml" -Dkafka.version="$KAFKA_VERSION" \
+      -Dmaven.repo.local="$CACHE/m2" dependency:copy-dependencies \
+      -DincludeScope=runtime -DoutputDirectory="$KAFKA_LIBS" >"$log" 2>&1 &&
+      [ -f "$KAFKA_LIBS/kafka_2.13-$KAFKA_VERSION.jar" ] &&
+      touch "$KAFKA_LIBS/.complete"
+  ) 9>"$CACHE/kafka.lock" || { tail -20 "$log" >&2; die "resolving Apache Kafka $KAFKA_VERSION failed; see $log"; }
 }
 
 # The Python venv: moto for S3, and the independent clients tests use.

@@ -4,8 +4,6 @@
 use rdkafka::TopicPartitionList;
 use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
 
-use crate::kafka::EPOCH_BUMPING_ERRORS;
-
 /// What went wrong with an offset commit, if anything: the request's error,
 /// or the partitions the broker refused (a commit of nothing to commit is
 /// not a failure).
@@ -28,18 +26,12 @@ pub fn commit_failure(result: &KafkaResult<()>, offsets: &TopicPartitionList) ->
     }
 }
 
-/// Whether librdkafka bumps the producer epoch after this delivery error
-/// (see [`EPOCH_BUMPING_ERRORS`]), so the producer must be replaced.
-pub fn bumps_epoch(error: &KafkaError) -> bool {
-    matches!(error, KafkaError::MessageProduction(code) if EPOCH_BUMPING_ERRORS.contains(&(*code as i32)))
-}
-
 #[cfg(test)]
 mod tests {
     use rdkafka::TopicPartitionList;
     use rdkafka::error::{KafkaError, RDKafkaErrorCode as Code};
 
-    use super::{bumps_epoch, commit_failure};
+    use super::commit_failure;
 
     #[test]
     fn a_commit_fails_loudly_unless_there_was_nothing_to_commit() {
@@ -52,31 +44,5 @@ mod tests {
         let gone = Err(KafkaError::ConsumerCommit(Code::RebalanceInProgress));
         let said = commit_failure(&gone, &tpl).expect("a failure");
         assert!(said.contains("2 partitions"), "{said}");
-    }
-
-    #[test]
-    fn only_delivery_errors_that_bump_the_epoch_replace_the_producer() {
-        for code in [
-            Code::MessageTimedOut,
-            Code::Unknown,
-            Code::OutOfOrderSequenceNumber,
-            Code::InvalidProducerEpoch,
-            Code::UnknownProducerId,
-        ] {
-            assert!(
-                bumps_epoch(&KafkaError::MessageProduction(code)),
-                "{code:?}"
-            );
-        }
-        assert!(!bumps_epoch(&KafkaError::MessageProduction(
-            Code::MessageSizeTooLarge
-        )));
-        assert!(!bumps_epoch(&KafkaError::MessageProduction(
-            Code::TopicAuthorizationFailed
-        )));
-        assert!(!bumps_epoch(&KafkaError::ConsumerCommit(
-            Code::MessageTimedOut
-        )));
-        assert!(!bumps_epoch(&KafkaError::Canceled));
     }
 }

@@ -122,16 +122,3 @@ pub fn consumer_properties(
 pub fn admin_properties(cfg: &KafkaConfig) -> BTreeMap<String, String> {
     base(cfg)
 }
-
-/// librdkafka error codes (`rd_kafka_resp_err_t`) of a failed delivery
-/// after which its idempotent producer bumps the producer epoch itself
-/// (KIP-360): a local message timeout (-192) with the message possibly in
-/// flight, `UNKNOWN_SERVER_ERROR` (-1, which Tansu answers in-flight requests
-/// with while stopping), `OUT_OF_ORDER_SEQUENCE_NUMBER` (45),
-/// `INVALID_PRODUCER_EPOCH` (47) and `UNKNOWN_PRODUCER_ID` (59). Apache Kafka
-/// accepts the bumped epoch; a broker that keeps no state for an epoch it
-/// never issued refuses it (Tansu 0.6's storage panics), so the producers
-/// here start afresh (a new producer id) after one of these instead
-/// (`client::bumps_epoch` with the `rdkafka` feature). Codes rather than
-/// rdkafka's enum keep this crate free of rdkafka by default.
-pub const EPOCH_BUMPING_ERRORS: &[i32] = &[-192, -1, 45, 47, 59];

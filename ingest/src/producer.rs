@@ -5,7 +5,6 @@ use std::sync::RwLock;
 use std::time::Duration;
 
 use auditlog_config::KafkaConfig;
-use auditlog_config::client::bumps_epoch;
 use auditlog_config::kafka::{ForcedOverride, producer_properties};
 use rdkafka::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
@@ -66,16 +65,10 @@ pub struct Ack {
 /// after unrecoverable sequence problems), the producer is rebuilt on the next
 /// call, so a long-running gateway heals without a restart.
 ///
-/// It is also rebuilt after a delivery times out (or fails in another way
-/// after which librdkafka bumps the epoch: `auditlog_config::client::bumps_epoch`,
-/// e.g. Tansu's `UNKNOWN_SERVER_ERROR` while it stops).
-/// After a timeout librdkafka bumps the
-/// producer epoch locally (KIP-360) and carries on; Apache Kafka accepts that,
-/// but a broker that keeps no state for an epoch it never issued refuses it
-/// (Tansu 0.6's storage panics on it and stays broken until restarted). A
-/// fresh producer asks the broker for a new id instead, which every broker
-/// supports, and costs one round trip after an outage. Only the producer
-/// whose delivery failed is replaced, so a burst of timeouts rebuilds once.
+/// After a delivery that timed out librdkafka bumps the producer epoch itself
+/// (KIP-360) and carries on, which Apache Kafka accepts, so a timeout needs
+/// nothing of ours. Only the producer whose delivery failed is replaced, so a
+/// burst of failures rebuilds once.
 pub struct EventProducer {
     inner: RwLock<Session>,
     memo: ErrorMemo,
@@ -133,24 +126,16 @@ impl EventProducer {
     }
 
     /// Rebuilds the producer of `generation` if librdkafka declared it dead
-    /// or `error` is a delivery timeout (see the type's docs), unless it was
-    /// rebuilt already.
-    fn heal(&self, generation: u64, error: &KafkaError) {
+    /// (see the type's docs), unless it was rebuilt already.
+    fn heal(&self, generation: u64) {
         let (current, now) = self.current();
         if now != generation {
             return;
         }
-        if let Some((code, reason)) = current.client().fatal_error() {
-            tracing::error!(?code, %reason, "producer hit a fatal error; rebuilding it");
-        } else if bumps_epoch(error) {
-            tracing::warn!(
-                generation,
-                %error,
-                "a delivery failed in a way that makes librdkafka bump the producer epoch locally; starting a fresh producer instead"
-            );
-        } else {
+        let Some((code, reason)) = current.client().fatal_error() else {
             return;
-        }
+        };
+        tracing::error!(?code, %reason, "producer hit a fatal error; rebuilding it");
         let fresh =
             match client_config(&self.props).create_with_context::<_, Inner>(self.memo.clone()) {
                 Ok(fresh) => fresh,
@@ -223,7 +208,7 @@ impl EventProducer {
                 offset: d.offset,
             }),
             Ok(Err((e, _))) => {
-                self.heal(queued.generation, &e);
+                self.heal(queued.generation);
                 Err(fail(e.to_string()))
             }
             Err(_) => Err(fail("producer dropped the delivery report".into())),

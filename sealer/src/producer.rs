@@ -1,6 +1,5 @@
 //! The seal producer: publishes one seal at a time and waits for its
-//! delivery report, rebuilding itself when librdkafka would otherwise carry
-//! on with a producer the broker may not accept.
+//! delivery report, rebuilding itself when librdkafka declared it dead.
 //!
 //! Delivery reports are served by a thread of ours that polls with a long
 //! window. rdkafka's `FutureProducer` polls in 100 ms windows and, because a
@@ -13,7 +12,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use auditlog_config::client::bumps_epoch;
 use rdkafka::ClientConfig;
 use rdkafka::ClientContext;
 use rdkafka::error::KafkaError;
@@ -77,16 +75,11 @@ impl Drop for Session {
 
 /// An idempotent, acks=all producer of seal records.
 ///
-/// It is replaced after a delivery timed out (or failed in another way that
-/// makes librdkafka bump the epoch, see `auditlog_config::client::bumps_epoch`)
-/// or librdkafka declared it dead. After a timeout librdkafka bumps the idempotent
-/// producer's epoch locally (KIP-360) and retries with it; Apache Kafka
-/// accepts that, but a broker that keeps no state for an epoch it never
-/// issued refuses it (Tansu 0.6's storage panics and stays broken until
-/// restarted). A fresh producer asks
-/// the broker for a new producer id, which every broker supports. Only one
-/// seal is ever in flight (the caller waits for its report), so dropping the
-/// old producer loses nothing.
+/// It is replaced after librdkafka declared it dead (a fatal idempotence
+/// error). After a delivery that timed out librdkafka bumps the producer
+/// epoch itself (KIP-360), which Apache Kafka accepts, so the producer goes
+/// on. Only one seal is ever in flight (the caller waits for its report), so
+/// dropping the old producer loses nothing.
 pub(crate) struct SealProducer {
     session: Session,
     props: BTreeMap<String, String>,
@@ -185,26 +178,20 @@ impl SealProducer {
         match outcome {
             Some(Ok(offset)) => Ok(offset),
             Some(Err(e)) => {
-                self.heal(&e);
+                self.heal();
                 Err(e.to_string())
             }
             None => Err("delivery report lost".into()),
         }
     }
 
-    /// Rebuilds the producer if `error` calls for it (see the type's docs).
-    fn heal(&mut self, error: &KafkaError) {
-        if let Some((code, reason)) = self.session.producer.client().fatal_error() {
-            tracing::error!(?code, %reason, generation = self.generation, "seal producer hit a fatal error; rebuilding it");
-        } else if bumps_epoch(error) {
-            tracing::warn!(
-                generation = self.generation,
-                %error,
-                "a seal's delivery failed in a way that makes librdkafka bump the producer epoch locally; starting a fresh producer instead"
-            );
-        } else {
+    /// Rebuilds the producer if librdkafka declared it dead (see the type's
+    /// docs).
+    fn heal(&mut self) {
+        let Some((code, reason)) = self.session.producer.client().fatal_error() else {
             return;
-        }
+        };
+        tracing::error!(?code, %reason, generation = self.generation, "seal producer hit a fatal error; rebuilding it");
         match start(&self.props) {
             Ok(fresh) => {
                 self.session = fresh;

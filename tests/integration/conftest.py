@@ -1,8 +1,10 @@
 """Fixtures for integration tests against the real local stack.
 
-The stack (Tansu + moto) must be up (`scripts/stack up`); if it is not, every
-test fails with a clear message. Nothing is skipped. Each test gets its own
-topic. Every wait is bounded.
+The stack (Apache Kafka + moto) must be up (`scripts/stack up`); if it is not,
+every test fails with a clear message. Nothing is skipped. Each test gets its
+own topic. Every wait is bounded. The failover and chaos tests share a
+three-node cluster of their own (`cluster3`), started once and stopped at the
+end of the session.
 """
 import json
 import os
@@ -78,7 +80,7 @@ def self_signed_cert(directory, name):
 class Stack:
     def __init__(self):
         env = read_env()
-        self.kafka = f"127.0.0.1:{env['AUDITLOG_STACK_KAFKA_PORT']}"
+        self.kafka = env['AUDITLOG_STACK_BOOTSTRAP']
         self.s3 = f"http://127.0.0.1:{env['AUDITLOG_STACK_S3_PORT']}"
         self.bin = os.environ.get("AUDITLOG_BIN", str(ROOT / "target" / "debug" / "auditlog"))
         if not Path(self.bin).exists():
@@ -108,7 +110,10 @@ class Stack:
         c = Consumer({"bootstrap.servers": self.kafka, "group.id": "offsets-probe", "log_level": 0})
         try:
             parts = c.list_topics(topic, timeout=10).topics[topic].partitions
-            return {p: c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in sorted(parts)}
+            # Right after a broker restarts, a partition may answer NOT_LEADER until its leader has
+            # loaded it: retried within a bound.
+            return wait_until(f"the end offsets of {topic}", lambda: {
+                p: c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in sorted(parts)}, timeout=60)
         finally:
             c.close()
 
@@ -174,6 +179,28 @@ def stack():
     s = Stack()
     wait_until("the broker", lambda: s.admin().list_topics(timeout=5), timeout=30)
     return s
+
+
+# The three-node cluster: scripts/chaos's defaults, so a developer's `scripts/chaos` and the suite
+# share one cluster directory and its cached storage layout.
+CLUSTER3_ENV = {"AUDITLOG_STACK_DIR": str(STACK / "cluster3"), "AUDITLOG_STACK_BROKERS": "3",
+                "AUDITLOG_STACK_KAFKA_PORT": "19192", "AUDITLOG_STACK_S3_PORT": "19100"}
+
+
+def cluster3_cmd(*args, timeout=300):
+    env = dict(os.environ, **CLUSTER3_ENV)
+    r = subprocess.run([str(ROOT / "scripts" / "stack"), *args], capture_output=True, text=True, timeout=timeout, env=env)
+    assert r.returncode == 0, f"scripts/stack {' '.join(args)} (three nodes) failed:\n{r.stderr[-3000:]}"
+    return r.stdout
+
+
+@pytest.fixture(scope="session")
+def cluster3():
+    """A three-node KRaft cluster (node ids 1-3, each broker and controller) and a moto of its own,
+    beside the shared stack; its directory and environment for scripts/chaos.py."""
+    cluster3_cmd("up")
+    yield dict(CLUSTER3_ENV)
+    cluster3_cmd("down")
 
 
 class Gateway:

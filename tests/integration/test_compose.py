@@ -47,9 +47,18 @@ def test_every_port_is_bound_to_loopback():
             assert str(p).startswith("127.0.0.1:"), f"{name} publishes {p} beyond loopback"
 
 
+def test_kafka_is_the_stacks_major_version():
+    """compose/ and scripts/stack run the same Apache Kafka (the stack's version is set in lib.sh)."""
+    stack_version = re.search(r"^KAFKA_VERSION=(\S+)$", (ROOT / "scripts" / "lib.sh").read_text(), re.M).group(1)
+    images = {s["image"] for n, s in SERVICES.items() if n.startswith("kafka")}
+    assert images == {f"apache/kafka:{stack_version}"}, images
+    assert stack_version.split(".")[0] == "4"
+
+
 def test_topics_are_replicated_and_the_bucket_is_locked():
     init = "\n".join(SERVICES["kafka-init"]["command"])
     assert "--replication-factor 3" in init and "min.insync.replicas=2" in init
+    assert "unclean.leader.election.enable=false" in init
     assert "audit.events" in init and "audit.events.seals" in init
     for b in ("kafka-1", "kafka-2", "kafka-3"):
         env = SERVICES[b]["environment"]

@@ -1,7 +1,7 @@
 """Kafka over SASL_SSL (SCRAM-SHA-512 over TLS) through `kafka.properties`,
-against a real broker: a second Tansu that requires SASL authentication,
-whose only advertised listener is HAProxy terminating TLS in front of it
-(Tansu 0.6.0 accepts --cert but does not serve TLS itself).
+against a real broker: an Apache Kafka node of the test's own whose client
+listener requires TLS and SCRAM (the user is created when its storage is
+formatted), with a self-signed certificate.
 
 `auditlog` creates the topic and publishes with the password from the
 environment, verifying the broker's certificate against the configured CA;
@@ -12,54 +12,23 @@ import json
 import os
 import subprocess
 
-from conftest import free_port, make_event, read_env, self_signed_cert, wait_until
+from conftest import make_event, self_signed_cert, wait_until
+from kafkanode import KafkaNode
 
 PASSWORD = "scram-pass-7f3a"
 
 
-def start_tansu(tansu, data, port, advertised, *extra):
-    return subprocess.Popen([tansu, "broker", "--listener-url", f"tcp://127.0.0.1:{port}",
-                             "--advertised-listener-url", f"tcp://127.0.0.1:{advertised}",
-                             "--storage-engine", "sqlite://tansu.db", *extra],
-                            cwd=data, stdout=open(data / "tansu.log", "a"), stderr=subprocess.STDOUT)
-
-
-def stop(p):
-    p.terminate()
-    try:
-        p.wait(30)
-    except subprocess.TimeoutExpired:
-        p.kill()
-
-
 def test_publish_over_sasl_ssl_verifies_certificate_and_password(stack, tmp_path):
-    tansu = read_env()["AUDITLOG_TANSU_BIN"]
-    plain, tls = free_port(), free_port()
-    data = tmp_path / "tansu"
-    data.mkdir()
-    # The user is created on an open broker, which then restarts requiring SASL.
-    broker = start_tansu(tansu, data, plain, plain)
-    wait_until("the user created", lambda: subprocess.run(
-        [tansu, "user", "create", "--broker", f"tcp://127.0.0.1:{plain}", "auditlog", PASSWORD],
-        capture_output=True, timeout=20).returncode == 0, timeout=30, interval=0.5)
-    stop(broker)
     cert, key = self_signed_cert(tmp_path, "broker")
     pem = tmp_path / "broker.pem"
-    pem.write_bytes(cert.read_bytes() + key.read_bytes())
-    (tmp_path / "haproxy.cfg").write_text(f"""defaults
-  mode tcp
-  timeout connect 2s
-  timeout client 60s
-  timeout server 60s
-frontend kafka_tls
-  bind 127.0.0.1:{tls} ssl crt {pem}
-  default_backend tansu
-backend tansu
-  server t 127.0.0.1:{plain}
-""")
-    procs = [start_tansu(tansu, data, plain, tls, "--authentication"),
-             subprocess.Popen(["haproxy", "-db", "-f", str(tmp_path / "haproxy.cfg")],
-                              stdout=open(tmp_path / "haproxy.log", "w"), stderr=subprocess.STDOUT)]
+    pem.write_bytes(key.read_bytes() + cert.read_bytes())
+    node = KafkaNode(tmp_path / "kafka", {"INTERNAL": "PLAINTEXT", "SECURE": "SASL_SSL"}, extra="\n".join([
+        "sasl.enabled.mechanisms=SCRAM-SHA-512",
+        "listener.name.secure.scram-sha-512.sasl.jaas.config="
+        "org.apache.kafka.common.security.scram.ScramLoginModule required;",
+        "ssl.keystore.type=PEM", f"ssl.keystore.location={pem}"]),
+        format_args=["--add-scram", f"SCRAM-SHA-512=[name=auditlog,password={PASSWORD}]"])
+    tls = node.ports["SECURE"]
     topic = "sasl.events"
     secure = {"security.protocol": "SASL_SSL", "sasl.mechanism": "SCRAM-SHA-512", "sasl.username": "auditlog"}
 
@@ -76,6 +45,7 @@ backend tansu
         return subprocess.run([stack.bin, "--config", str(cfg), *args], capture_output=True, text=True, timeout=120, env=env)
 
     try:
+        node.wait_ready("INTERNAL")
         good = config(cert)
         wait_until("topics created over SASL_SSL", lambda: auditlog(good, "topics", "create").returncode == 0,
                    timeout=60, interval=1.0)
@@ -109,5 +79,4 @@ backend tansu
         assert last.startswith("error:") and "certificate verify failed" in last, r.stderr[-2000:]
         assert PASSWORD not in r.stderr
     finally:
-        for p in procs:
-            stop(p)
+        node.stop()

@@ -1,13 +1,15 @@
 """scripts/chaos in the suite (N = 200,000): the whole pipeline under faults.
 
-Ingest x2 behind HAProxy, sealers x3 and archivers x3; half the events go
-through the load balancer, half straight to Kafka, while a sealer or archiver
-is SIGKILLed every 20 s, one gateway is killed, S3 is away for 30 s and the
-broker crashes once. The report must show every event acknowledged and
-archived, no Kafka record archived twice, every duplicate event id explained
-by a client re-send, and a clean `auditlog verify`.
+On the three-node cluster: ingest x2 behind HAProxy, sealers x3 and archivers
+x3; half the events go through the load balancer, half straight to Kafka,
+while a sealer or archiver is SIGKILLed every 20 s, one gateway is killed, S3
+is away for 30 s, the leader of the busiest events partition is SIGKILLed
+(back after 10 s) and the active controller is stopped (a controller
+failover). The report must show every event acknowledged and archived, no
+Kafka record archived twice, every duplicate event id explained by a client
+re-send, and a clean `auditlog verify`.
 
-Runs late (zy): it crashes and restarts the shared broker.
+Runs late (zy): it shares the three-node cluster with the failover test.
 """
 import json
 import os
@@ -19,9 +21,9 @@ from conftest import ROOT
 EVENTS = 200_000
 
 
-def test_chaos_run_loses_nothing_and_verifies_clean(stack, tmp_path):
+def test_chaos_run_loses_nothing_and_verifies_clean(stack, cluster3, tmp_path):
     out = tmp_path / "report.json"
-    env = dict(os.environ, AUDITLOG_BIN=stack.bin)
+    env = dict(os.environ, AUDITLOG_BIN=stack.bin, **cluster3)
     r = subprocess.run([sys.executable, str(ROOT / "scripts" / "chaos.py"), "--events", str(EVENTS), "--json", str(out),
                         "--workdir", str(tmp_path / "run"), "--seed", "7"],
                        capture_output=True, text=True, env=env, timeout=1500)
@@ -43,7 +45,13 @@ def test_chaos_run_loses_nothing_and_verifies_clean(stack, tmp_path):
     # the faults really happened while the pipeline ran
     events = [e["event"] for e in rep["timeline"]]
     assert "S3 unreachable" in events and "S3 reachable again" in events
+    assert rep["brokers"] == 3
     assert "broker SIGKILL" in events and "broker back" in events
+    assert "controller stop" in events and "controller moved" in events and "controller node back" in events
+    moved = next(e for e in rep["timeline"] if e["event"] == "controller moved")
+    stopped = next(e for e in rep["timeline"] if e["event"] == "controller stop")
+    assert moved["to"] != stopped["node"], "the controller did not fail over"
+    assert rep["unexpected_exits"] == []
     assert rep["kills"].get("ingest-1") == 1
     worker_kills = sum(n for role, n in rep["kills"].items() if not role.startswith("ingest"))
     assert worker_kills >= 3, rep["kills"]

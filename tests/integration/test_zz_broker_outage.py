@@ -57,10 +57,10 @@ def test_broker_down_gives_503_and_recovers_without_restart(stack, gateway_facto
 
 def test_a_delivery_that_timed_out_does_not_wedge_the_gateway(stack, gateway_factory):
     """An event handed to the producer while the broker is down times out (503 not_acknowledged);
-    librdkafka would then bump the producer epoch locally, which Tansu 0.6 cannot take (its storage
-    panics), so the gateway starts a fresh producer and the next POST after the broker returns is
-    accepted. The readiness probe is slowed so /readyz still says ready and the POST really reaches
-    the producer."""
+    librdkafka then bumps the idempotent producer's epoch (KIP-360), which Apache Kafka accepts, so
+    the same producer goes on: the next POST after the broker returns is accepted, and the topic
+    holds exactly the two acknowledged events. The readiness probe is slowed so /readyz still says
+    ready and the POST really reaches the producer."""
     topic = stack.create_topic()
     gw = gateway_factory(topic, readiness_interval_ms=600_000)
     assert gw.post(make_event("acme", 1)).status_code == 202
@@ -72,15 +72,14 @@ def test_a_delivery_that_timed_out_does_not_wedge_the_gateway(stack, gateway_fac
     finally:
         stack_cmd("broker-start")
     post_until_accepted(gw, make_event("acme", 3))
-    assert "starting a fresh producer" in gw.log_tail(400)
+    assert "rebuilding it" not in gw.log_tail(400), "a timeout is no fatal error"
     assert len(list(stack.read_all(topic))) == 2
 
 
 def test_a_seal_whose_delivery_timed_out_does_not_wedge_the_sealer(stack, sealers_factory):
-    """With the broker down, the sealer's next (heartbeat) seal times out; librdkafka would then
-    bump the seal producer's epoch locally, which Tansu 0.6 cannot take (its storage panics), so
-    the sealer starts a fresh producer. After the broker returns, later records are sealed by the
-    same process and the chain stays whole. The group session outlasts the outage, so the sealer
+    """With the broker down, the sealer's next (heartbeat) seal times out; librdkafka then bumps
+    the seal producer's epoch (KIP-360), which Apache Kafka accepts. After the broker returns,
+    later records are sealed by the same process and the chain stays whole. The group session outlasts the outage, so the sealer
     keeps its partition and goes on trying to seal it (with the suite's 6 s session, the
     partition could be revoked before any seal attempt timed out)."""
     from confluent_kafka import Producer
@@ -107,7 +106,7 @@ def test_a_seal_whose_delivery_timed_out_does_not_wedge_the_sealer(stack, sealer
     stack_cmd("broker-stop")
     try:
         wait_until("a seal delivery to time out",
-                   lambda: any("fresh producer" in line and "MessageTimedOut" in line
+                   lambda: any("sealing failed" in line and "MessageTimedOut" in line
                                for line in s.log(proc).splitlines()),
                    timeout=60, interval=0.5)
     finally:
