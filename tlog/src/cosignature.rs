@@ -10,7 +10,7 @@
 //! <the whole checkpoint note text, extension lines included>
 //! ```
 //!
-//! Its key id is SHA-256(name ‖ 0x0A ‖ 0x04 ‖ public key)[:4]. The
+//! Its key id is the first 4 bytes of SHA-256(name ‖ 0x0A ‖ 0x04 ‖ public key). The
 //! timestamp, in POSIX seconds, is an argument: this crate reads no clock.
 
 use ed25519_dalek::{Signer, SigningKey, Verifier, VerifyingKey};

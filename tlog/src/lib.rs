@@ -4,8 +4,9 @@
 //! (topic, partition) of the archive is to become a transparency log whose
 //! tiles and checkpoints live in the bucket and whose checkpoints independent
 //! witnesses cosign; this crate is the byte-exact core that the archiver, the
-//! witness service and the verifier share. docs/FORMAT.md ("Transparency log
-//! (C2SP)") specifies what it implements.
+//! witness service and the verifier share. docs/FORMAT.md §11 ("Transparency
+//! log (C2SP)") specifies what it implements, with test vectors that
+//! `tests/format_doc.rs` checks.
 //!
 //! - [`hash`]: RFC 6962 leaf and node hashes, the tree hash, and the
 //!   stored-hash index arithmetic that tiles are built on; [`HashReader`]
