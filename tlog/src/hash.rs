@@ -69,23 +69,30 @@ pub(crate) fn largest_power_of_two_below(n: u64) -> u64 {
 }
 
 /// The number of stored hashes of a tree of `size` leaves: 2·size − popcount(size).
+///
+/// The index arithmetic is exact for tree sizes below 2⁶² (as in Go's
+/// `sumdb/tlog`); beyond that it wraps rather than panics.
 pub fn stored_hash_count(size: u64) -> u64 {
-    2 * size - u64::from(size.count_ones())
+    size.wrapping_mul(2)
+        .wrapping_sub(u64::from(size.count_ones()))
 }
 
 /// The index of the stored hash at `level` and position `n` (the subtree of
 /// leaves `[n·2^level, (n+1)·2^level)`): it is stored right after the leaf
 /// hash of that subtree's last leaf, `level` places on.
 pub fn stored_hash_index(level: u8, n: u64) -> u64 {
-    let last_leaf = ((n + 1) << level) - 1;
-    stored_hash_count(last_leaf) + u64::from(level)
+    let last_leaf = n
+        .wrapping_add(1)
+        .wrapping_shl(u32::from(level))
+        .wrapping_sub(1);
+    stored_hash_count(last_leaf).wrapping_add(u64::from(level))
 }
 
 /// The inverse of [`stored_hash_index`]: the `(level, n)` a stored index holds.
 pub fn split_stored_hash_index(index: u64) -> (u8, u64) {
     // The leaf whose appending stored `index` is the largest m with
     // stored_hash_count(m) ≤ index; count(m) lies in [m, 2m], so m ∈ [index/2, index].
-    let (mut lo, mut hi) = (index / 2, index);
+    let (mut lo, mut hi) = (index / 2, index.min(u64::MAX >> 2));
     while lo < hi {
         let mid = lo + (hi - lo).div_ceil(2);
         if stored_hash_count(mid) <= index {
@@ -94,9 +101,8 @@ pub fn split_stored_hash_index(index: u64) -> (u8, u64) {
             hi = mid - 1;
         }
     }
-    let level = index - stored_hash_count(lo);
-    // level ≤ trailing ones of lo < 64
-    let level = u8::try_from(level).unwrap_or(u8::MAX);
+    // level ≤ trailing ones of lo < 64 (for indexes of trees below 2⁶²).
+    let level = index.saturating_sub(stored_hash_count(lo)).min(63) as u8;
     (level, lo >> level)
 }
 

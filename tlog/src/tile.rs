@@ -288,7 +288,8 @@ pub(crate) fn perfect_root(hashes: &[Hash]) -> Hash {
 /// The tiles a tree of `new` leaves has that a tree of `old` leaves lacks
 /// (new full tiles and the new partial tiles), level by level, left to
 /// right. With `old` = 0: every tile of the tree, which is what a reader of
-/// a checkpoint of size `new` may fetch.
+/// a checkpoint of size `new` may fetch. The list has one entry per tile
+/// (about (new − old) / 255), so callers bound the span they ask for.
 pub fn new_tiles(old: u64, new: u64) -> Vec<Tile> {
     let mut tiles = Vec::new();
     for level in 0..=63u8 {

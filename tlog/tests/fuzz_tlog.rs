@@ -35,6 +35,15 @@ proptest! {
     }
 
     #[test]
+    fn index_arithmetic_is_total(index in any::<u64>(), level in any::<u8>(), n in any::<u64>()) {
+        let _ = tlog::tile::tile_for_stored_index(index);
+        let _ = tlog::hash::stored_hash_index(level, n);
+        // new_tiles lists every tile it finds, so keep the span small.
+        let (lo, hi) = (n.min(index), n.max(index));
+        let _ = tlog::tile::new_tiles(hi.saturating_sub(1 << 20).max(lo), hi).len();
+    }
+
+    #[test]
     fn mutated_valid_inputs(
         edits in prop::collection::vec((any::<usize>(), any::<u8>(), 0u8..3), 1..8),
         which in 0usize..3,
