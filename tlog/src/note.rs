@@ -248,7 +248,9 @@ impl Ed25519Signer {
             _ => return Err(bad("not an Ed25519 key")),
         };
         let signer = Self::new(name, SigningKey::from_bytes(&seed))?;
-        if format!("{:08x}", signer.verifier.0.key_id) != id {
+        let id_ok =
+            id.len() == 8 && u32::from_str_radix(id, 16).ok() == Some(signer.verifier.0.key_id);
+        if !id_ok {
             return Err(bad("key id does not match the key"));
         }
         Ok(signer)
@@ -512,6 +514,13 @@ mod tests {
         for bad in ["", "a b", "a+b", "a\u{a0}b", "a\tb"] {
             assert!(!is_valid_key_name(bad), "{bad:?}");
         }
+        let skey = Ed25519Signer::new("k", SigningKey::from_bytes(&[3; 32]))
+            .expect("valid")
+            .skey();
+        let (head, tail) = skey.split_at("PRIVATE+KEY+k+".len());
+        let upper = format!("{head}{}{}", tail[..8].to_uppercase(), &tail[8..]);
+        assert!(Ed25519Signer::from_skey(&upper).is_ok(), "{upper}");
+        assert!(Ed25519Signer::from_skey(&skey.replacen("+k+", "+j+", 1)).is_err());
         for bad in [
             "example.com/foo+530d903b+AekyeRrm56hApGFkyQR4ZCbV54Id2LKaANYcrnKv3U2k",
             "example.com/foo+530d903+AekyeRrm56hApGFkyQR4ZCbV54Id2LKaANYcrnKv3U2k",
