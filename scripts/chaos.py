@@ -459,10 +459,10 @@ backend gateways
         except ValueError:
             verify = {"error": (v.stdout + v.stderr)[-2000:]}
         rows = self.archive_rows()
-        quorum_lost = self.monitor.quorum_lost()
+        quorum_lost, unobserved = self.monitor.quorum_lost(), self.monitor.unobserved()
         http_503 = sorted(ledger.http_503)
         unexplained_503 = [round(t - self.t0, 1) for t in http_503
-                           if not any(a - 2.0 <= t - self.t0 <= b + 2.0 for a, b in quorum_lost)]
+                           if not any(a - 2.0 <= t - self.t0 <= b + 2.0 for a, b in quorum_lost + unobserved)]
         per_id = Counter(r[0] for r in rows)
         positions = Counter((r[1], r[2]) for r in rows)
         dup_ids = {i for i, n in per_id.items() if n > 1}
@@ -489,6 +489,7 @@ backend gateways
             "http_attempts": ledger.http_attempts, "http_failures": ledger.http_failures,
             "http_503": len(http_503), "http_503_with_quorum": unexplained_503,
             "quorum_lost_windows": [[round(a, 1), round(b, 1)] for a, b in quorum_lost],
+            "unobserved_windows": [[round(a, 1), round(b, 1)] for a, b in unobserved],
             "unexpected_exits": self.unexpected_exits, "brokers": self.brokers, "scenario": self.args.scenario,
             "verify_exit": v.returncode, "verify_findings": verify_summary(verify),
             "max_lag_sealer": max((x[0] for x in lags), default=None),
@@ -536,6 +537,7 @@ def print_report(rep):
         ("HTTP requests / failed attempts", f"{rep['http_attempts']} / {rep['http_failures']}"),
         ("HTTP 503 while every partition had an in-sync quorum (must be 0)", len(rep["http_503_with_quorum"])),
         ("windows with a partition under min.insync.replicas (s)", rep["quorum_lost_windows"]),
+        ("windows the monitor could not see the cluster (s)", rep["unobserved_windows"]),
         ("pipeline processes that exited on their own (must be none)", rep["unexpected_exits"]),
         ("SIGKILLs", rep["kills"]), ("elapsed", f"{rep['elapsed_s']} s"),
     ]

@@ -205,7 +205,7 @@ class Monitor:
                         parts = sorted(md)
                         seals.assign([TopicPartition(self.seals_topic, p, 0) for p in parts])
                     self._index(seals)
-                    md = probe.list_topics(timeout=5).topics
+                    md = probe.list_topics(timeout=2).topics
                     self.isr.append((time.monotonic() - t0, min(
                         len(p.isrs) for n in (self.topic, self.seals_topic) for p in md[n].partitions.values())))
                     end = {p: probe.get_watermark_offsets(TopicPartition(self.topic, p), timeout=5)[1] for p in parts}
@@ -262,19 +262,23 @@ class Monitor:
 
     def quorum_lost(self):
         """[start, end] seconds of each stretch in which some partition had fewer in-sync replicas
-        than min.insync.replicas (or no sample at all: the monitor could not see the cluster)."""
-        out, start, last = [], None, 0.0
+        than min.insync.replicas."""
+        out, start = [], None
         for t, smallest in self.isr:
-            gap = t - last > 3.0  # a missed sample counts as unknown, so as lost
-            if (smallest < self.min_isr or gap) and start is None:
-                start = last if gap else t
-            elif smallest >= self.min_isr and not gap and start is not None:
+            if smallest < self.min_isr and start is None:
+                start = t
+            elif smallest >= self.min_isr and start is not None:
                 out.append((start, t))
                 start = None
-            last = t
         if start is not None:
-            out.append((start, last))
+            out.append((start, self.isr[-1][0]))
         return out
+
+    def unobserved(self):
+        """[start, end] seconds of each stretch over 3 s without a sample: the monitor could not
+        see the cluster (its probe's broker was down), so the quorum is unknown there."""
+        times = [t for t, _ in self.isr]
+        return [(a, b) for a, b in zip(times, times[1:]) if b - a > 3.0]
 
     def drained(self):
         if not self.samples:
