@@ -52,6 +52,8 @@ def test_chaos_run_loses_nothing_and_verifies_clean(stack, cluster3, tmp_path):
     stopped = next(e for e in rep["timeline"] if e["event"] == "controller stop")
     assert moved["to"] != stopped["node"], "the controller did not fail over"
     assert rep["unexpected_exits"] == []
+    load_done = next(e["t"] for e in rep["timeline"] if e["event"] == "load done")
+    assert next(e["t"] for e in rep["timeline"] if e["event"] == "controller stop") < load_done, "the faults ran under load"
     assert rep["kills"].get("ingest-1") == 1
     worker_kills = sum(n for role, n in rep["kills"].items() if not role.startswith("ingest"))
     assert worker_kills >= 3, rep["kills"]
