@@ -120,7 +120,7 @@ group_max_age_ms = {os.environ.get("BENCH_GROUP_MAX_AGE_MS", "1000")}
     mib_in = a.events * size / 2**20
     print()
     print(f"archiver benchmark: {a.events} events of {size:.0f} bytes ({mib_in:.1f} MiB), {a.partitions} partitions, "
-          "Tansu (sqlite) + moto, dev profile")
+          "Apache Kafka (KRaft, the stack's nodes) + moto, dev profile")
     print(f"{'':28} {'steady ev/s':>12} {'end-to-end ev/s':>16} {'MiB/s in':>9} {'CPU s per 1M':>13} {'peak RSS MiB':>13}")
     print(f"{'plain counting consumer':28} {base_steady:>12.0f} {base_rate:>16.0f} {base_rate * size / 2**20:>9.1f} {base_cpu:>13.2f} {'':>13}")
     print(f"{'auditlog archive':28} {steady:>12.0f} {rate:>16.0f} {rate * size / 2**20:>9.1f} {cpu_m:>13.2f} {rss:>13.0f}")

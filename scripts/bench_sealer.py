@@ -178,7 +178,7 @@ def main():
     seal_cpu = seal_cpu_total / a.events * 1e6
 
     print()
-    print(f"sealer benchmark: {a.events} records of {size:.0f} bytes, {a.partitions} partitions, broker Tansu (sqlite), dev profile")
+    print(f"sealer benchmark: {a.events} records of {size:.0f} bytes, {a.partitions} partitions, broker Apache Kafka (KRaft), dev profile")
     print(f"{'':28} {'steady rec/s':>12} {'end-to-end rec/s':>16} {'CPU s per 1M':>13}")
     print(f"{'plain counting consumer':28} {base_steady:>12.0f} {base_rate:>16.0f} {base_cpu:>13.2f}")
     print(f"{'auditlog seal':28} {seal_steady:>12.0f} {seal_rate:>16.0f} {seal_cpu:>13.2f}")

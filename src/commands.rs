@@ -433,9 +433,10 @@ async fn topics(config: Config, action: TopicsAction) -> Result<ExitCode> {
             let partitions = partitions.unwrap_or(config.kafka.partitions);
             let rf = replication_factor.unwrap_or(config.kafka.replication_factor);
             let seals = config.sealer.seals_topic(&topic);
-            for name in [&topic, &seals] {
+            for (name, is_seals) in [(&topic, false), (&seals, true)] {
                 let created =
-                    ingest::admin::create_topic(&config.kafka, name, partitions, rf).await?;
+                    ingest::admin::create_topic(&config.kafka, name, partitions, rf, is_seals)
+                        .await?;
                 if created {
                     println!(
                         "created topic {name} with {partitions} partitions (replication factor {rf})"

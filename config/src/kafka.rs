@@ -118,7 +118,71 @@ pub fn consumer_properties(
     (props, overrides)
 }
 
+/// Topic settings `auditlog topics create` sets, because no acknowledged
+/// record may be lost on a leader failover (docs/OPERATIONS.md, "Broker and
+/// topic settings"): no unclean leader election; with replication factor 3
+/// or more, at least two in-sync replicas for a write (acks=all is forced on
+/// every producer); and on the seals topic, unlimited time and size
+/// retention and no compaction (seals share a key per partition, so
+/// compaction would keep only the last; they are the chain's evidence until
+/// the archiver has stored them, and the arbiter of forks).
+pub fn durable_topic_configs(replication_factor: i32, seals: bool) -> Vec<(&'static str, String)> {
+    let min_isr = if replication_factor >= 3 { 2 } else { 1 };
+    let mut configs = vec![
+        ("unclean.leader.election.enable", "false".to_owned()),
+        ("min.insync.replicas", min_isr.to_string()),
+    ];
+    if seals {
+        configs.extend([
+            ("retention.ms", "-1".to_owned()),
+            ("retention.bytes", "-1".to_owned()),
+            ("cleanup.policy", "delete".to_owned()),
+        ]);
+    }
+    configs
+}
+
 /// Properties for admin and metadata clients.
 pub fn admin_properties(cfg: &KafkaConfig) -> BTreeMap<String, String> {
     base(cfg)
+}
+
+#[cfg(test)]
+mod durable_tests {
+    use super::durable_topic_configs;
+
+    fn get(configs: &[(&'static str, String)], key: &str) -> Option<String> {
+        configs
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| v.clone())
+    }
+
+    #[test]
+    fn replicated_topics_need_two_in_sync_replicas_and_no_unclean_election() {
+        let events = durable_topic_configs(3, false);
+        assert_eq!(get(&events, "min.insync.replicas").as_deref(), Some("2"));
+        assert_eq!(
+            get(&events, "unclean.leader.election.enable").as_deref(),
+            Some("false")
+        );
+        assert_eq!(
+            get(&events, "retention.ms"),
+            None,
+            "events keep the broker's retention"
+        );
+        // One replica cannot have two in sync: a single-node stack stays writable.
+        assert_eq!(
+            get(&durable_topic_configs(1, false), "min.insync.replicas").as_deref(),
+            Some("1")
+        );
+    }
+
+    #[test]
+    fn the_seals_topic_keeps_every_seal() {
+        let seals = durable_topic_configs(3, true);
+        assert_eq!(get(&seals, "retention.ms").as_deref(), Some("-1"));
+        assert_eq!(get(&seals, "retention.bytes").as_deref(), Some("-1"));
+        assert_eq!(get(&seals, "cleanup.policy").as_deref(), Some("delete"));
+    }
 }

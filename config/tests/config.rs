@@ -152,7 +152,8 @@ fn batch_bound_must_fit_in_flight_bound() {
 
 #[test]
 fn a_memory_budget_too_small_for_its_ranges_is_refused_by_name() {
-    let toml = "[sealer]\nmax_bytes = 33554432\n[archiver]\nmemory_budget_mib = 64\n";
+    let toml =
+        "[sealer]\nmax_bytes = 33554432\n[archiver]\nmemory_budget_mib = 64\ngroup_max_seals = 8\n";
     let err = Config::from_toml(toml, "f.toml", vars(&[])).expect_err("too small");
     assert!(
         matches!(err, ConfigError::Invalid { ref field, .. } if field == "archiver.memory_budget_mib"),
@@ -161,7 +162,8 @@ fn a_memory_budget_too_small_for_its_ranges_is_refused_by_name() {
     assert!(err.to_string().contains("sealer.max_bytes"), "{err}");
     // Ranges of 8 seals of 32 MiB: 96 MiB fixed + 4.7 × 256 MiB.
     assert!(err.to_string().contains("at least 1300 MiB"), "{err}");
-    let ok = "[sealer]\nmax_bytes = 1048576\n[archiver]\nmemory_budget_mib = 136\n";
+    let ok =
+        "[sealer]\nmax_bytes = 1048576\n[archiver]\nmemory_budget_mib = 136\ngroup_max_seals = 8\n";
     let c = Config::from_toml(ok, "f.toml", vars(&[])).expect("136 MiB holds ranges of 8 MiB");
     assert_eq!(c.archiver.memory_budget, 136 << 20);
     assert_eq!(c.archiver.max_run_bytes(c.sealer.max_bytes), 8 << 20);

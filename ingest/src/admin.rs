@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use auditlog_config::KafkaConfig;
-use auditlog_config::kafka::admin_properties;
+use auditlog_config::kafka::{admin_properties, durable_topic_configs};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -19,15 +19,20 @@ pub async fn create_topic(
     topic: &str,
     partitions: i32,
     replication_factor: i32,
+    seals: bool,
 ) -> Result<bool, IngestError> {
     let admin: AdminClient<DefaultClientContext> = client_config(&admin_properties(cfg))
         .create()
         .map_err(IngestError::Client)?;
-    let new = NewTopic::new(
+    let configs = durable_topic_configs(replication_factor, seals);
+    let mut new = NewTopic::new(
         topic,
         partitions,
         TopicReplication::Fixed(replication_factor),
     );
+    for (key, value) in &configs {
+        new = new.set(key, value);
+    }
     let opts = AdminOptions::new()
         .request_timeout(Some(cfg.request_timeout))
         .operation_timeout(Some(cfg.request_timeout));

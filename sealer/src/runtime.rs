@@ -112,7 +112,13 @@ impl Sealer {
         cprops
             .entry("statistics.interval.ms".into())
             .or_insert_with(|| "1000".into());
-        let (pprops, p_over) = producer_properties(&s.kafka);
+        let (mut pprops, p_over) = producer_properties(&s.kafka);
+        // One seal is in flight at a time and the loop waits for it: there is
+        // nothing to batch, so lingering (librdkafka's default 5 ms) only adds
+        // to every seal's round trip. A user's own setting still wins.
+        pprops
+            .entry("linger.ms".into())
+            .or_insert_with(|| "0".into());
         for o in c_over.iter().chain(&p_over) {
             tracing::warn!(property = %o.key, configured = %o.user_value, in_effect = %o.forced_value, "kafka property overridden: sealing guarantees depend on it");
         }

@@ -297,7 +297,7 @@ def make_event(tenant, seq, **over):
 class Sealers:
     """Starts and stops `auditlog seal` processes sharing one config and key."""
 
-    def __init__(self, stack, tmp_path, topic, kafka=None, properties=None, **sealer):
+    def __init__(self, stack, tmp_path, topic, kafka=None, properties=None, archiver=None, **sealer):
         self.stack = stack
         self.tmp = tmp_path
         self.topic = topic
@@ -311,8 +311,10 @@ class Sealers:
                     "max_records": 5000, "max_interval_ms": 500, "heartbeat_interval_ms": 2000, **sealer}
         # Short sessions so a dead or paused member's partitions move quickly.
         props = {"session.timeout.ms": "6000", "heartbeat.interval.ms": "1000", **(properties or {})}
+        # `archiver` settings matter to a sealer only through the shared config check (the
+        # memory plan reads sealer.max_bytes and archiver.group_max_seals together).
         self.config = stack.write_config(tmp_path / "sealer.toml", topic, sealer=settings, kafka=kafka or {},
-                                         **{"kafka.properties": props})
+                                         **{"kafka.properties": props}, **({"archiver": archiver} if archiver else {}))
         self.procs = []
 
     def start(self, metrics=False):
@@ -351,8 +353,8 @@ class Sealers:
 def sealers_factory(stack, tmp_path):
     made = []
 
-    def make(topic, kafka=None, properties=None, **sealer):
-        s = Sealers(stack, tmp_path, topic, kafka=kafka, properties=properties, **sealer)
+    def make(topic, kafka=None, properties=None, archiver=None, **sealer):
+        s = Sealers(stack, tmp_path, topic, kafka=kafka, properties=properties, archiver=archiver, **sealer)
         made.append(s)
         return s
 

@@ -140,7 +140,8 @@ def test_full_size_ranges_keep_the_whole_archiver_within_its_memory_budget(stack
                 prod.poll(0.1)
     assert prod.flush(60) == 0
     seal_bytes = seal_mib << 20
-    sealers = sealers_factory(topic, max_records=100_000, max_interval_ms=5_000, max_bytes=seal_bytes)
+    sealers = sealers_factory(topic, max_records=100_000, max_interval_ms=5_000, max_bytes=seal_bytes,
+                              archiver={"group_max_seals": 8, "memory_budget_mib": budget})
     sealers.start()
     prefix = f"mem-{uuid.uuid4().hex[:8]}/"
     archiver, _, _ = start_archiver(stack, tmp_path, topic, sealers, "audit-archive", prefix,
