@@ -186,6 +186,8 @@ def main():
     print(f"{'ratio (sealer / plain)':28} {sr:>12.2f} {rr:>16.2f} {cr:>13.2f}")
     print(f"goals: steady rate ratio >= 0.95 -> {'met' if sr >= 0.95 else 'NOT met'}; "
           f"CPU ratio <= 1.3 -> {'met' if cr <= 1.3 else 'NOT met'}")
+    record("broker ceiling: plain librdkafka consumer",
+           f"{base_steady:.0f} rec/s steady, {base_rate:.0f} rec/s end to end", None, None, "–", None)
     record("sealer: rate", f"{seal_steady:.0f} rec/s", f"{base_steady:.0f} rec/s (plain consumer)", sr, ">= 0.95", sr >= 0.95, seal_rss)
     record("sealer: CPU", f"{seal_cpu:.2f} s per 1M", f"{base_cpu:.2f} s per 1M", cr, "<= 1.3", cr <= 1.3, seal_rss)
     print(f"sealer peak RSS {seal_rss:.0f} MiB")

@@ -13,10 +13,10 @@ def main():
     for r in rows:
         ratio = "–" if r["ratio"] is None else f"{r['ratio']:.2f}"
         rss = "–" if r["rss_mib"] is None else f"{r['rss_mib']:.0f}"
-        print(f"| {r['stage']} | {r['measured']} | {r['baseline'] or '–'} | {ratio} | {r['goal']} | "
-              f"{'yes' if r['met'] else 'NO'} | {rss} |")
-    met = sum(1 for r in rows if r["met"])
-    print(f"\n{met} of {len(rows)} goals met")
+        met = "–" if r["met"] is None else ("yes" if r["met"] else "NO")
+        print(f"| {r['stage']} | {r['measured']} | {r['baseline'] or '–'} | {ratio} | {r['goal']} | {met} | {rss} |")
+    goals = [r for r in rows if r["met"] is not None]  # the broker's ceiling rows have no goal
+    print(f"\n{sum(1 for r in goals if r['met'])} of {len(goals)} goals met")
 
 
 if __name__ == "__main__":
