@@ -24,6 +24,7 @@ pub mod prove;
 pub mod registry;
 pub mod report;
 pub mod rows;
+pub mod selection;
 pub mod state;
 
 pub use audit::{Options, verify};

@@ -94,6 +94,15 @@ pub fn rfc3339_ms(s: &str) -> Result<i64, String> {
         .map_err(|_| format!("{s:?} is out of range"))
 }
 
+/// Ms since the epoch as an RFC 3339 UTC time (what every report prints;
+/// never raw milliseconds).
+pub fn utc(ms: i64) -> String {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| t.format(&Rfc3339).ok())
+        .unwrap_or_else(|| format!("{ms} ms since the epoch"))
+}
+
 fn parse_time(path: &Path, field: &str, s: &str) -> Result<i64, VerifyError> {
     rfc3339_ms(s).map_err(|e| bad(path, format!("{field} {e}")))
 }
@@ -182,9 +191,10 @@ impl Registry {
                 return Ok(&e.key);
             }
             outside = Some(format!(
-                "valid {}..{}, used at {at_ms}",
-                e.not_before_ms.map_or("-∞".into(), |v| v.to_string()),
-                e.not_after_ms.map_or("+∞".into(), |v| v.to_string())
+                "valid from {} until {}, used at {}",
+                e.not_before_ms.map_or("-∞".into(), utc),
+                e.not_after_ms.map_or("+∞".into(), utc),
+                utc(at_ms)
             ));
         }
         match outside {
