@@ -15,12 +15,17 @@ use crate::{Cli, Command, TopicsAction};
 /// Exit code for usage and configuration errors; 1 is for everything else.
 const EXIT_USAGE: u8 = 2;
 
+/// 2 for what the person running the command must fix (configuration,
+/// key files), 1 for everything else (README, "Exit codes").
 pub fn exit_code(e: &anyhow::Error) -> u8 {
-    if e.downcast_ref::<ConfigError>().is_some() {
-        EXIT_USAGE
-    } else {
-        1
-    }
+    let usage = e.chain().any(|c| {
+        c.downcast_ref::<ConfigError>().is_some()
+            || matches!(
+                c.downcast_ref::<sealer::SealerError>(),
+                Some(sealer::SealerError::Key { .. })
+            )
+    });
+    if usage { EXIT_USAGE } else { 1 }
 }
 
 pub fn run(cli: Cli) -> Result<ExitCode> {
@@ -32,14 +37,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     {
         return sample(count, seed, tenants);
     }
-    if let Command::Keygen { out } = &cli.command {
-        let (public, id) = sealer::keys::generate(out)?;
-        println!(
-            "secret key: {} (mode 0600)\npublic key: {}\nkey id:     {id}",
-            out.display(),
-            public.display()
-        );
-        return Ok(ExitCode::SUCCESS);
+    if let Command::Keygen { out, convert, kind } = &cli.command {
+        return keygen(out, convert.as_deref(), *kind);
     }
     if let Command::VerifyProof { file, keys } = &cli.command {
         // Offline: the config is optional when --keys names the registry.
@@ -75,6 +74,33 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             unreachable!("handled above")
         }
     }
+}
+
+fn keygen(
+    out: &std::path::Path,
+    convert: Option<&std::path::Path>,
+    kind: Option<crate::KeyKindArg>,
+) -> Result<ExitCode> {
+    use chain::keyfile::KeyKind;
+    if let Some(file) = convert {
+        let kind = match kind {
+            Some(crate::KeyKindArg::Public) => KeyKind::Public,
+            _ => KeyKind::Secret,
+        };
+        let (written, id) = sealer::keys::convert(file, kind)?;
+        for w in &written {
+            println!("converted:  {}", w.display());
+        }
+        println!("key id:     {id}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let (public, id) = sealer::keys::generate(out)?;
+    println!(
+        "secret key: {} (mode 0600)\npublic key: {}\nkey id:     {id}",
+        out.display(),
+        public.display()
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 fn toml_of(raw: &auditlog_config::raw::RawConfig) -> Result<String> {

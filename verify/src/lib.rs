@@ -45,6 +45,14 @@ pub enum VerifyError {
         /// What is wrong.
         message: String,
     },
+    /// A public key file is missing, of the wrong kind or malformed.
+    #[error("key file {path}: {message}")]
+    KeyFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
     /// The state file cannot be read or written.
     #[error("state file {path}: {message}")]
     State {

@@ -11,6 +11,7 @@
 use std::path::{Path, PathBuf};
 
 use chain::KeyId;
+use chain::keyfile::KeyKind;
 use chain::seal::verifying_key;
 use ed25519_dalek::VerifyingKey;
 use serde::Deserialize;
@@ -107,10 +108,18 @@ fn parse_time(path: &Path, field: &str, s: &str) -> Result<i64, VerifyError> {
     rfc3339_ms(s).map_err(|e| bad(path, format!("{field} {e}")))
 }
 
-/// Reads a 64-hex-digit public key file.
+/// Reads a public key file (`docs/FORMAT.md` §10a), refusing a secret key
+/// and an earlier release's file (with the conversion command), naming the
+/// file.
 pub fn read_public_key(path: &Path) -> Result<VerifyingKey, VerifyError> {
-    let text = std::fs::read_to_string(path).map_err(|e| bad(path, e.to_string()))?;
-    parse_public_key(path, text.trim())
+    let key_file = |message: String| VerifyError::KeyFile {
+        path: path.to_owned(),
+        message,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| key_file(e.to_string()))?;
+    let bytes = chain::keyfile::expect(&text, KeyKind::Public, &path.display().to_string())
+        .map_err(|e| key_file(e.to_string()))?;
+    verifying_key(&bytes).map_err(|e| key_file(e.to_string()))
 }
 
 fn parse_public_key(path: &Path, hex: &str) -> Result<VerifyingKey, VerifyError> {
@@ -245,8 +254,10 @@ mod tests {
     fn loads_a_file_with_relative_key_files() {
         let dir = std::env::temp_dir().join(format!("verify-reg-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
-        std::fs::write(dir.join("s.pub"), chain::hex::encode(key(3).as_bytes()))
-            .unwrap_or_else(|e| panic!("{e}"));
+        let public = chain::keyfile::encode(KeyKind::Public, key(3).as_bytes());
+        std::fs::write(dir.join("s.pub"), public).unwrap_or_else(|e| panic!("{e}"));
+        let secret = chain::keyfile::encode(KeyKind::Secret, &[3; 32]);
+        std::fs::write(dir.join("s.key"), secret).unwrap_or_else(|e| panic!("{e}"));
         let reg = dir.join("keys.toml");
         std::fs::write(
             &reg,
@@ -269,5 +280,12 @@ mod tests {
             .map(|e| e.to_string())
             .unwrap_or_default();
         assert!(err.contains("exactly one of public_key or file"), "{err}");
+        std::fs::write(&reg, "[[keys]]\nfile = \"s.key\"\nrole = \"sealer\"\n")
+            .unwrap_or_else(|e| panic!("{e}"));
+        let err = Registry::load(&reg)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("s.key: holds a SECRET key"), "{err}");
     }
 }
