@@ -3,6 +3,8 @@
 //! library crates.
 
 mod commands;
+mod output;
+mod show_config;
 mod telemetry;
 mod verify_cmd;
 

@@ -8,6 +8,8 @@ use anyhow::{Context, Result};
 use auditlog_config::Config;
 use verify::{Registry, Role, State};
 
+use crate::output::{outln, print};
+
 /// Exit codes of `verify`.
 const CLEAN: u8 = 0;
 const FINDINGS: u8 = 1;
@@ -196,10 +198,15 @@ async fn run(config: Config, args: VerifyArgs) -> Result<u8> {
     let finished_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(0));
-    match args.format {
-        Format::Json => println!("{}", report.to_json()),
-        Format::Html => print!("{}", verify::html::render(&report, &location, finished_ms)),
-        Format::Text => print!("{}", report.to_text(&location)),
+    let written = match args.format {
+        Format::Json => outln!("{}", report.to_json()),
+        Format::Html => print(&verify::html::render(&report, &location, finished_ms)),
+        Format::Text => print(&report.to_text(&location)),
+    };
+    if let Err(e) = written {
+        // Exit 2 whatever was found: a verdict nobody could read is no verdict.
+        eprintln!("error: {e:#}; the report was not delivered (exit 2)");
+        return Ok(CANNOT);
     }
     if let Some(path) = &args.metrics_file {
         let tmp = path.with_extension("tmp");
@@ -284,7 +291,7 @@ async fn run_prove(config: Config, a: ProveArgs) -> Result<()> {
                 proof.path.len()
             );
         }
-        None => println!("{json}"),
+        None => outln!("{json}")?,
     }
     Ok(())
 }
@@ -304,21 +311,24 @@ pub fn verify_proof(config: Option<Config>, file: &Path, keys: Option<&Path>) ->
         };
         Ok(verify::proof::check(&proof, &registry))
     };
-    match run() {
-        Ok(bad) if bad.is_empty() => {
-            println!(
+    let verdict = run().and_then(|bad| {
+        if bad.is_empty() {
+            outln!(
                 "proof {} holds: record, Merkle path, seal and manifest signatures all verify",
                 file.display()
-            );
-            ExitCode::from(CLEAN)
+            )?;
+            return Ok(CLEAN);
         }
-        Ok(bad) => {
-            println!("proof {} FAILS:", file.display());
-            for b in bad {
-                println!("  {b}");
-            }
-            ExitCode::from(FINDINGS)
-        }
+        let lines: Vec<String> = bad.iter().map(|b| format!("  {b}\n")).collect();
+        print(&format!(
+            "proof {} FAILS:\n{}",
+            file.display(),
+            lines.concat()
+        ))?;
+        Ok(FINDINGS)
+    });
+    match verdict {
+        Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::from(CANNOT)

@@ -24,6 +24,7 @@ pub mod env;
 pub mod kafka;
 pub mod memory;
 pub mod raw;
+pub mod secrets;
 mod validated;
 
 pub use validated::{

@@ -65,6 +65,16 @@ def test_the_archive_itself_verifies_clean(archive):
     assert "No findings: the archive is complete and untouched." in r.stdout
 
 
+def test_a_closed_or_full_stdout_exits_2_with_a_message_not_a_panic(archive):
+    """`verify | head -0` and `verify >/dev/full`: the report was not delivered, so no verdict (exit 2)."""
+    cmd = f"'{archive.stack.bin}' --config '{archive.config}' verify --format html"
+    for shell in (cmd + ' | head -0; echo "rc=${PIPESTATUS[0]}"', cmd + ' >/dev/full; echo "rc=$?"'):
+        r = subprocess.run(["bash", "-c", shell], capture_output=True, text=True, timeout=300, env=archive.env)
+        assert r.stdout.strip().endswith("rc=2"), (shell, r.stdout, r.stderr)
+        assert "error: cannot write to standard output" in r.stderr and "the report was not delivered" in r.stderr, r.stderr
+        assert "panicked" not in r.stderr
+
+
 def test_a_mistyped_prefix_is_not_clean_and_names_the_prefixes_that_exist(archive):
     typo = archive.prefix.replace("archive/", "archvie/")
     r = archive.verify("--prefix", typo)
