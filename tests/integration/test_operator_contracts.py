@@ -1,6 +1,6 @@
 """Issue 22: the contracts a person relies on. `auditlog config` never prints a secret and shows what
-is in effect; exit codes follow the README on every path (a closed or full stdout included). Each
-test checks the behaviour and the message."""
+is in effect; exit codes follow the README on every path (a closed or full stdout included); paths in
+the config follow the config file. Each test checks the behaviour and the message."""
 import json
 import os
 import socket
@@ -81,3 +81,32 @@ def test_a_busy_metrics_port_exits_2_naming_the_field(stack, tmp_path):
         r = run(stack, cfg, "seal")
     assert r.returncode == 2, (r.returncode, r.stderr)
     assert f"config field sealer.metrics_listen: cannot listen on 127.0.0.1:{port} for metrics" in r.stderr, r.stderr
+
+
+# --- 4. config-relative paths ----------------------------------------------------------------------
+
+def test_key_paths_resolve_against_the_config_file_not_the_working_directory(stack, tmp_path):
+    conf = tmp_path / "etc"
+    (conf / "keys").mkdir(parents=True)
+    for name in ("sealer", "archiver"):
+        assert stack.run("keygen", "--out", str(conf / "keys" / f"{name}.key")).returncode == 0
+    cfg = stack.write_config(conf / "auditlog.toml", "t",
+                             archiver={"key_file": "keys/archiver.key", "seal_keys": ["keys/sealer.pub"]},
+                             sealer={"key_file": "keys/sealer.key", "trusted_keys": [str(conf / "keys" / "archiver.pub")]})
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    r = run(stack, cfg, "config", cwd=elsewhere)
+    assert r.returncode == 0, r.stderr
+    shown = json.loads(r.stdout)
+    assert shown["sealer"]["key_file"] == str(conf / "keys" / "sealer.key")
+    assert shown["archiver"]["seal_keys"] == [str(conf / "keys" / "sealer.pub")]
+    assert shown["sealer"]["trusted_keys"] == [str(conf / "keys" / "archiver.pub")]  # absolute: unchanged
+    # verify-proof takes its keys from the config: they load from another working directory.
+    proof = elsewhere / "proof.json"
+    proof.write_text("{}")
+    r = run(stack, cfg, "verify-proof", str(proof), cwd=elsewhere)
+    assert r.returncode == 1 and "is not a proof" in r.stdout, (r.returncode, r.stdout, r.stderr)
+    # A value from the environment stays relative to the working directory, as a default does.
+    r = run(stack, cfg, "config", cwd=elsewhere, env={"AUDITLOG_SEALER__KEY_FILE": "here.key"})
+    shown = json.loads(r.stdout)
+    assert shown["sealer"]["key_file"] == "here.key" and shown["ingest"]["tls_cert_file"] == ""
