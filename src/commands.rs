@@ -486,39 +486,56 @@ async fn topics(config: Config, action: TopicsAction) -> Result<ExitCode> {
         }
         TopicsAction::Describe { topic, json } => {
             let topic = topic.unwrap_or_else(|| config.kafka.events_topic.clone());
+            let seals = config.sealer.seals_topic(&topic);
             let kafka = config.kafka.clone();
-            let info =
-                tokio::task::spawn_blocking(move || ingest::admin::describe_topic(&kafka, &topic))
-                    .await??;
+            let name = seals.clone();
+            let (info, seals_info) = tokio::task::spawn_blocking(move || {
+                let info = ingest::admin::describe_topic(&kafka, &topic)?;
+                let seals = match ingest::admin::describe_topic(&kafka, &name) {
+                    Ok(s) => Some(s),
+                    Err(ingest::IngestError::TopicMissing { .. }) => None,
+                    Err(e) => return Err(e),
+                };
+                Ok((info, seals))
+            })
+            .await??;
             if json {
-                outln!("{}", serde_json::to_string_pretty(&info)?)?;
+                let mut shown = serde_json::to_value(&info)?;
+                shown["seals"] = serde_json::to_value(&seals_info)?;
+                outln!("{}", serde_json::to_string_pretty(&shown)?)?;
             } else {
-                outln!(
-                    "topic {} ({} partitions, {} records retained)",
-                    info.topic,
-                    info.partitions.len(),
-                    info.records()
-                )?;
-                outln!(
-                    "{:>9} {:>7} {:>12} {:>12}",
-                    "partition",
-                    "leader",
-                    "start",
-                    "end"
-                )?;
-                for p in &info.partitions {
-                    outln!(
-                        "{:>9} {:>7} {:>12} {:>12}",
-                        p.partition,
-                        p.leader,
-                        p.low,
-                        p.high
-                    )?;
+                print_topic(&info)?;
+                match &seals_info {
+                    Some(s) => print_topic(s)?,
+                    None => outln!(
+                        "\nseals topic {seals} does not exist: create it with `auditlog topics create`"
+                    )?,
                 }
             }
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// One topic's partitions as a table.
+fn print_topic(info: &ingest::admin::TopicInfo) -> Result<()> {
+    let mut text = format!(
+        "topic {} ({} partitions, {} records retained)\n{:>9} {:>7} {:>12} {:>12}\n",
+        info.topic,
+        info.partitions.len(),
+        info.records(),
+        "partition",
+        "leader",
+        "start",
+        "end"
+    );
+    for p in &info.partitions {
+        text.push_str(&format!(
+            "{:>9} {:>7} {:>12} {:>12}\n",
+            p.partition, p.leader, p.low, p.high
+        ));
+    }
+    crate::output::print(&text)
 }
 
 fn sample(count: usize, seed: u64, tenants: usize) -> Result<ExitCode> {

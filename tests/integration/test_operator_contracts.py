@@ -1,11 +1,15 @@
 """Issue 22: the contracts a person relies on. `auditlog config` never prints a secret and shows what
 is in effect; exit codes follow the README on every path (a closed or full stdout included); paths in
-the config follow the config file. Each test checks the behaviour and the message."""
+the config follow the config file; the gateway's small mismatches. Each test checks the behaviour and
+the message."""
 import json
 import os
 import socket
 import subprocess
+import time
 
+import requests
+from conftest import make_event
 
 SECRETS = ["hunter2-file", "hunter3-jaas", "hunter4-env", "hunter5-oauth"]
 
@@ -110,3 +114,46 @@ def test_key_paths_resolve_against_the_config_file_not_the_working_directory(sta
     r = run(stack, cfg, "config", cwd=elsewhere, env={"AUDITLOG_SEALER__KEY_FILE": "here.key"})
     shown = json.loads(r.stdout)
     assert shown["sealer"]["key_file"] == "here.key" and shown["ingest"]["tls_cert_file"] == ""
+
+
+# --- 5. the small mismatches ------------------------------------------------------------------------
+
+def test_a_request_without_content_type_is_415_and_publishes_nothing(stack, gateway_factory):
+    topic = stack.create_topic(1)
+    gw = gateway_factory(topic)
+    r = requests.post(gw.url + "/v1/events", data=json.dumps(make_event("acme", 1)), timeout=30)
+    assert r.status_code == 415, r.text
+    body = r.json()
+    assert body["error"] == "unsupported_media_type"
+    assert body["message"].startswith("no Content-Type: send application/json"), body
+    assert gw.post(make_event("acme", 2)).status_code == 202
+    assert sum(stack.end_offsets(topic).values()) == 1, "only the request with a Content-Type was published"
+
+
+def test_a_body_over_the_limit_gets_a_json_413(stack, gateway_factory):
+    topic = stack.create_topic(1)
+    gw = gateway_factory(topic, max_body_bytes=65536)
+    r = gw.post([make_event("acme", i) for i in range(400)])
+    assert r.status_code == 413, r.text
+    assert r.headers["content-type"].startswith("application/json"), r.headers
+    assert r.json() == {"error": "body_too_large",
+                        "message": "the body is over ingest.max_body_bytes (65536 bytes); split it into several requests"}
+    assert sum(stack.end_offsets(topic).values()) == 0
+
+
+def test_topics_describe_includes_the_seals_topic(stack, tmp_path):
+    name = "test.describe-" + str(time.time_ns())
+    cfg = stack.write_config(tmp_path / "c.toml", name)
+    r = stack.run("topics", "describe", config=cfg)
+    assert r.returncode == 1 and f"topic {name} does not exist" in r.stderr, r.stderr
+    assert stack.run("topics", "create", "--partitions", "2", config=cfg).returncode == 0
+    r = stack.run("topics", "describe", config=cfg)
+    assert r.returncode == 0, r.stderr
+    assert f"topic {name} (2 partitions" in r.stdout and f"topic {name}.seals (2 partitions" in r.stdout, r.stdout
+    info = json.loads(stack.run("topics", "describe", "--json", config=cfg).stdout)
+    assert [p["partition"] for p in info["partitions"]] == [0, 1]
+    assert info["seals"]["topic"] == f"{name}.seals" and len(info["seals"]["partitions"]) == 2
+    lone = stack.create_topic(1)  # no seals topic
+    r = stack.run("topics", "describe", config=stack.write_config(tmp_path / "lone.toml", lone))
+    assert r.returncode == 0, r.stderr
+    assert f"seals topic {lone}.seals does not exist: create it with `auditlog topics create`" in r.stdout, r.stdout
