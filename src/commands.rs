@@ -10,17 +10,30 @@ use ingest::gateway::Gateway;
 use ingest::producer::EventProducer;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
 
+use crate::output::outln;
 use crate::{Cli, Command, TopicsAction};
 
 /// Exit code for usage and configuration errors; 1 is for everything else.
 const EXIT_USAGE: u8 = 2;
 
+/// 2 for what the person running the command must fix (configuration,
+/// key files), 1 for everything else (README, "Exit codes").
 pub fn exit_code(e: &anyhow::Error) -> u8 {
-    if e.downcast_ref::<ConfigError>().is_some() {
-        EXIT_USAGE
-    } else {
-        1
-    }
+    use archiver::ArchiverError as A;
+    use ingest::IngestError as I;
+    let usage = e.chain().any(|c| {
+        c.downcast_ref::<ConfigError>().is_some()
+            || matches!(
+                c.downcast_ref::<sealer::SealerError>(),
+                Some(sealer::SealerError::Key { .. })
+            )
+            || matches!(
+                c.downcast_ref::<I>(),
+                Some(I::Bind { .. } | I::Read { .. } | I::Tls(_))
+            )
+            || matches!(c.downcast_ref::<A>(), Some(A::BucketNotLocked { .. }))
+    });
+    if usage { EXIT_USAGE } else { 1 }
 }
 
 pub fn run(cli: Cli) -> Result<ExitCode> {
@@ -32,14 +45,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     {
         return sample(count, seed, tenants);
     }
-    if let Command::Keygen { out } = &cli.command {
-        let (public, id) = sealer::keys::generate(out)?;
-        println!(
-            "secret key: {} (mode 0600)\npublic key: {}\nkey id:     {id}",
-            out.display(),
-            public.display()
-        );
-        return Ok(ExitCode::SUCCESS);
+    if let Command::Keygen { out, convert, kind } = &cli.command {
+        return keygen(out, convert.as_deref(), *kind);
     }
     if let Command::VerifyProof { file, keys } = &cli.command {
         // Offline: the config is optional when --keys names the registry.
@@ -64,7 +71,11 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Publish { file } => runtime.block_on(publish(config, &file)),
         Command::Topics { action } => runtime.block_on(topics(config, action)),
         Command::Config => {
-            println!("{}", toml_of(&config.raw)?);
+            let (shown, notes) = crate::show_config::render(&config)?;
+            for note in notes {
+                eprintln!("{note}");
+            }
+            outln!("{}", serde_json::to_string_pretty(&shown)?)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Seal => runtime.block_on(seal(config)),
@@ -77,10 +88,31 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     }
 }
 
-fn toml_of(raw: &auditlog_config::raw::RawConfig) -> Result<String> {
-    // Render through serde_json so the output does not depend on a TOML
-    // serializer; the shape is the file's.
-    Ok(serde_json::to_string_pretty(raw)?)
+fn keygen(
+    out: &std::path::Path,
+    convert: Option<&std::path::Path>,
+    kind: Option<crate::KeyKindArg>,
+) -> Result<ExitCode> {
+    use chain::keyfile::KeyKind;
+    if let Some(file) = convert {
+        let kind = match kind {
+            Some(crate::KeyKindArg::Public) => KeyKind::Public,
+            _ => KeyKind::Secret,
+        };
+        let (written, id) = sealer::keys::convert(file, kind)?;
+        for w in &written {
+            outln!("converted:  {}", w.display())?;
+        }
+        outln!("key id:     {id}")?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let (public, id) = sealer::keys::generate(out)?;
+    outln!(
+        "secret key: {} (mode 0600)\npublic key: {}\nkey id:     {id}",
+        out.display(),
+        public.display()
+    )?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn init_logging(config: &Config) {
@@ -161,14 +193,21 @@ async fn ingest(config: Config) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Serves `GET /metrics` from `handle` on `addr` until the process ends.
+/// Serves `GET /metrics` from `handle` on `addr` until the process ends. A
+/// port that cannot be had is a configuration error (`field` names it).
 async fn serve_metrics(
+    field: &str,
     addr: std::net::SocketAddr,
     handle: metrics_exporter_prometheus::PrometheusHandle,
 ) -> Result<()> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
-        .with_context(|| format!("cannot listen on {addr} for metrics"))?;
+        .map_err(|e| ConfigError::Invalid {
+            field: field.to_owned(),
+            message: format!(
+                "cannot listen on {addr} for metrics: {e}; give each instance on a host its own port, or \"\" to disable"
+            ),
+        })?;
     let app = axum::Router::new().route(
         "/metrics",
         axum::routing::get(move || std::future::ready(handle.render())),
@@ -194,7 +233,7 @@ async fn seal(config: Config) -> Result<ExitCode> {
     crate::telemetry::spawn_process_metrics();
     let sc = &config.sealer;
     if let Some(addr) = sc.metrics_listen {
-        serve_metrics(addr, handle).await?;
+        serve_metrics("sealer.metrics_listen", addr, handle).await?;
     }
     let key = sealer::keys::load_signing_key(&sc.key_file)?;
     let mut public = vec![key.verifying_key()];
@@ -271,7 +310,7 @@ async fn archive(config: Config) -> Result<ExitCode> {
     crate::telemetry::spawn_process_metrics();
     let ac = &config.archiver;
     if let Some(addr) = ac.metrics_listen {
-        serve_metrics(addr, handle).await?;
+        serve_metrics("archiver.metrics_listen", addr, handle).await?;
     }
     let (store, s3) = store(&config, "the archiver").await?;
     let key = sealer::keys::load_signing_key(&ac.key_file)?;
@@ -399,7 +438,7 @@ async fn publish(config: Config, file: &str) -> Result<ExitCode> {
         .iter()
         .map(|(p, n)| format!("{p}:{n}"))
         .collect();
-    println!(
+    outln!(
         "published {} of {} events from {file} to {} in {:.1}s ({:.0} events/s); per partition {}",
         summary.published,
         validation.events,
@@ -407,7 +446,7 @@ async fn publish(config: Config, file: &str) -> Result<ExitCode> {
         secs,
         summary.published as f64 / secs,
         parts.join(" ")
-    );
+    )?;
     if !summary.failed.is_empty() {
         for (line, why) in summary.failed.iter().take(50) {
             eprintln!("{file}:{line}: not acknowledged: {why}");
@@ -438,43 +477,66 @@ async fn topics(config: Config, action: TopicsAction) -> Result<ExitCode> {
                     ingest::admin::create_topic(&config.kafka, name, partitions, rf, is_seals)
                         .await?;
                 if created {
-                    println!(
+                    outln!(
                         "created topic {name} with {partitions} partitions (replication factor {rf})"
-                    );
+                    )?;
                 } else {
-                    println!("topic {name} already exists");
+                    outln!("topic {name} already exists")?;
                 }
             }
         }
         TopicsAction::Describe { topic, json } => {
             let topic = topic.unwrap_or_else(|| config.kafka.events_topic.clone());
+            let seals = config.sealer.seals_topic(&topic);
             let kafka = config.kafka.clone();
-            let info =
-                tokio::task::spawn_blocking(move || ingest::admin::describe_topic(&kafka, &topic))
-                    .await??;
+            let name = seals.clone();
+            let (info, seals_info) = tokio::task::spawn_blocking(move || {
+                let info = ingest::admin::describe_topic(&kafka, &topic)?;
+                let seals = match ingest::admin::describe_topic(&kafka, &name) {
+                    Ok(s) => Some(s),
+                    Err(ingest::IngestError::TopicMissing { .. }) => None,
+                    Err(e) => return Err(e),
+                };
+                Ok((info, seals))
+            })
+            .await??;
             if json {
-                println!("{}", serde_json::to_string_pretty(&info)?);
+                let mut shown = serde_json::to_value(&info)?;
+                shown["seals"] = serde_json::to_value(&seals_info)?;
+                outln!("{}", serde_json::to_string_pretty(&shown)?)?;
             } else {
-                println!(
-                    "topic {} ({} partitions, {} records retained)",
-                    info.topic,
-                    info.partitions.len(),
-                    info.records()
-                );
-                println!(
-                    "{:>9} {:>7} {:>12} {:>12}",
-                    "partition", "leader", "start", "end"
-                );
-                for p in &info.partitions {
-                    println!(
-                        "{:>9} {:>7} {:>12} {:>12}",
-                        p.partition, p.leader, p.low, p.high
-                    );
+                print_topic(&info)?;
+                match &seals_info {
+                    Some(s) => print_topic(s)?,
+                    None => outln!(
+                        "\nseals topic {seals} does not exist: create it with `auditlog topics create`"
+                    )?,
                 }
             }
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// One topic's partitions as a table.
+fn print_topic(info: &ingest::admin::TopicInfo) -> Result<()> {
+    let mut text = format!(
+        "topic {} ({} partitions, {} records retained)\n{:>9} {:>7} {:>12} {:>12}\n",
+        info.topic,
+        info.partitions.len(),
+        info.records(),
+        "partition",
+        "leader",
+        "start",
+        "end"
+    );
+    for p in &info.partitions {
+        text.push_str(&format!(
+            "{:>9} {:>7} {:>12} {:>12}\n",
+            p.partition, p.leader, p.low, p.high
+        ));
+    }
+    crate::output::print(&text)
 }
 
 fn sample(count: usize, seed: u64, tenants: usize) -> Result<ExitCode> {

@@ -3,6 +3,8 @@
 //! library crates.
 
 mod commands;
+mod output;
+mod show_config;
 mod telemetry;
 mod verify_cmd;
 
@@ -74,13 +76,31 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         keys: Option<PathBuf>,
     },
-    /// Write a new Ed25519 key pair for signing seals or manifests.
+    /// Write a new Ed25519 key pair for signing seals or manifests, or
+    /// convert a key file of an earlier release (--convert).
     Keygen {
         /// Secret key file to create (mode 0600); the public key goes next to
-        /// it with the extension .pub.
-        #[arg(long, default_value = "sealer.key")]
+        /// it with its extension replaced by .pub (sealer.key -> sealer.pub).
+        #[arg(long, default_value = "sealer.key", conflicts_with = "convert")]
         out: PathBuf,
+        /// Rewrite an earlier release's key file (64 hex digits, no header)
+        /// in place in the format that names its kind; give --kind.
+        #[arg(long, value_name = "FILE", requires = "kind")]
+        convert: Option<PathBuf>,
+        /// What the file converted holds: a secret key (also converts and
+        /// checks the .pub beside it) or a public key.
+        #[arg(long, value_enum, requires = "convert")]
+        kind: Option<KeyKindArg>,
     },
+}
+
+/// `keygen --kind`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum KeyKindArg {
+    /// A secret (signing) key.
+    Secret,
+    /// A public (verifying) key.
+    Public,
 }
 
 #[derive(Debug, Subcommand)]

@@ -8,6 +8,8 @@ use anyhow::{Context, Result};
 use auditlog_config::Config;
 use verify::{Registry, Role, State};
 
+use crate::output::{outln, print};
+
 /// Exit codes of `verify`.
 const CLEAN: u8 = 0;
 const FINDINGS: u8 = 1;
@@ -60,6 +62,49 @@ pub struct VerifyArgs {
     /// S3 requests in flight at once.
     #[arg(long, default_value_t = 16)]
     concurrency: usize,
+    /// An empty selection (no manifest, no object) is expected: exit 0
+    /// instead of 2. Without it, a run that verified nothing never passes.
+    #[arg(long)]
+    allow_empty: bool,
+}
+
+/// A prefix names a directory: `audit` is read as `audit/` (the archiver
+/// refuses a prefix without the slash, so no archive lives at one), and
+/// stderr says so.
+pub fn normalise_prefix(prefix: String) -> String {
+    if prefix.is_empty() || prefix.ends_with('/') {
+        return prefix;
+    }
+    let with_slash = format!("{prefix}/");
+    eprintln!("note: prefix {prefix:?} read as {with_slash:?} (a prefix is a directory)");
+    with_slash
+}
+
+/// What only S3 can say about an empty selection: whether the bucket has
+/// Object Lock at all, and which prefixes exist one level above.
+async fn surroundings(
+    store: &archiver::store::Store,
+    prefix: &str,
+) -> verify::selection::Surroundings {
+    let bucket_not_locked = match store.check_bucket().await {
+        Err(archiver::ArchiverError::BucketNotLocked { message, .. }) => Some(message),
+        _ => None,
+    };
+    let parent = prefix
+        .trim_end_matches('/')
+        .rsplit_once('/')
+        .map_or(String::new(), |(p, _)| format!("{p}/"));
+    let nearby_prefixes = store
+        .list_dirs(&parent)
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|d| d != prefix)
+        .collect();
+    verify::selection::Surroundings {
+        bucket_not_locked,
+        nearby_prefixes,
+    }
 }
 
 /// Runs `verify`; any error is exit 2 (verification could not run).
@@ -97,13 +142,14 @@ async fn run(config: Config, args: VerifyArgs) -> Result<u8> {
     let (store, s3) = crate::commands::store(&config, "verify").await?;
     let registry = registry(&config, args.keys.as_deref())?;
     let state = args.state.as_deref().map(State::load).transpose()?;
-    let prefix = args
-        .prefix
-        .unwrap_or_else(|| config.archiver.prefix.clone());
+    let prefix = normalise_prefix(
+        args.prefix
+            .unwrap_or_else(|| config.archiver.prefix.clone()),
+    );
     let opts = verify::Options {
         prefix: prefix.clone(),
-        topics: args.topics,
-        partitions: args.partitions,
+        topics: args.topics.clone(),
+        partitions: args.partitions.clone(),
         retention: archiver::layout::Retention {
             default: config.archiver.retention,
             by_topic: config.archiver.retention_by_topic.clone(),
@@ -127,19 +173,40 @@ async fn run(config: Config, args: VerifyArgs) -> Result<u8> {
             b.set_position(done);
         }
     };
-    let (report, next) =
+    let (mut report, next) =
         verify::verify(&store, &registry, &opts, state.as_ref(), &progress).await?;
     if let Some(b) = &bar {
         b.finish_and_clear();
     }
     let location = format!("s3://{}/{prefix}", s3.bucket);
+    if report.selected_nothing() {
+        let filters = verify::selection::Filters {
+            location: &location,
+            topics: &args.topics,
+            partitions: &args.partitions,
+            since_ms: args.since,
+            until_ms: args.until,
+        };
+        let around = surroundings(&store, &prefix).await;
+        report.nothing_verified = Some(verify::selection::explain(
+            &report.selection,
+            &filters,
+            &around,
+        ));
+        report.empty_allowed = args.allow_empty;
+    }
     let finished_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(0));
-    match args.format {
-        Format::Json => println!("{}", report.to_json()),
-        Format::Html => print!("{}", verify::html::render(&report, &location, finished_ms)),
-        Format::Text => print!("{}", report.to_text(&location)),
+    let written = match args.format {
+        Format::Json => outln!("{}", report.to_json()),
+        Format::Html => print(&verify::html::render(&report, &location, finished_ms)),
+        Format::Text => print(&report.to_text(&location)),
+    };
+    if let Err(e) = written {
+        // Exit 2 whatever was found: a verdict nobody could read is no verdict.
+        eprintln!("error: {e:#}; the report was not delivered (exit 2)");
+        return Ok(CANNOT);
     }
     if let Some(path) = &args.metrics_file {
         let tmp = path.with_extension("tmp");
@@ -147,8 +214,14 @@ async fn run(config: Config, args: VerifyArgs) -> Result<u8> {
             .and_then(|()| std::fs::rename(&tmp, path))
             .with_context(|| format!("writing {}", path.display()))?;
     }
-    if !report.is_clean() {
+    if !report.findings.is_empty() {
         return Ok(FINDINGS);
+    }
+    if let (Some(why), false) = (&report.nothing_verified, args.allow_empty) {
+        eprintln!(
+            "error: nothing verified: {why}. Exit 2: an empty selection is never clean; pass --allow-empty if it is expected"
+        );
+        return Ok(CANNOT);
     }
     if let Some(path) = &args.state {
         next.save(path)?;
@@ -202,7 +275,7 @@ async fn run_prove(config: Config, a: ProveArgs) -> Result<()> {
         ),
     };
     let (store, _) = crate::commands::store(&config, "prove").await?;
-    let prefix = a.prefix.unwrap_or_else(|| config.archiver.prefix.clone());
+    let prefix = normalise_prefix(a.prefix.unwrap_or_else(|| config.archiver.prefix.clone()));
     let proof = verify::prove::prove(&store, &prefix, &target).await?;
     let json = verify::proof::to_json(&proof);
     match &a.out {
@@ -218,7 +291,7 @@ async fn run_prove(config: Config, a: ProveArgs) -> Result<()> {
                 proof.path.len()
             );
         }
-        None => println!("{json}"),
+        None => outln!("{json}")?,
     }
     Ok(())
 }
@@ -238,21 +311,24 @@ pub fn verify_proof(config: Option<Config>, file: &Path, keys: Option<&Path>) ->
         };
         Ok(verify::proof::check(&proof, &registry))
     };
-    match run() {
-        Ok(bad) if bad.is_empty() => {
-            println!(
+    let verdict = run().and_then(|bad| {
+        if bad.is_empty() {
+            outln!(
                 "proof {} holds: record, Merkle path, seal and manifest signatures all verify",
                 file.display()
-            );
-            ExitCode::from(CLEAN)
+            )?;
+            return Ok(CLEAN);
         }
-        Ok(bad) => {
-            println!("proof {} FAILS:", file.display());
-            for b in bad {
-                println!("  {b}");
-            }
-            ExitCode::from(FINDINGS)
-        }
+        let lines: Vec<String> = bad.iter().map(|b| format!("  {b}\n")).collect();
+        print(&format!(
+            "proof {} FAILS:\n{}",
+            file.display(),
+            lines.concat()
+        ))?;
+        Ok(FINDINGS)
+    });
+    match verdict {
+        Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::from(CANNOT)

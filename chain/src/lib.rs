@@ -9,6 +9,7 @@
 //!   key ids and the JSON form written to the seals topic;
 //! - [`checkpoint`]: signed statements across all partitions of the last
 //!   manifest each held, chained by digest;
+//! - [`keyfile`]: the self-describing text of secret and public key files;
 //! - [`canonical`]: the rule that picks the one canonical chain of seals out
 //!   of a seals partition, so sealer, archiver and verifier agree without
 //!   coordinating.
@@ -19,6 +20,7 @@
 pub mod canonical;
 pub mod checkpoint;
 pub mod hex;
+pub mod keyfile;
 pub mod link;
 pub mod manifest;
 pub mod merkle;
@@ -65,4 +67,8 @@ pub enum ChainError {
     /// A key file's bytes are not a key.
     #[error("not an Ed25519 key: {0}")]
     BadKey(String),
+    /// A key file is not of the kind asked for, is of an earlier release's
+    /// format, or is not a key file (`docs/FORMAT.md` §10a).
+    #[error("{0}")]
+    KeyFile(String),
 }

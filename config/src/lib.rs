@@ -23,7 +23,9 @@ pub mod client;
 pub mod env;
 pub mod kafka;
 pub mod memory;
+pub mod paths;
 pub mod raw;
+pub mod secrets;
 mod validated;
 
 pub use validated::{
@@ -73,7 +75,8 @@ pub enum ConfigError {
 
 impl Config {
     /// Loads `path` (or only defaults when `None`), applies `AUDITLOG_*`
-    /// overrides from `vars`, and validates.
+    /// overrides from `vars`, and validates. Relative file paths the file sets resolve against its
+    /// directory ([`paths`]).
     pub fn load(
         path: Option<&Path>,
         vars: impl IntoIterator<Item = (String, String)>,
@@ -88,19 +91,38 @@ impl Config {
             ),
             None => (String::new(), "defaults".to_owned()),
         };
-        Config::from_toml(&text, &origin, vars)
+        // Paths in the file mean the same from any working directory.
+        let dir = path
+            .and_then(Path::parent)
+            .filter(|d| !d.as_os_str().is_empty());
+        Config::from_toml_at(&text, &origin, dir, vars)
     }
 
-    /// Like [`Config::load`] over TOML text already in memory.
+    /// Like [`Config::load`] over TOML text already in memory, with no
+    /// file directory to resolve paths against.
     pub fn from_toml(
         text: &str,
         origin: &str,
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        Config::from_toml_at(text, origin, None, vars)
+    }
+
+    /// Like [`Config::from_toml`]; relative file paths the text sets
+    /// resolve against `dir`, the file's directory ([`paths`]).
+    pub fn from_toml_at(
+        text: &str,
+        origin: &str,
+        dir: Option<&Path>,
         vars: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Config, ConfigError> {
         let mut table: toml::Table = toml::from_str(text).map_err(|e| ConfigError::Parse {
             origin: origin.to_owned(),
             message: e.to_string(),
         })?;
+        if let Some(dir) = dir {
+            paths::resolve_file_paths(&mut table, dir);
+        }
         let overridden = env::apply_overrides(&mut table, vars)?;
         let raw: raw::RawConfig =
             table

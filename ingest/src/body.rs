@@ -67,10 +67,12 @@ impl BodyError {
     }
 }
 
-/// Chooses the framing from a `Content-Type` header (absent means JSON).
+/// Chooses the framing from a `Content-Type` header. A request without
+/// one is refused (415, as the README says) rather than guessed at: the
+/// framing decides what counts as one event, so it must be stated.
 pub fn format_of(content_type: Option<&str>) -> Result<BodyFormat, BodyError> {
     let Some(ct) = content_type else {
-        return Ok(BodyFormat::Json);
+        return Err(BodyError::UnsupportedMediaType(String::new()));
     };
     let essence = ct
         .split(';')
@@ -79,7 +81,7 @@ pub fn format_of(content_type: Option<&str>) -> Result<BodyFormat, BodyError> {
         .trim()
         .to_ascii_lowercase();
     match essence.as_str() {
-        "application/json" | "" => Ok(BodyFormat::Json),
+        "application/json" => Ok(BodyFormat::Json),
         "application/x-ndjson" | "application/ndjson" | "application/jsonl" => {
             Ok(BodyFormat::Ndjson)
         }
@@ -238,7 +240,11 @@ mod tests {
 
     #[test]
     fn content_types() {
-        assert_eq!(format_of(None), Ok(BodyFormat::Json));
+        assert_eq!(
+            format_of(None),
+            Err(BodyError::UnsupportedMediaType(String::new()))
+        );
+        assert_eq!(format_of(Some("")).expect_err("empty").status(), 415);
         assert_eq!(
             format_of(Some("application/json; charset=utf-8")),
             Ok(BodyFormat::Json)

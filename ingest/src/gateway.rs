@@ -82,7 +82,11 @@ impl Gateway {
                     bounded(bound, req, next)
                 },
             ))
-            .layer(axum::middleware::from_fn(close_after_unread_body))
+            .layer(axum::middleware::from_fn(
+                move |req: axum::extract::Request, next: axum::middleware::Next| {
+                    close_after_unread_body(limit, req, next)
+                },
+            ))
             .layer(DefaultBodyLimit::max(limit))
             .with_state(self)
     }
@@ -226,11 +230,26 @@ async fn bounded(
 /// A body refused for its size (413) or its upload time (408) was not read
 /// to the end, so the server closes the connection after answering; saying
 /// `Connection: close` keeps clients from reusing it for their next request.
+/// The body limit's own 413 (plain text from axum) is answered in JSON like
+/// every other refusal.
 async fn close_after_unread_body(
+    limit: usize,
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
     let mut response = next.run(req).await;
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if response.status() == StatusCode::PAYLOAD_TOO_LARGE && !is_json {
+        response = (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            Json(json!({"error": "body_too_large",
+                "message": format!("the body is over ingest.max_body_bytes ({limit} bytes); split it into several requests")})),
+        )
+            .into_response();
+    }
     if matches!(
         response.status(),
         StatusCode::PAYLOAD_TOO_LARGE | StatusCode::REQUEST_TIMEOUT
@@ -380,6 +399,10 @@ async fn handle(g: &Gateway, grant: Option<&Grant>, headers: &HeaderMap, body: &
 fn refusal(e: BodyError) -> Response {
     let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST);
     let body = match e {
+        BodyError::UnsupportedMediaType(ct) if ct.is_empty() => {
+            json!({"error": "unsupported_media_type",
+            "message": "no Content-Type: send application/json (one event or an array) or application/x-ndjson (one event per line)"})
+        }
         BodyError::UnsupportedMediaType(ct) => json!({"error": "unsupported_media_type",
             "message": format!("content type {ct:?} is not application/json or application/x-ndjson")}),
         BodyError::Malformed(message) => json!({"error": "malformed_body", "message": message}),

@@ -14,7 +14,7 @@ from datetime import datetime
 
 import pyarrow.parquet as pq
 from derivedcheck import check_derived
-from chaincheck import digest, genesis, key_id, link, merkle_root, sha, well_formed
+from chaincheck import digest, genesis, key_id, link, load_public, merkle_root, sha, well_formed
 from chaincheck import signing_message as seal_message
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -134,7 +134,7 @@ def load_registry(path):
     base = path.parent
     out = []
     for k in raw["keys"]:
-        pub = bytes.fromhex(k["public_key"] if "public_key" in k else (base / k["file"]).read_text().strip())
+        pub = bytes.fromhex(k["public_key"]) if "public_key" in k else load_public(base / k["file"])
         out.append({"pub": pub, "id": key_id(pub).hex(), "role": k["role"],
                     "nb": rfc3339_ms(k["not_before"]) if "not_before" in k else None,
                     "na": rfc3339_ms(k["not_after"]) if "not_after" in k else None})

@@ -72,12 +72,24 @@ def signing_message(s):
     ])
 
 
+SECRET_HEADER = "auditlog-ed25519-secret-key-v1"
+PUBLIC_HEADER = "auditlog-ed25519-public-key-v1"
+
+
+def read_key_file(path, header):
+    """The 32 bytes of a key file (docs/FORMAT.md §10a): the header line naming its kind, then 64 hex digits."""
+    lines = open(path).read().split()
+    if len(lines) != 2 or lines[0] != header:
+        raise ValueError(f"{path} is not a {header} file")
+    return bytes.fromhex(lines[1])
+
+
 def load_public(path):
-    return bytes.fromhex(open(path).read().strip())
+    return read_key_file(path, PUBLIC_HEADER)
 
 
 def load_secret(path):
-    return Ed25519PrivateKey.from_private_bytes(bytes.fromhex(open(path).read().strip()))
+    return Ed25519PrivateKey.from_private_bytes(read_key_file(path, SECRET_HEADER))
 
 
 def sign(seal, secret):

@@ -31,7 +31,7 @@ def malformed(rng):
 
 def _request(rng, kind):
     good = json.dumps(make_event("acme", rng.randrange(1000)))
-    auth = {"Authorization": f"Bearer {TOKEN}"}
+    auth = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
     if kind == 0:  # random bytes
         return "POST", "/v1/events", {**auth, "Content-Type": "application/json"}, rng.randbytes(rng.randrange(1, 4096))
     if kind == 1:  # truncated event
@@ -50,12 +50,16 @@ def _request(rng, kind):
     if kind == 4:  # nesting far deeper than any parser should follow
         depth = rng.randrange(200, 20_000)
         return "POST", "/v1/events", auth, "[" * depth + "]" * depth
-    if kind == 5:  # a media type the gateway does not take
+    if kind == 5:  # a media type the gateway does not take, or none at all
+        if rng.random() < 0.25:
+            return "POST", "/v1/events", {"Authorization": auth["Authorization"]}, good
         return "POST", "/v1/events", {**auth, "Content-Type": rng.choice(["text/xml", "application/octet-stream", "multipart/form-data"])}, good
     if kind == 6:  # over the body limit
         return "POST", "/v1/events", auth, "[" + ",".join([good] * 300) + "]"
     if kind == 7:  # no token, or a wrong one
-        headers = {} if rng.random() < 0.5 else {"Authorization": "Bearer " + rng.randbytes(12).hex()}
+        headers = {"Content-Type": "application/json"}
+        if rng.random() < 0.5:
+            headers["Authorization"] = "Bearer " + rng.randbytes(12).hex()
         return "POST", "/v1/events", headers, good
     if kind == 8:  # invalid UTF-8 inside a string
         return "POST", "/v1/events", auth, good.encode().replace(b"thing.do", b"thing.\xff\xfe")

@@ -539,8 +539,13 @@ def test_time_topic_and_partition_filters_narrow_the_run(archives):
     code, later = run("--partition", str(partition), "--since", since)
     expected = sum(1 for _, m in ms if m["seals"][-1]["sealed_at_ms"] >= since_ms)
     assert code == 0 and later["partitions"][f"{archives.topic}/{partition}"]["manifests"] == expected < len(ms)
-    code, none = run("--until", "2000-01-01T00:00:00Z")
-    assert code == 0 and none["partitions"] == {}
+    # A window that selects nothing is never clean (exit 2, issue 22) unless --allow-empty says it is expected.
+    r = subprocess.run([archives.stack.bin, "--config", str(archives.config("clean")), "verify", "--format", "json",
+                        "--keys", str(archives.registry), "--until", "2000-01-01T00:00:00Z"],
+                       capture_output=True, text=True, env=archives.env, timeout=120)
+    assert r.returncode == 2 and "the time window [-∞, 2000-01-01T00:00:00Z) selects none" in r.stderr, r.stderr
+    code, none = run("--until", "2000-01-01T00:00:00Z", "--allow-empty")
+    assert code == 0 and none["partitions"] == {} and "selects none" in none["nothing_verified"]
     r = subprocess.run([archives.stack.bin, "--config", str(archives.config("clean")), "verify", "--since", "yesterday"],
                        capture_output=True, text=True, env=archives.env)
     assert r.returncode == 2 and "RFC 3339" in r.stderr

@@ -20,6 +20,7 @@ use crate::finding::{Finding, FindingKind};
 use crate::registry::Registry;
 use crate::report::{CheckpointStatus, RangeStatus, Report};
 use crate::rows::{read_events, read_rows};
+use crate::selection::Selection;
 use crate::state::{Accepted, Present, State};
 
 /// An object's rows, decoded off the IO task.
@@ -118,6 +119,7 @@ pub async fn verify(
             _ => None,
         })
         .collect();
+    let selection = Selection::of_listing(&opts.prefix, by_key.keys(), manifest_keys.len());
     let total = manifest_keys.len() as u64;
     let done = std::sync::atomic::AtomicU64::new(0);
     let checked: Vec<Result<Checked, VerifyError>> = futures::stream::iter(manifest_keys.iter())
@@ -139,12 +141,18 @@ pub async fn verify(
         .collect()
         .await;
 
-    let mut report = Report::default();
+    let mut report = Report {
+        selection,
+        ..Report::default()
+    };
     let mut referenced = BTreeSet::new();
     let mut per_part: BTreeMap<(String, i32), Vec<(String, Manifest)>> = BTreeMap::new();
     for c in checked {
         let c = c?;
         if c.skipped {
+            if let Some(m) = &c.manifest {
+                report.selection.outside_window(m.seals.sealed_at_ms());
+            }
             continue;
         }
         let (topic, partition) = match parse_key(&opts.prefix, &c.key) {
@@ -418,6 +426,7 @@ async fn check_manifest(
     };
     if !opts.in_time(m.seals.sealed_at_ms()) {
         c.skipped = true;
+        c.manifest = Some(m);
         return Ok(c);
     }
     let mut older = Vec::new();

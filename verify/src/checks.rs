@@ -8,7 +8,7 @@ use chain::manifest::{Manifest, Seals};
 use chain::{Seal, SealKind, merkle};
 
 use crate::finding::{Finding, FindingKind as K};
-use crate::registry::{KeyProblem, Registry, Role};
+use crate::registry::{KeyProblem, Registry, Role, utc};
 use crate::rows::Row;
 
 fn key_finding(
@@ -418,7 +418,9 @@ pub fn check_retention(
         (_, Some(u)) if u < min_until_secs => f(
             K::RetentionTooShort,
             format!(
-                "retained until {u}, policy requires at least {min_until_secs} (seconds since the epoch)"
+                "retained until {}, policy requires at least {}",
+                utc(u.saturating_mul(1000)),
+                utc(min_until_secs.saturating_mul(1000))
             ),
         ),
         _ => Vec::new(),

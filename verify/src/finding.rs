@@ -124,6 +124,21 @@ impl Finding {
         self
     }
 
+    /// Where it is, for people: `topic/partition`, or `whole archive` for a
+    /// finding about no one partition (an unreferenced object, a
+    /// checkpoint); never `/-1`.
+    pub fn place(&self) -> String {
+        if self.partition < 0 {
+            if self.topic.is_empty() {
+                "whole archive".into()
+            } else {
+                self.topic.clone()
+            }
+        } else {
+            format!("{}/{}", self.topic, self.partition)
+        }
+    }
+
     /// Names the offsets concerned.
     pub fn offsets(mut self, first: i64, last: i64) -> Self {
         self.offsets = Some((first, last));
@@ -133,13 +148,7 @@ impl Finding {
 
 impl std::fmt::Display for Finding {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{:<26} {}/{}",
-            self.kind.name(),
-            self.topic,
-            self.partition
-        )?;
+        write!(f, "{:<26} {}", self.kind.name(), self.place())?;
         if let Some((a, b)) = self.offsets {
             write!(f, " offsets {a}..={b}")?;
         }
@@ -148,5 +157,29 @@ impl std::fmt::Display for Finding {
             write!(f, " [{k}]")?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_finding_about_no_partition_names_its_key_not_minus_one() {
+        let f = Finding::new(
+            FindingKind::UnreferencedObject,
+            "",
+            -1,
+            "no manifest names it",
+        )
+        .at("audit/stray.bin");
+        let text = f.to_string();
+        assert!(!text.contains("/-1"), "{text}");
+        assert!(
+            text.contains("whole archive: no manifest names it [audit/stray.bin]"),
+            "{text}"
+        );
+        let p = Finding::new(FindingKind::RecordAltered, "t", 3, "x").offsets(5, 9);
+        assert!(p.to_string().contains("t/3 offsets 5..=9: x"), "{p}");
     }
 }

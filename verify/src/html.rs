@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
+use crate::registry::utc;
 use crate::report::{RangeStatus, Report};
 
 fn esc(s: &str) -> String {
@@ -13,16 +14,6 @@ fn esc(s: &str) -> String {
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
-}
-
-fn utc(ms: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_else(|| ms.to_string())
 }
 
 const WIDTH: f64 = 900.0;
@@ -133,15 +124,19 @@ pub fn render(report: &Report, location: &str, generated_at_ms: i64) -> String {
             .map_or(String::new(), |(a, b)| format!("{a}..={b}"));
         let _ = write!(
             findings,
-            "<tr class=\"finding\"><td><code>{}</code></td><td>{}/{}</td><td>{offsets}</td><td>{}</td><td><code>{}</code></td></tr>",
+            "<tr class=\"finding\"><td><code>{}</code></td><td>{}</td><td>{offsets}</td><td>{}</td><td><code>{}</code></td></tr>",
             esc(&f.kind.name()),
-            esc(&f.topic),
-            f.partition,
+            esc(&f.place()),
             esc(&f.detail),
             esc(f.key.as_deref().unwrap_or(""))
         );
     }
-    let verdict = if clean {
+    let verdict = if let Some(why) = &report.nothing_verified {
+        format!(
+            "<p id=\"verdict\" class=\"findings\">NOTHING VERIFIED — {}. This is not a clean result.</p>",
+            esc(why)
+        )
+    } else if clean {
         "<p id=\"verdict\" class=\"clean\">CLEAN — every manifest, object, seal, signature, chain link and retention setting checked; no findings.</p>".to_owned()
     } else {
         format!(

@@ -24,6 +24,7 @@ pub mod prove;
 pub mod registry;
 pub mod report;
 pub mod rows;
+pub mod selection;
 pub mod state;
 
 pub use audit::{Options, verify};
@@ -39,6 +40,14 @@ pub enum VerifyError {
     /// The key registry file is wrong.
     #[error("key registry {path}: {message}")]
     Registry {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// A public key file is missing, of the wrong kind or malformed.
+    #[error("key file {path}: {message}")]
+    KeyFile {
         /// The file.
         path: PathBuf,
         /// What is wrong.

@@ -8,7 +8,8 @@ use crate::report::Report;
 
 /// Findings of the last run, by name (0 for a clean run).
 pub const FINDINGS: &str = "auditlog_verify_findings";
-/// 1 if the last run had no findings, else 0.
+/// 1 if the last run had no findings and verified something (or
+/// `--allow-empty` expected nothing), else 0.
 pub const CLEAN: &str = "auditlog_verify_clean";
 /// When the last run finished, seconds since the epoch.
 pub const LAST_RUN: &str = "auditlog_verify_last_run_timestamp_seconds";

@@ -11,6 +11,7 @@
 use std::path::{Path, PathBuf};
 
 use chain::KeyId;
+use chain::keyfile::KeyKind;
 use chain::seal::verifying_key;
 use ed25519_dalek::VerifyingKey;
 use serde::Deserialize;
@@ -94,14 +95,31 @@ pub fn rfc3339_ms(s: &str) -> Result<i64, String> {
         .map_err(|_| format!("{s:?} is out of range"))
 }
 
+/// Ms since the epoch as an RFC 3339 UTC time (what every report prints;
+/// never raw milliseconds).
+pub fn utc(ms: i64) -> String {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| t.format(&Rfc3339).ok())
+        .unwrap_or_else(|| format!("{ms} ms since the epoch"))
+}
+
 fn parse_time(path: &Path, field: &str, s: &str) -> Result<i64, VerifyError> {
     rfc3339_ms(s).map_err(|e| bad(path, format!("{field} {e}")))
 }
 
-/// Reads a 64-hex-digit public key file.
+/// Reads a public key file (`docs/FORMAT.md` §10a), refusing a secret key
+/// and an earlier release's file (with the conversion command), naming the
+/// file.
 pub fn read_public_key(path: &Path) -> Result<VerifyingKey, VerifyError> {
-    let text = std::fs::read_to_string(path).map_err(|e| bad(path, e.to_string()))?;
-    parse_public_key(path, text.trim())
+    let key_file = |message: String| VerifyError::KeyFile {
+        path: path.to_owned(),
+        message,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| key_file(e.to_string()))?;
+    let bytes = chain::keyfile::expect(&text, KeyKind::Public, &path.display().to_string())
+        .map_err(|e| key_file(e.to_string()))?;
+    verifying_key(&bytes).map_err(|e| key_file(e.to_string()))
 }
 
 fn parse_public_key(path: &Path, hex: &str) -> Result<VerifyingKey, VerifyError> {
@@ -182,9 +200,10 @@ impl Registry {
                 return Ok(&e.key);
             }
             outside = Some(format!(
-                "valid {}..{}, used at {at_ms}",
-                e.not_before_ms.map_or("-∞".into(), |v| v.to_string()),
-                e.not_after_ms.map_or("+∞".into(), |v| v.to_string())
+                "valid from {} until {}, used at {}",
+                e.not_before_ms.map_or("-∞".into(), utc),
+                e.not_after_ms.map_or("+∞".into(), utc),
+                utc(at_ms)
             ));
         }
         match outside {
@@ -235,8 +254,10 @@ mod tests {
     fn loads_a_file_with_relative_key_files() {
         let dir = std::env::temp_dir().join(format!("verify-reg-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
-        std::fs::write(dir.join("s.pub"), chain::hex::encode(key(3).as_bytes()))
-            .unwrap_or_else(|e| panic!("{e}"));
+        let public = chain::keyfile::encode(KeyKind::Public, key(3).as_bytes());
+        std::fs::write(dir.join("s.pub"), public).unwrap_or_else(|e| panic!("{e}"));
+        let secret = chain::keyfile::encode(KeyKind::Secret, &[3; 32]);
+        std::fs::write(dir.join("s.key"), secret).unwrap_or_else(|e| panic!("{e}"));
         let reg = dir.join("keys.toml");
         std::fs::write(
             &reg,
@@ -259,5 +280,12 @@ mod tests {
             .map(|e| e.to_string())
             .unwrap_or_default();
         assert!(err.contains("exactly one of public_key or file"), "{err}");
+        std::fs::write(&reg, "[[keys]]\nfile = \"s.key\"\nrole = \"sealer\"\n")
+            .unwrap_or_else(|e| panic!("{e}"));
+        let err = Registry::load(&reg)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("s.key: holds a SECRET key"), "{err}");
     }
 }

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::finding::Finding;
+use crate::selection::Selection;
 
 /// Counts for one partition.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -83,6 +84,15 @@ pub struct Report {
     pub ranges: Vec<RangeStatus>,
     /// The checkpoints (not read by a run with a time window).
     pub checkpoints: CheckpointStatus,
+    /// What the listing held, before and after the run's filters.
+    pub selection: Selection,
+    /// Set when the run checked no manifest and found no object: why
+    /// nothing was verified. Such a run is never clean.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nothing_verified: Option<String>,
+    /// `--allow-empty`: an empty selection was expected, so it is not a
+    /// failure (it is still reported as nothing verified).
+    pub empty_allowed: bool,
 }
 
 fn ser_parts<S: serde::Serializer>(
@@ -93,9 +103,18 @@ fn ser_parts<S: serde::Serializer>(
 }
 
 impl Report {
-    /// No findings.
+    /// No findings, and something was verified (or `--allow-empty` said
+    /// that nothing was expected).
     pub fn is_clean(&self) -> bool {
+        self.findings.is_empty() && (self.nothing_verified.is_none() || self.empty_allowed)
+    }
+
+    /// The run checked no manifest and met no object (findings aside): an
+    /// empty selection, which must not pass for a clean archive.
+    pub fn selected_nothing(&self) -> bool {
         self.findings.is_empty()
+            && self.unreferenced == 0
+            && self.partitions.values().all(|s| s.manifests == 0)
     }
 
     /// The JSON form.
@@ -154,7 +173,16 @@ impl Report {
                 self.checkpoints.present
             )),
         }
-        if self.findings.is_empty() {
+        if let Some(why) = &self.nothing_verified {
+            out.push_str(&format!(
+                "\nNothing verified: {why}.\n{}\n",
+                if self.empty_allowed {
+                    "--allow-empty: an empty selection was expected; no manifest and no object was checked."
+                } else {
+                    "This is not a clean result: no manifest and no object was checked."
+                }
+            ));
+        } else if self.findings.is_empty() {
             out.push_str("\nNo findings: the archive is complete and untouched.\n");
         } else {
             out.push_str(&format!("\n{} finding(s):\n", self.findings.len()));
