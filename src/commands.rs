@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use auditlog_config::{Config, ConfigError, LogFormat};
+use auditlog_kafka::settings::TopicRole;
 use ingest::gateway::Gateway;
 use ingest::producer::EventProducer;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
@@ -32,6 +33,26 @@ pub fn exit_code(e: &anyhow::Error) -> u8 {
                 Some(I::Bind { .. } | I::Read { .. } | I::Tls(_))
             )
             || matches!(c.downcast_ref::<A>(), Some(A::BucketNotLocked { .. }))
+            || c.downcast_ref::<auditlog_kafka::KafkaError>()
+                .or(match c.downcast_ref::<sealer::SealerError>() {
+                    Some(sealer::SealerError::Preflight(k)) => Some(k),
+                    _ => None,
+                })
+                .or(match c.downcast_ref::<A>() {
+                    Some(A::Preflight(k)) => Some(k),
+                    _ => None,
+                })
+                .or(match c.downcast_ref::<I>() {
+                    Some(I::Kafka(k)) => Some(k),
+                    _ => None,
+                })
+                .is_some_and(|k| {
+                    matches!(
+                        k,
+                        auditlog_kafka::KafkaError::UnsafeTopic(_)
+                            | auditlog_kafka::KafkaError::Client(_)
+                    )
+                })
     });
     if usage { EXIT_USAGE } else { 1 }
 }
@@ -230,6 +251,7 @@ async fn seal(config: Config) -> Result<ExitCode> {
         .install_recorder()
         .context("installing the metrics recorder")?;
     sealer::telemetry::describe();
+    auditlog_kafka::telemetry::describe();
     crate::telemetry::spawn_process_metrics();
     let sc = &config.sealer;
     if let Some(addr) = sc.metrics_listen {
@@ -307,6 +329,7 @@ async fn archive(config: Config) -> Result<ExitCode> {
         .install_recorder()
         .context("installing the metrics recorder")?;
     archiver::telemetry::describe();
+    auditlog_kafka::telemetry::describe();
     crate::telemetry::spawn_process_metrics();
     let ac = &config.archiver;
     if let Some(addr) = ac.metrics_listen {
@@ -473,9 +496,14 @@ async fn topics(config: Config, action: TopicsAction) -> Result<ExitCode> {
             let rf = replication_factor.unwrap_or(config.kafka.replication_factor);
             let seals = config.sealer.seals_topic(&topic);
             for (name, is_seals) in [(&topic, false), (&seals, true)] {
-                let created =
-                    ingest::admin::create_topic(&config.kafka, name, partitions, rf, is_seals)
-                        .await?;
+                let created = auditlog_kafka::admin::create_topic(
+                    &config.kafka,
+                    name,
+                    partitions,
+                    rf,
+                    is_seals,
+                )
+                .await?;
                 if created {
                     outln!(
                         "created topic {name} with {partitions} partitions (replication factor {rf})"
@@ -490,19 +518,25 @@ async fn topics(config: Config, action: TopicsAction) -> Result<ExitCode> {
             let seals = config.sealer.seals_topic(&topic);
             let kafka = config.kafka.clone();
             let name = seals.clone();
-            let (info, seals_info) = tokio::task::spawn_blocking(move || {
-                let info = ingest::admin::describe_topic(&kafka, &topic)?;
-                let seals = match ingest::admin::describe_topic(&kafka, &name) {
+            let (info, seals_info, settings) = tokio::task::spawn_blocking(move || {
+                let info = auditlog_kafka::admin::describe_topic(&kafka, &topic)?;
+                let seals = match auditlog_kafka::admin::describe_topic(&kafka, &name) {
                     Ok(s) => Some(s),
-                    Err(ingest::IngestError::TopicMissing { .. }) => None,
+                    Err(auditlog_kafka::KafkaError::TopicMissing { .. }) => None,
                     Err(e) => return Err(e),
                 };
-                Ok((info, seals))
+                let mut judged = vec![(topic, TopicRole::Events)];
+                if seals.is_some() {
+                    judged.push((name, TopicRole::Seals));
+                }
+                let settings = auditlog_kafka::admin::judge(&kafka, &judged)?.checks;
+                Ok((info, seals, settings))
             })
             .await??;
             if json {
                 let mut shown = serde_json::to_value(&info)?;
                 shown["seals"] = serde_json::to_value(&seals_info)?;
+                shown["settings"] = serde_json::to_value(&settings)?;
                 outln!("{}", serde_json::to_string_pretty(&shown)?)?;
             } else {
                 print_topic(&info)?;
@@ -512,14 +546,44 @@ async fn topics(config: Config, action: TopicsAction) -> Result<ExitCode> {
                         "\nseals topic {seals} does not exist: create it with `auditlog topics create`"
                     )?,
                 }
+                print_settings(&settings)?;
             }
         }
     }
     Ok(ExitCode::SUCCESS)
 }
 
+/// The judged topic settings, one per line, worst first.
+fn print_settings(checks: &[auditlog_kafka::settings::Check]) -> Result<()> {
+    use auditlog_kafka::settings::Verdict;
+    let rank = |v: &Verdict| match v {
+        Verdict::Refused(_) => 0,
+        Verdict::Weak(_) => 1,
+        Verdict::Sound => 2,
+    };
+    let mut sorted: Vec<&auditlog_kafka::settings::Check> = checks.iter().collect();
+    sorted.sort_by_key(|c| rank(&c.verdict));
+    let mut text = String::from("\nsettings durability depends on (docs/OPERATIONS.md):\n");
+    for c in sorted {
+        let (word, why) = match &c.verdict {
+            Verdict::Refused(why) => ("REFUSED", *why),
+            Verdict::Weak(why) => ("weak", *why),
+            Verdict::Sound => ("ok", ""),
+        };
+        text.push_str(&format!(
+            "  {word:<7} {} {}={}",
+            c.topic, c.setting, c.value
+        ));
+        if !why.is_empty() {
+            text.push_str(&format!(": {why}"));
+        }
+        text.push('\n');
+    }
+    crate::output::print(&text)
+}
+
 /// One topic's partitions as a table.
-fn print_topic(info: &ingest::admin::TopicInfo) -> Result<()> {
+fn print_topic(info: &auditlog_kafka::admin::TopicInfo) -> Result<()> {
     let mut text = format!(
         "topic {} ({} partitions, {} records retained)\n{:>9} {:>7} {:>12} {:>12}\n",
         info.topic,

@@ -36,6 +36,10 @@ pub enum ArchiverError {
     /// A Kafka request failed.
     #[error("kafka: {0}")]
     Kafka(String),
+    /// The start-up check failed: brokers unreachable, a topic missing, or
+    /// a topic setting that would let sealed records vanish.
+    #[error(transparent)]
+    Preflight(#[from] auditlog_kafka::KafkaError),
     /// An S3 request failed.
     #[error("s3://{bucket}/{key}: {message}")]
     S3 {

@@ -31,15 +31,16 @@ use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
 use std::time::{Duration, Instant};
 
 use auditlog_config::KafkaConfig;
-use auditlog_config::kafka::{admin_properties, consumer_properties};
 use auditlog_config::memory::MAX_BATCH_RANGES;
 pub use auditlog_config::memory::MemoryPlan;
+use auditlog_kafka::client;
+use auditlog_kafka::settings::TopicRole;
 use chain::canonical::{Tip, apply};
 use chain::manifest::Seals;
 use chain::seal::{KeyId, Seal};
 use ed25519_dalek::{SigningKey, VerifyingKey};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
-use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
+use rdkafka::{Message, Offset, TopicPartitionList};
 use schemas::Limits;
 use tokio::runtime::Handle;
 
@@ -131,18 +132,10 @@ impl rdkafka::consumer::ConsumerContext for Ctx {
         result: rdkafka::error::KafkaResult<()>,
         offsets: &rdkafka::TopicPartitionList,
     ) {
-        if let Some(failure) = auditlog_config::client::commit_failure(&result, offsets) {
+        if let Some(failure) = auditlog_kafka::commit::commit_failure(&result, offsets) {
             tracing::warn!(%failure, "offset commit failed; ranges after the last committed offset will be redone and adopted");
         }
     }
-}
-
-fn client(props: impl IntoIterator<Item = (String, String)>) -> ClientConfig {
-    let mut cc = ClientConfig::new();
-    for (k, v) in props {
-        cc.set(k, v);
-    }
-    cc
 }
 
 /// The running archiver.
@@ -171,14 +164,23 @@ impl Archiver {
     /// Connects and subscribes. The bucket must already have passed
     /// [`Store::check_bucket`].
     pub fn connect(s: Settings, store: Store, rt: Handle) -> Result<Self, ArchiverError> {
-        let (props, _) = consumer_properties(&s.kafka, &s.group_id);
-        let consumer: BaseConsumer<Ctx> = client(props)
+        let seals: Vec<String> = s
+            .topics
+            .iter()
+            .map(|t| format!("{t}{}", s.seals_suffix))
+            .collect();
+        let checked: Vec<(String, TopicRole)> = s
+            .topics
+            .iter()
+            .map(|t| (t.clone(), TopicRole::Events))
+            .chain(seals.iter().map(|t| (t.clone(), TopicRole::Seals)))
+            .collect();
+        auditlog_kafka::admin::preflight(&s.kafka, &checked)?;
+        let props = client::consumer(&s.kafka, &s.group_id, &[]);
+        let consumer: BaseConsumer<Ctx> = client::client_config(props)
             .create_with_context(Ctx::default())
             .map_err(kafka_err)?;
-        let mut rprops = admin_properties(&s.kafka);
-        rprops.insert("group.id".into(), format!("{}.reader", s.group_id));
-        rprops.insert("enable.auto.commit".into(), "false".into());
-        rprops.insert("fetch.wait.max.ms".into(), "10".into());
+        let mut rprops = client::reader(&s.kafka, &format!("{}.reader", s.group_id));
         // The reader reads one sealed range at a time; what it prefetches
         // beyond that range is bounded too (16 MiB), so the archiver's memory
         // is this, one range (at most `sealer.max_bytes` plus one record) and
@@ -186,14 +188,9 @@ impl Archiver {
         rprops.insert("queued.max.messages.kbytes".into(), "16384".into());
         let timeout = s.kafka.request_timeout.max(Duration::from_secs(10));
         let reader = Reader {
-            consumer: client(rprops).create().map_err(kafka_err)?,
+            consumer: client::client_config(rprops).create().map_err(kafka_err)?,
             timeout,
         };
-        let seals: Vec<String> = s
-            .topics
-            .iter()
-            .map(|t| format!("{t}{}", s.seals_suffix))
-            .collect();
         let refs: Vec<&str> = seals.iter().map(String::as_str).collect();
         consumer.subscribe(&refs).map_err(kafka_err)?;
         let checkpoints = s.checkpoint_interval.map(|every| {

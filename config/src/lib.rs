@@ -11,15 +11,13 @@
 //!    against each other.
 //!
 //! Connectivity (can the broker be reached?) is not checked here; the
-//! components do that at start-up.
+//! Kafka adapter (`auditlog-kafka`) does that at start-up.
 //!
 //! Architecture Invariant: the librdkafka properties that delivery guarantees
 //! depend on are set by [`kafka::producer_properties`] and
 //! [`kafka::consumer_properties`] *after* the user's own properties.
 #![deny(missing_docs)]
 
-#[cfg(feature = "rdkafka")]
-pub mod client;
 pub mod env;
 pub mod kafka;
 pub mod memory;

@@ -96,8 +96,14 @@ impl Gateway {
     pub async fn watch_broker(self: Arc<Self>, stop: impl Future<Output = ()>) {
         tokio::pin!(stop);
         loop {
-            let producer = Arc::clone(&self.producer);
-            let result = tokio::task::spawn_blocking(move || producer.probe()).await;
+            let mut result = self.probe().await;
+            if !matches!(result, Ok(Ok(_))) && self.ready.load(Ordering::SeqCst) {
+                // One failed metadata request is not an outage: right after a
+                // broker dies librdkafka may still send it over that broker's
+                // dead connection. Ask again at once (the dead broker is
+                // marked down by then) before refusing requests.
+                result = self.probe().await;
+            }
             let ready = matches!(result, Ok(Ok(_)));
             let was = self.ready.swap(ready, Ordering::SeqCst);
             if was != ready {
@@ -117,6 +123,11 @@ impl Gateway {
                 () = tokio::time::sleep(self.cfg.readiness_interval) => {}
             }
         }
+    }
+
+    async fn probe(&self) -> Result<Result<usize, IngestError>, tokio::task::JoinError> {
+        let producer = Arc::clone(&self.producer);
+        tokio::task::spawn_blocking(move || producer.probe()).await
     }
 
     fn in_flight(&self) -> usize {

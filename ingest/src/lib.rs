@@ -7,18 +7,17 @@
 //!   event;
 //! - [`publish`]: NDJSON files (`auditlog publish`), validated whole before the
 //!   first event is sent;
-//! - [`admin`]: creating and describing the events topic;
 //! - [`body`]: the pure parsing of request bodies into events;
-//! - [`producer`]: the thin rdkafka adapter all of the above share.
+//! - [`producer`]: the events producer all of the above share (client
+//!   configuration, topic administration and error memory come from the
+//!   `auditlog-kafka` adapter).
 //!
 //! Architecture Invariant: nothing is published from a request or file that
 //! contains an invalid event.
 #![deny(missing_docs)]
 
-pub mod admin;
 pub mod auth;
 pub mod body;
-pub mod context;
 pub mod gateway;
 pub mod producer;
 pub mod publish;
@@ -34,20 +33,9 @@ pub enum IngestError {
     /// A Kafka client could not be created from the configuration.
     #[error("kafka client configuration: {0}")]
     Client(#[source] KafkaError),
-    /// The broker did not answer a metadata request in time.
-    #[error("broker {bootstrap} unreachable: {message}")]
-    BrokerUnavailable {
-        /// The bootstrap servers tried.
-        bootstrap: String,
-        /// What librdkafka said.
-        message: String,
-    },
-    /// The events topic does not exist.
-    #[error("topic {topic} does not exist (create it with `auditlog topics create`)")]
-    TopicMissing {
-        /// The topic.
-        topic: String,
-    },
+    /// The broker is unreachable, or the events topic is missing.
+    #[error(transparent)]
+    Kafka(#[from] auditlog_kafka::KafkaError),
     /// The local producer queue is full.
     #[error("producer queue full")]
     QueueFull,
@@ -57,14 +45,6 @@ pub enum IngestError {
         /// The topic.
         topic: String,
         /// What librdkafka said.
-        message: String,
-    },
-    /// An admin operation failed.
-    #[error("admin operation on topic {topic}: {message}")]
-    Admin {
-        /// The topic.
-        topic: String,
-        /// What the broker said.
         message: String,
     },
     /// The listen address could not be bound.
@@ -96,7 +76,7 @@ impl IngestError {
     pub fn is_retryable(&self) -> bool {
         matches!(
             self,
-            IngestError::BrokerUnavailable { .. }
+            IngestError::Kafka(auditlog_kafka::KafkaError::Unreachable { .. })
                 | IngestError::QueueFull
                 | IngestError::NotAcknowledged { .. }
         )

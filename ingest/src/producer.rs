@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use auditlog_config::KafkaConfig;
 use auditlog_config::kafka::{ForcedOverride, producer_properties};
-use rdkafka::ClientConfig;
+use auditlog_kafka::client::client_config;
+use auditlog_kafka::memo::ErrorMemo;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
 use schemas::AuditEvent;
@@ -14,7 +15,6 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use crate::IngestError;
-use crate::context::ErrorMemo;
 
 type Inner = FutureProducer<ErrorMemo>;
 
@@ -36,15 +36,6 @@ impl std::fmt::Debug for Queued {
             .field("generation", &self.generation)
             .finish_non_exhaustive()
     }
-}
-
-/// Builds an rdkafka client configuration from a property map.
-pub fn client_config(props: &BTreeMap<String, String>) -> ClientConfig {
-    let mut cc = ClientConfig::new();
-    for (k, v) in props {
-        cc.set(k, v);
-    }
-    cc
 }
 
 /// Where the broker put one event.
@@ -235,20 +226,23 @@ impl EventProducer {
     /// `kafka.request_timeout_ms`). Returns the partition count.
     pub fn probe(&self) -> Result<usize, IngestError> {
         let (producer, _) = self.current();
+        let since = std::time::Instant::now();
         let md = producer
             .client()
             .fetch_metadata(Some(&self.topic), self.request_timeout)
-            .map_err(|e| IngestError::BrokerUnavailable {
+            .map_err(|e| auditlog_kafka::KafkaError::Unreachable {
                 bootstrap: self.bootstrap.clone(),
+                waited_ms: since.elapsed().as_millis(),
                 message: self.memo.explain(e.to_string()),
             })?;
         match md.topics().iter().find(|t| t.name() == self.topic) {
             Some(t) if t.error().is_none() && !t.partitions().is_empty() => {
                 Ok(t.partitions().len())
             }
-            _ => Err(IngestError::TopicMissing {
+            _ => Err(auditlog_kafka::KafkaError::TopicMissing {
                 topic: self.topic.clone(),
-            }),
+            }
+            .into()),
         }
     }
 

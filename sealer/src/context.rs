@@ -102,7 +102,7 @@ impl ConsumerContext for Ctx {
         result: rdkafka::error::KafkaResult<()>,
         offsets: &TopicPartitionList,
     ) {
-        if let Some(failure) = auditlog_config::client::commit_failure(&result, offsets) {
+        if let Some(failure) = auditlog_kafka::commit::commit_failure(&result, offsets) {
             tracing::warn!(%failure, "offset commit failed");
         }
     }

@@ -41,6 +41,10 @@ pub enum SealerError {
     /// A Kafka client could not be created or used.
     #[error("kafka: {0}")]
     Kafka(#[from] rdkafka::error::KafkaError),
+    /// The start-up check failed: brokers unreachable, a topic missing, or
+    /// a topic setting that would let sealed records vanish.
+    #[error(transparent)]
+    Preflight(#[from] auditlog_kafka::KafkaError),
     /// A topic the sealer needs does not exist or is too small.
     #[error("topic {topic}: {message}")]
     Topic {

@@ -12,7 +12,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use rdkafka::ClientConfig;
 use rdkafka::ClientContext;
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
@@ -91,10 +90,7 @@ pub(crate) struct SealProducer {
 }
 
 fn start(props: &BTreeMap<String, String>) -> Result<Session, KafkaError> {
-    let mut cc = ClientConfig::new();
-    for (k, v) in props {
-        cc.set(k, v);
-    }
+    let cc = auditlog_kafka::client::client_config(props);
     let reports = Ctx::default();
     let producer: Arc<BaseProducer<Ctx>> = Arc::new(cc.create_with_context(reports.clone())?);
     let stop = Arc::new(AtomicBool::new(false));

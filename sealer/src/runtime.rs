@@ -21,13 +21,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use auditlog_config::KafkaConfig;
-use auditlog_config::kafka::{consumer_properties, producer_properties};
+use auditlog_kafka::client;
+use auditlog_kafka::settings::TopicRole;
 use chain::canonical::Tip;
 use chain::link::RecordRef;
 use chain::seal::{Seal, SealKind};
 use ed25519_dalek::SigningKey;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
-use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
+use rdkafka::{Message, Offset, TopicPartitionList};
 
 use crate::SealerError;
 use crate::context::{Change, Ctx};
@@ -78,12 +79,36 @@ fn now_ms() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
-fn client(props: impl IntoIterator<Item = (String, String)>) -> ClientConfig {
-    let mut cc = ClientConfig::new();
-    for (k, v) in props {
-        cc.set(k, v);
+/// The adapter's start-up check over the events and seals topics, and
+/// the sealer's own rule: seals for partition p go to partition p, so the
+/// seals topic needs at least as many partitions as its events topic.
+fn preflight(s: &Settings) -> Result<(), SealerError> {
+    let seals_of = |t: &String| format!("{t}{}", s.seals_suffix);
+    let topics: Vec<(String, TopicRole)> = s
+        .topics
+        .iter()
+        .flat_map(|t| {
+            [
+                (t.clone(), TopicRole::Events),
+                (seals_of(t), TopicRole::Seals),
+            ]
+        })
+        .collect();
+    let found = auditlog_kafka::admin::preflight(&s.kafka, &topics)?;
+    for t in &s.topics {
+        let events = found.partitions.get(t).copied().unwrap_or(0);
+        let seals_topic = seals_of(t);
+        let seals = found.partitions.get(&seals_topic).copied().unwrap_or(0);
+        if seals < events {
+            return Err(SealerError::Topic {
+                topic: seals_topic,
+                message: format!(
+                    "has {seals} partitions but {t} has {events}; seals for partition p go to partition p"
+                ),
+            });
+        }
     }
-    cc
+    Ok(())
 }
 
 /// The running sealer.
@@ -108,21 +133,14 @@ impl std::fmt::Debug for Sealer {
 impl Sealer {
     /// Connects, checks the topics, and subscribes.
     pub fn connect(s: Settings) -> Result<Self, SealerError> {
-        let (mut cprops, c_over) = consumer_properties(&s.kafka, &s.group_id);
-        cprops
-            .entry("statistics.interval.ms".into())
-            .or_insert_with(|| "1000".into());
-        let (mut pprops, p_over) = producer_properties(&s.kafka);
+        preflight(&s)?;
+        let cprops = client::consumer(&s.kafka, &s.group_id, &[("statistics.interval.ms", "1000")]);
         // One seal is in flight at a time and the loop waits for it: there is
         // nothing to batch, so lingering (librdkafka's default 5 ms) only adds
         // to every seal's round trip. A user's own setting still wins.
-        pprops
-            .entry("linger.ms".into())
-            .or_insert_with(|| "0".into());
-        for o in c_over.iter().chain(&p_over) {
-            tracing::warn!(property = %o.key, configured = %o.user_value, in_effect = %o.forced_value, "kafka property overridden: sealing guarantees depend on it");
-        }
-        let consumer: BaseConsumer<Ctx> = client(cprops).create_with_context(Ctx::default())?;
+        let pprops = client::producer(&s.kafka, &[("linger.ms", "0")]);
+        let consumer: BaseConsumer<Ctx> =
+            client::client_config(cprops).create_with_context(Ctx::default())?;
         let producer = SealProducer::new(pprops)?;
         let seals = SealsLog::new(&s.kafka, &s.group_id)?;
         let timeout = s.kafka.request_timeout.max(Duration::from_secs(5));
@@ -134,40 +152,9 @@ impl Sealer {
             owned: HashMap::new(),
             timeout,
         };
-        sealer.check_topics()?;
         let topics: Vec<&str> = sealer.s.topics.iter().map(String::as_str).collect();
         sealer.consumer.subscribe(&topics)?;
         Ok(sealer)
-    }
-
-    fn partition_count(&self, topic: &str) -> Result<usize, SealerError> {
-        let md = self.consumer.fetch_metadata(Some(topic), self.timeout)?;
-        match md.topics().iter().find(|t| t.name() == topic) {
-            Some(t) if t.error().is_none() && !t.partitions().is_empty() => {
-                Ok(t.partitions().len())
-            }
-            _ => Err(SealerError::Topic {
-                topic: topic.to_owned(),
-                message: "does not exist".into(),
-            }),
-        }
-    }
-
-    fn check_topics(&self) -> Result<(), SealerError> {
-        for t in &self.s.topics {
-            let events = self.partition_count(t)?;
-            let seals_topic = format!("{t}{}", self.s.seals_suffix);
-            let seals = self.partition_count(&seals_topic)?;
-            if seals < events {
-                return Err(SealerError::Topic {
-                    topic: seals_topic,
-                    message: format!(
-                        "has {seals} partitions but {t} has {events}; seals for partition p go to partition p"
-                    ),
-                });
-            }
-        }
-        Ok(())
     }
 
     /// Runs until `stop` is set, then seals what is pending and leaves the group.

@@ -14,13 +14,12 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use auditlog_config::KafkaConfig;
-use auditlog_config::kafka::admin_properties;
 use chain::ChainError;
 use chain::canonical::{Rejection, Tip, apply};
 use chain::seal::{KeyId, Seal};
 use ed25519_dalek::VerifyingKey;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
-use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
+use rdkafka::{Message, Offset, TopicPartitionList};
 
 use crate::SealerError;
 
@@ -112,16 +111,12 @@ impl std::fmt::Debug for SealsLog {
 }
 
 fn consumer(cfg: &KafkaConfig, group: &str) -> Result<BaseConsumer, SealerError> {
-    let mut cc = ClientConfig::new();
-    for (k, v) in admin_properties(cfg) {
-        cc.set(k, v);
-    }
-    cc.set("group.id", group)
-        .set("enable.auto.commit", "false")
-        .set("enable.auto.offset.store", "false")
-        // Read-backs wait on this; the seals partition is tiny.
-        .set("fetch.wait.max.ms", "10");
-    Ok(cc.create()?)
+    // A reader: read-backs wait on its short fetch wait; the seals
+    // partition is tiny.
+    Ok(
+        auditlog_kafka::client::client_config(auditlog_kafka::client::reader(cfg, group))
+            .create()?,
+    )
 }
 
 impl SealsLog {
