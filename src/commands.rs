@@ -51,6 +51,7 @@ pub fn exit_code(e: &anyhow::Error) -> u8 {
                         k,
                         auditlog_kafka::KafkaError::UnsafeTopic(_)
                             | auditlog_kafka::KafkaError::Client(_)
+                            | auditlog_kafka::KafkaError::Property { .. }
                     )
                 })
     });
@@ -82,6 +83,17 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         ));
     }
     let config = Config::load(cli.config.as_deref(), std::env::vars())?;
+    if matches!(
+        cli.command,
+        Command::Ingest
+            | Command::Publish { .. }
+            | Command::Topics { .. }
+            | Command::Config
+            | Command::Seal
+            | Command::Archive
+    ) {
+        auditlog_kafka::client::validate(&config.kafka)?;
+    }
     init_logging(&config);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -37,6 +37,8 @@ pub struct Gateway {
     limits: Limits,
     cfg: IngestConfig,
     ready: AtomicBool,
+    /// Set while the last probe found the broker but not the events topic.
+    topic_missing: AtomicBool,
     permits: Semaphore,
     metrics: PrometheusHandle,
     auth: Auth,
@@ -61,6 +63,7 @@ impl Gateway {
             limits,
             cfg,
             ready: AtomicBool::new(false),
+            topic_missing: AtomicBool::new(false),
             permits,
             metrics,
         }
@@ -105,6 +108,15 @@ impl Gateway {
                 result = self.probe().await;
             }
             let ready = matches!(result, Ok(Ok(_)));
+            self.topic_missing.store(
+                matches!(
+                    result,
+                    Ok(Err(IngestError::Kafka(
+                        auditlog_kafka::KafkaError::TopicMissing { .. }
+                    )))
+                ),
+                Ordering::SeqCst,
+            );
             let was = self.ready.swap(ready, Ordering::SeqCst);
             if was != ready {
                 match &result {
@@ -196,9 +208,28 @@ fn retry_after(status: StatusCode, body: serde_json::Value) -> Response {
     r
 }
 
+/// The 503 answer while the gateway is not ready: a missing events topic
+/// is named as such, anything else is an unreachable broker.
+fn not_ready(g: &Gateway) -> Response {
+    if g.topic_missing.load(Ordering::SeqCst) {
+        let topic = g.producer.topic();
+        return retry_after(
+            StatusCode::SERVICE_UNAVAILABLE,
+            json!({"error": "topic_missing",
+                "message": format!("topic {topic} does not exist (create it with `auditlog topics create`); nothing was published")}),
+        );
+    }
+    retry_after(
+        StatusCode::SERVICE_UNAVAILABLE,
+        json!({"error": "broker_unavailable", "message": "the broker is unreachable; nothing was published"}),
+    )
+}
+
 async fn readyz(State(g): State<Arc<Gateway>>) -> Response {
     if g.ready.load(Ordering::SeqCst) {
         (StatusCode::OK, "ready\n").into_response()
+    } else if g.topic_missing.load(Ordering::SeqCst) {
+        not_ready(&g)
     } else {
         retry_after(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -359,10 +390,7 @@ async fn handle(g: &Gateway, grant: Option<&Grant>, headers: &HeaderMap, body: &
         }
     }
     if !g.ready.load(Ordering::SeqCst) {
-        return retry_after(
-            StatusCode::SERVICE_UNAVAILABLE,
-            json!({"error": "broker_unavailable", "message": "the broker is unreachable; nothing was published"}),
-        );
+        return not_ready(g);
     }
     let n = u32::try_from(events.len()).unwrap_or(u32::MAX);
     let Ok(_permit) = g.permits.try_acquire_many(n) else {

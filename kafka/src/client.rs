@@ -10,7 +10,10 @@ use auditlog_config::KafkaConfig;
 use auditlog_config::kafka::{
     ForcedOverride, admin_properties, consumer_properties, producer_properties,
 };
+use auditlog_config::secrets::is_secret_property;
 use rdkafka::ClientConfig;
+
+use crate::KafkaError;
 
 /// A `ClientConfig` holding exactly `props`.
 pub fn client_config<K: AsRef<str>, V: AsRef<str>>(
@@ -70,6 +73,36 @@ pub fn reader(cfg: &KafkaConfig, group_id: &str) -> BTreeMap<String, String> {
     props
 }
 
+/// Checks every property a producer and a consumer of this config would
+/// get with librdkafka's own parser (no client is created, nothing
+/// connects), so a misspelt name or a refused value is a config error that
+/// names the property, not a failure of whichever component starts first.
+pub fn validate(cfg: &KafkaConfig) -> Result<(), KafkaError> {
+    let (producer, _) = producer_properties(cfg);
+    let (consumer, _) = consumer_properties(cfg, "validate");
+    for props in [producer, consumer] {
+        if let Err(e) = client_config(&props).create_native_config() {
+            return Err(refused(e));
+        }
+    }
+    Ok(())
+}
+
+fn refused(e: rdkafka::error::KafkaError) -> KafkaError {
+    match e {
+        rdkafka::error::KafkaError::ClientConfig(_, message, key, value) => KafkaError::Property {
+            value: if is_secret_property(&key) {
+                "<redacted>".to_owned()
+            } else {
+                format!("{value:?}")
+            },
+            key,
+            message,
+        },
+        other => KafkaError::Client(other),
+    }
+}
+
 fn with_defaults(props: &mut BTreeMap<String, String>, defaults: &[(&str, &str)]) {
     for (k, v) in defaults {
         props
@@ -82,7 +115,54 @@ fn with_defaults(props: &mut BTreeMap<String, String>, defaults: &[(&str, &str)]
 mod tests {
     use std::collections::BTreeMap;
 
-    use super::with_defaults;
+    use super::{validate, with_defaults};
+    use crate::KafkaError;
+
+    fn kafka_with(props: &[(&str, &str)]) -> auditlog_config::KafkaConfig {
+        auditlog_config::KafkaConfig {
+            bootstrap_servers: "127.0.0.1:9092".into(),
+            events_topic: "audit.events".into(),
+            partitions: 1,
+            replication_factor: 1,
+            message_timeout: std::time::Duration::from_secs(30),
+            request_timeout: std::time::Duration::from_secs(10),
+            properties: props
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn librdkafka_names_a_misspelt_or_refused_property() {
+        assert!(validate(&kafka_with(&[("linger.ms", "5")])).is_ok());
+        match validate(&kafka_with(&[("linger.msx", "5")])) {
+            Err(KafkaError::Property { key, .. }) => assert_eq!(key, "linger.msx"),
+            other => panic!("{other:?}"),
+        }
+        let said = validate(&kafka_with(&[("queue.buffering.max.ms", "soon")]))
+            .expect_err("refused")
+            .to_string();
+        assert!(
+            said.starts_with("config field kafka.properties.queue.buffering.max.ms = \"soon\""),
+            "{said}"
+        );
+    }
+
+    #[test]
+    fn a_refused_secret_is_not_echoed() {
+        let e = super::refused(rdkafka::error::KafkaError::ClientConfig(
+            rdkafka::types::RDKafkaConfRes::RD_KAFKA_CONF_INVALID,
+            "bad".into(),
+            "ssl.key.password".into(),
+            "hunter2".into(),
+        ));
+        let said = e.to_string();
+        assert!(
+            !said.contains("hunter2") && said.contains("<redacted>"),
+            "{said}"
+        );
+    }
 
     #[test]
     fn a_component_default_never_replaces_the_users_value() {

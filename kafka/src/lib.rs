@@ -32,6 +32,16 @@ pub enum KafkaError {
     /// librdkafka does not know, or a value it refuses).
     #[error("kafka client configuration (kafka.properties or kafka.*): {0}")]
     Client(#[source] rdkafka::error::KafkaError),
+    /// librdkafka's own parser refuses a property.
+    #[error("config field kafka.properties.{key} = {value}: librdkafka refuses it: {message}")]
+    Property {
+        /// The property.
+        key: String,
+        /// Its value as configured (`<redacted>` for a secret).
+        value: String,
+        /// What librdkafka said.
+        message: String,
+    },
     /// No broker answered, or the connection was refused at the TLS or SASL
     /// step.
     #[error(
