@@ -13,7 +13,7 @@
 //! archiver's `[limits]` is not something the verifier can know, and the
 //! columns of an accepted event do not depend on them.
 
-use archiver::encode::derived_event_id;
+use archive::derived_event_id;
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Int32Type, Int64Type};
 use arrow_array::{Array, RecordBatch};
