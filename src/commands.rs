@@ -345,13 +345,7 @@ async fn archive(config: Config) -> Result<ExitCode> {
         seal_keys,
         limits: config.limits.clone(),
         checkpoint_interval: ac.checkpoint_interval,
-        memory: auditlog_config::memory::plan(
-            ac.memory_budget,
-            ac.max_run_bytes(config.sealer.max_bytes),
-        )
-        .context(
-            "archiver.memory_budget_mib is too small (the config check should have said so)",
-        )?,
+        memory: ac.memory,
         seal_max_bytes: config.sealer.max_bytes,
         group: archiver::group::GroupRule {
             max_records: ac.group_max_records,
