@@ -20,6 +20,7 @@ const EXIT_USAGE: u8 = 2;
 /// 2 for what the person running the command must fix (configuration,
 /// key files), 1 for everything else (README, "Exit codes").
 pub fn exit_code(e: &anyhow::Error) -> u8 {
+    use archive::StoreError as S;
     use archiver::ArchiverError as A;
     use ingest::IngestError as I;
     let usage = e.chain().any(|c| {
@@ -32,7 +33,11 @@ pub fn exit_code(e: &anyhow::Error) -> u8 {
                 c.downcast_ref::<I>(),
                 Some(I::Bind { .. } | I::Read { .. } | I::Tls(_))
             )
-            || matches!(c.downcast_ref::<A>(), Some(A::BucketNotLocked { .. }))
+            || matches!(c.downcast_ref::<S>(), Some(S::BucketNotLocked { .. }))
+            || matches!(
+                c.downcast_ref::<A>(),
+                Some(A::Store(S::BucketNotLocked { .. }))
+            )
             || c.downcast_ref::<auditlog_kafka::KafkaError>()
                 .or(match c.downcast_ref::<sealer::SealerError>() {
                     Some(sealer::SealerError::Preflight(k)) => Some(k),
@@ -316,12 +321,12 @@ async fn seal(config: Config) -> Result<ExitCode> {
 pub async fn store<'c>(
     config: &'c Config,
     who: &str,
-) -> Result<(archiver::store::Store, &'c auditlog_config::S3Config)> {
+) -> Result<(archive::store::Store, &'c auditlog_config::S3Config)> {
     let s3 = config
         .s3
         .as_ref()
         .with_context(|| format!("config field s3.bucket: {who} needs a bucket"))?;
-    let store = archiver::store::Store::connect(
+    let store = archive::store::Store::connect(
         s3.endpoint.as_deref(),
         &s3.region,
         &s3.bucket,
@@ -366,7 +371,7 @@ async fn archive(config: Config) -> Result<ExitCode> {
         topics: ac.topics.clone(),
         seals_suffix: config.sealer.seals_topic_suffix.clone(),
         prefix: ac.prefix.clone(),
-        retention: archiver::layout::Retention {
+        retention: archive::Retention {
             default: ac.retention,
             by_topic: ac.retention_by_topic.clone(),
             by_action: ac.retention_by_action.clone(),
@@ -375,13 +380,7 @@ async fn archive(config: Config) -> Result<ExitCode> {
         seal_keys,
         limits: config.limits.clone(),
         checkpoint_interval: ac.checkpoint_interval,
-        memory: auditlog_config::memory::plan(
-            ac.memory_budget,
-            ac.max_run_bytes(config.sealer.max_bytes),
-        )
-        .context(
-            "archiver.memory_budget_mib is too small (the config check should have said so)",
-        )?,
+        memory: ac.memory,
         seal_max_bytes: config.sealer.max_bytes,
         group: archiver::group::GroupRule {
             max_records: ac.group_max_records,

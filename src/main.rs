@@ -3,6 +3,8 @@
 //! library crates.
 
 mod commands;
+#[cfg(test)]
+mod dependency_rules;
 mod output;
 mod show_config;
 mod telemetry;

@@ -83,11 +83,11 @@ pub fn normalise_prefix(prefix: String) -> String {
 /// What only S3 can say about an empty selection: whether the bucket has
 /// Object Lock at all, and which prefixes exist one level above.
 async fn surroundings(
-    store: &archiver::store::Store,
+    store: &archive::store::Store,
     prefix: &str,
 ) -> verify::selection::Surroundings {
     let bucket_not_locked = match store.check_bucket().await {
-        Err(archiver::ArchiverError::BucketNotLocked { message, .. }) => Some(message),
+        Err(archive::StoreError::BucketNotLocked { message, .. }) => Some(message),
         _ => None,
     };
     let parent = prefix
@@ -150,7 +150,7 @@ async fn run(config: Config, args: VerifyArgs) -> Result<u8> {
         prefix: prefix.clone(),
         topics: args.topics.clone(),
         partitions: args.partitions.clone(),
-        retention: archiver::layout::Retention {
+        retention: archive::Retention {
             default: config.archiver.retention,
             by_topic: config.archiver.retention_by_topic.clone(),
             by_action: config.archiver.retention_by_action.clone(),

@@ -17,8 +17,9 @@ use chain::manifest::Manifest;
 use ed25519_dalek::SigningKey;
 
 use crate::ArchiverError;
-use crate::layout::{KeyKind, checkpoint_key, parse_key, retain_until_secs};
-use crate::store::{Put, Store};
+use archive::layout::{KeyKind, checkpoint_key, parse_key};
+use archive::store::{Put, Store};
+use archive::{StoreError, retain_until_secs};
 
 /// Builds and writes checkpoints; remembers the last one.
 pub struct Checkpointer {
@@ -52,11 +53,12 @@ impl Checkpointer {
     }
 
     fn decode_err(&self, store: &Store, key: &str, e: impl std::fmt::Display) -> ArchiverError {
-        ArchiverError::S3 {
+        StoreError::S3 {
             bucket: store.bucket().to_owned(),
             key: key.to_owned(),
             message: format!("not a checkpoint: {e}"),
         }
+        .into()
     }
 
     /// Catches up with checkpoints written since the last one known (by any
@@ -136,7 +138,7 @@ impl Checkpointer {
     }
 
     /// Writes the next checkpoint and returns it. A refused PUT (another
-    /// member wrote that seq first) is [`ArchiverError::Conflict`]; the next
+    /// member wrote that seq first) is [`StoreError::Conflict`]; the next
     /// call builds on the winner.
     pub async fn write(&mut self, store: &Store, now_ms: i64) -> Result<Checkpoint, ArchiverError> {
         self.load_latest(store).await?;

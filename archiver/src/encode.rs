@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use archive::derived_event_id;
 use chain::link::{Chain, RecordRef};
 use chain::manifest::Seals;
 use chain::merkle;
@@ -17,7 +18,6 @@ use parquet::schema::types::ColumnPath;
 use schemas::Limits;
 use schemas::archive::{DeadLetter, EventsBuilder, KafkaRecord, to_dead_letter_batch};
 use sha2::{Digest, Sha256};
-use uuid::Uuid;
 
 use crate::ArchiverError;
 
@@ -74,21 +74,6 @@ pub struct Encoded {
     /// The distinct `action`s of the events: their classes may lengthen the
     /// range's retention.
     pub actions: std::collections::BTreeSet<String>,
-}
-
-/// The id given to an event that has none: a UUIDv8 from
-/// SHA-256("auditlog/v1/event-id" 0x00 ‖ u32be(len topic) ‖ topic ‖ i32be(partition) ‖ i64be(offset)).
-pub fn derived_event_id(topic: &str, partition: i32, offset: i64) -> Uuid {
-    let d = Sha256::new()
-        .chain_update(b"auditlog/v1/event-id\0")
-        .chain_update(u32::try_from(topic.len()).unwrap_or(u32::MAX).to_be_bytes())
-        .chain_update(topic.as_bytes())
-        .chain_update(partition.to_be_bytes())
-        .chain_update(offset.to_be_bytes())
-        .finalize();
-    let mut b = [0u8; 16];
-    b.copy_from_slice(&d[..16]);
-    uuid::Builder::from_custom_bytes(b).into_uuid()
 }
 
 fn mismatch(seal: &Seal, message: String) -> ArchiverError {

@@ -4,22 +4,21 @@
 //! under Object Lock, with a signed manifest per range and a periodic signed
 //! checkpoint across all partitions.
 //!
-//! - [`layout`]: object, manifest and checkpoint keys, a pure function of
-//!   the range (or the checkpoint's seq);
-//! - [`runtime`]: the consumer loop; [`store`]: the S3 adapter;
-//!   [`telemetry`]: metric names;
+//! - [`runtime`]: the consumer loop; [`telemetry`]: metric names;
+//! - [`group`]: the pure rule that cuts a partition's seals into ranges;
 //! - [`encode`]: records of a sealed range → deterministic zstd Parquet
 //!   (events table and dead-letter table);
 //! - [`checkpoint`]: the periodic signed checkpoint across all partitions.
+//!
+//! Keys, retention, the derived event id and the S3 store are the `archive`
+//! crate's, which the verifier shares.
 #![deny(missing_docs)]
 
 pub mod checkpoint;
 pub mod encode;
 pub mod group;
-pub mod layout;
 mod reader;
 pub mod runtime;
-pub mod store;
 pub mod telemetry;
 mod upload;
 
@@ -40,40 +39,10 @@ pub enum ArchiverError {
     /// a topic setting that would let sealed records vanish.
     #[error(transparent)]
     Preflight(#[from] auditlog_kafka::KafkaError),
-    /// An S3 request failed.
-    #[error("s3://{bucket}/{key}: {message}")]
-    S3 {
-        /// The bucket.
-        bucket: String,
-        /// The key, empty for bucket-level requests.
-        key: String,
-        /// What the SDK said.
-        message: String,
-    },
-    /// The bucket lacks versioning or Object Lock.
-    #[error(
-        "bucket {bucket} cannot hold an audit archive: {message}; create it with Object Lock enabled (versioning follows)"
-    )]
-    BucketNotLocked {
-        /// The bucket.
-        bucket: String,
-        /// What is missing.
-        message: String,
-    },
-    /// A different object already exists at a key the archiver must write.
-    #[error(
-        "conflict at s3://{bucket}/{key}: an object with SHA-256 {existing} exists; this range encodes to {ours}"
-    )]
-    Conflict {
-        /// The bucket.
-        bucket: String,
-        /// The key.
-        key: String,
-        /// The existing object's checksum (base64).
-        existing: String,
-        /// Ours (base64).
-        ours: String,
-    },
+    /// The archive's bucket refused, did not answer, or holds something
+    /// else at a key (a different object, an undecodable manifest).
+    #[error(transparent)]
+    Store(#[from] archive::StoreError),
     /// The records do not match the seal that covers them.
     #[error("records of {topic}/{partition} {first}..={last} do not match seal {seq}: {message}")]
     SealMismatch {

@@ -47,11 +47,11 @@ use tokio::runtime::Handle;
 use crate::ArchiverError;
 use crate::checkpoint::Checkpointer;
 use crate::group::{Group, GroupRule};
-use crate::layout::Retention;
 use crate::reader::{Reader, kafka_err, record_bytes};
-use crate::store::Store;
 use crate::telemetry;
 use crate::upload::{Backoff, Done, Job, Uploader, now_ms};
+use archive::Retention;
+use archive::store::Store;
 
 mod batch;
 mod resume;

@@ -24,10 +24,11 @@ use tokio::runtime::Handle;
 
 use crate::ArchiverError;
 use crate::encode::{Encoded, encode_range};
-use crate::layout::{Retention, dead_letters_key, events_key, manifest_key, retain_until_secs};
 use crate::reader::record_bytes;
-use crate::store::{Put, Store};
 use crate::telemetry;
+use archive::layout::{dead_letters_key, events_key, manifest_key};
+use archive::store::{Put, Store};
+use archive::{Retention, StoreError, retain_until_secs};
 
 /// What the uploader is asked to do, in order.
 pub(crate) enum Job {
@@ -176,7 +177,7 @@ impl Uploader {
                                 );
                                 break;
                             }
-                            Err(e @ ArchiverError::Conflict { .. }) => {
+                            Err(e @ ArchiverError::Store(StoreError::Conflict { .. })) => {
                                 telemetry::conflict(false);
                                 tracing::error!(topic = %at.0, partition = at.1, seq, error = %e, "cannot archive this range; the archiver stops");
                                 return Err(e);
@@ -284,7 +285,7 @@ impl Uploader {
             // for these seals before (different written_at): adopt it.
             // Different seals there is a fork in the archive, or a run
             // grouped by other targets: loud.
-            Err(conflict @ ArchiverError::Conflict { .. }) => {
+            Err(conflict @ StoreError::Conflict { .. }) => {
                 let existing = self
                     .rt
                     .block_on(self.store.get(&key))?
@@ -294,7 +295,7 @@ impl Uploader {
                 telemetry::conflict(true);
                 manifest = existing;
             }
-            Err(e) => return Err(e),
+            Err(e) => return Err(e.into()),
         }
         telemetry::range_archived(
             topic,

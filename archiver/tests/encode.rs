@@ -1,6 +1,6 @@
 //! Parquet encoding: round trip, determinism, dead letters, seal checks.
 
-use archiver::encode::{derived_event_id, encode_range};
+use archiver::encode::encode_range;
 use bytes_reader::read_all;
 use chain::canonical::Tip;
 use chain::link::{Chain, RecordRef};
@@ -220,14 +220,6 @@ fn records_that_do_not_match_the_seal_are_refused() {
         )
         .is_err()
     );
-}
-
-#[test]
-fn derived_ids_are_stable_uuid_v8() {
-    let a = derived_event_id("t", 1, 2);
-    assert_eq!(a, derived_event_id("t", 1, 2));
-    assert_ne!(a, derived_event_id("t", 1, 3));
-    assert_eq!(a.get_version_num(), 8);
 }
 
 /// Leaves a sample object where `AUDITLOG_WRITE_SAMPLE` points, for manual

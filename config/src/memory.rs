@@ -1,6 +1,7 @@
 //! How the archiver splits `archiver.memory_budget_mib` (the whole process's
-//! memory, not only its records) between its stages. Pure arithmetic, shared
-//! by config validation and the archiver.
+//! memory, not only its records) between its stages. Pure arithmetic:
+//! config validation computes the plan once and keeps it
+//! (`ArchiverConfig::memory`), and the archiver is handed that plan.
 //!
 //! What the archiver holds at once:
 //! - a fixed part ([`FIXED_BYTES`]): the reader's prefetch (16 MiB,

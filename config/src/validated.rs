@@ -8,6 +8,7 @@ use std::time::Duration;
 use schemas::Limits;
 
 use crate::ConfigError;
+use crate::memory::MemoryPlan;
 use crate::raw::RawConfig;
 
 /// The validated configuration every component reads.
@@ -146,6 +147,10 @@ pub struct ArchiverConfig {
     pub checkpoint_interval: Option<Duration>,
     /// The archiver's memory, in bytes (`crate::memory`).
     pub memory_budget: u64,
+    /// How the archiver shares `memory_budget` between reading and
+    /// uploading: computed once, here, so a config that validated always
+    /// has one.
+    pub memory: MemoryPlan,
     /// Records in one archived run of seals, at most.
     pub group_max_records: u64,
     /// Seals in one archived run, at most.
@@ -158,8 +163,12 @@ impl ArchiverConfig {
     /// The most bytes of records one archived run can hold: its seals, each
     /// at most `sealer.max_bytes` (plus the record that crossed it).
     pub fn max_run_bytes(&self, sealer_max_bytes: u64) -> u64 {
-        u64::from(self.group_max_seals).saturating_mul(sealer_max_bytes)
+        max_run_bytes(self.group_max_seals, sealer_max_bytes)
     }
+}
+
+fn max_run_bytes(group_max_seals: u32, sealer_max_bytes: u64) -> u64 {
+    u64::from(group_max_seals).saturating_mul(sealer_max_bytes)
 }
 
 impl ArchiverConfig {
@@ -428,29 +437,17 @@ impl Config {
                 days("archiver.retention_days_by_action", *d)?,
             );
         }
-        let archiver = ArchiverConfig {
-            group_id: ar.group_id.clone(),
-            topics: archive_topics,
-            prefix: ar.prefix.clone(),
-            key_file: ar.key_file.clone().into(),
-            seal_keys: ar.seal_keys.iter().map(Into::into).collect(),
-            retention: days("archiver.retention_days", ar.retention_days)?,
-            retention_by_topic,
-            retention_by_action,
-            metrics_listen: optional_listen("archiver.metrics_listen", &ar.metrics_listen)?,
-            checkpoint_interval: (ar.checkpoint_interval_secs > 0)
-                .then(|| Duration::from_secs(ar.checkpoint_interval_secs)),
-            memory_budget: ar.memory_budget_mib.saturating_mul(1 << 20),
-            group_max_records: positive("archiver.group_max_records", ar.group_max_records)?,
-            group_max_seals: u32::try_from(positive(
-                "archiver.group_max_seals",
-                u64::from(ar.group_max_seals),
-            )?)
-            .unwrap_or(u32::MAX),
-            group_max_age_ms: ar.group_max_age_ms,
-        };
-        let run = archiver.max_run_bytes(sealer.max_bytes);
-        if crate::memory::plan(archiver.memory_budget, run).is_none() {
+        let retention = days("archiver.retention_days", ar.retention_days)?;
+        let metrics_listen = optional_listen("archiver.metrics_listen", &ar.metrics_listen)?;
+        let group_max_records = positive("archiver.group_max_records", ar.group_max_records)?;
+        let group_max_seals = u32::try_from(positive(
+            "archiver.group_max_seals",
+            u64::from(ar.group_max_seals),
+        )?)
+        .unwrap_or(u32::MAX);
+        let memory_budget = ar.memory_budget_mib.saturating_mul(1 << 20);
+        let run = max_run_bytes(group_max_seals, sealer.max_bytes);
+        let Some(memory) = crate::memory::plan(memory_budget, run) else {
             return Err(invalid(
                 "archiver.memory_budget_mib",
                 format!(
@@ -461,7 +458,25 @@ impl Config {
                     crate::memory::min_budget(run).div_ceil(1 << 20)
                 ),
             ));
-        }
+        };
+        let archiver = ArchiverConfig {
+            group_id: ar.group_id.clone(),
+            topics: archive_topics,
+            prefix: ar.prefix.clone(),
+            key_file: ar.key_file.clone().into(),
+            seal_keys: ar.seal_keys.iter().map(Into::into).collect(),
+            retention,
+            retention_by_topic,
+            retention_by_action,
+            metrics_listen,
+            checkpoint_interval: (ar.checkpoint_interval_secs > 0)
+                .then(|| Duration::from_secs(ar.checkpoint_interval_secs)),
+            memory_budget,
+            memory,
+            group_max_records,
+            group_max_seals,
+            group_max_age_ms: ar.group_max_age_ms,
+        };
         let log_format = match raw.telemetry.log_format.as_str() {
             "text" => LogFormat::Text,
             "json" => LogFormat::Json,

@@ -15,39 +15,16 @@ use arrow_array::builder::{
 };
 use arrow_array::cast::AsArray;
 use arrow_array::{ArrayRef, RecordBatch};
-use arrow_schema::{ArrowError, DataType, Field, Fields, Schema, SchemaRef};
+use arrow_schema::{DataType, Field, Fields, Schema, SchemaRef};
 use uuid::Uuid;
 
+pub use crate::batch::ArchiveError;
+use crate::batch::{column, utc_micros};
 use crate::columns::{EventColumns, Text};
 use crate::event::{Actor, AuditEvent, EventTime, Outcome, Resource, TraceContext};
 use crate::fast::EventRef;
 pub use crate::kafka_columns::KafkaRecord;
-use crate::kafka_columns::{self, column, utc_micros};
-
-/// Why a record batch could not be built or read.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ArchiveError {
-    /// A column the archive schema requires is absent.
-    #[error("column {0} is missing")]
-    MissingColumn(&'static str),
-    /// A column has a different Arrow type than the archive schema.
-    #[error("column {0} has the wrong type")]
-    ColumnType(&'static str),
-    /// A value does not parse back into an event field.
-    #[error("column {column}, row {row}: {reason}")]
-    Invalid {
-        /// The column.
-        column: &'static str,
-        /// The row index in the batch.
-        row: usize,
-        /// What is wrong.
-        reason: String,
-    },
-    /// Arrow refused the batch.
-    #[error(transparent)]
-    Arrow(#[from] ArrowError),
-}
+use crate::kafka_columns::{self, KafkaColumns};
 
 /// One row of the events table: an event and the Kafka record it came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -304,7 +281,7 @@ pub fn dead_letters_from_batch(batch: &RecordBatch) -> Result<Vec<DeadLetter>, A
     let reason = column(batch, "reason")?
         .as_string_opt::<i32>()
         .ok_or(ArchiveError::ColumnType("reason"))?;
-    let kafka = kafka_columns::Reader::new(batch)?;
+    let kafka = KafkaColumns::new(batch).records()?;
     Ok((0..batch.num_rows())
         .map(|row| DeadLetter {
             reason: reason.value(row).to_owned(),
@@ -316,7 +293,7 @@ pub fn dead_letters_from_batch(batch: &RecordBatch) -> Result<Vec<DeadLetter>, A
 /// Reads an events batch back into records, in row order.
 pub fn from_record_batch(batch: &RecordBatch) -> Result<Vec<ArchivedRecord>, ArchiveError> {
     let c = EventColumns::new(batch)?;
-    let kafka = kafka_columns::Reader::new(batch)?;
+    let kafka = KafkaColumns::new(batch).records()?;
     let text = |t: Text, row: usize| c.text(t, row).unwrap_or_default().to_owned();
     let opt = |t: Text, row: usize| c.text(t, row).map(str::to_owned);
     let mut out = Vec::with_capacity(batch.num_rows());

@@ -1,5 +1,5 @@
 //! Typed, borrowing access to the event columns of an events batch, row by
-//! row: what [`crate::archive::from_record_batch`] builds owned events from,
+//! row: what `archive::from_record_batch` builds owned events from,
 //! and what a verifier compares against without copying a string.
 
 use arrow_array::cast::AsArray;
@@ -8,8 +8,7 @@ use arrow_array::{
     Array, Int32Array, MapArray, RecordBatch, StringArray, TimestampMicrosecondArray,
 };
 
-use crate::archive::ArchiveError;
-use crate::kafka_columns::column;
+use crate::batch::{ArchiveError, column};
 
 /// A text column of the events table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

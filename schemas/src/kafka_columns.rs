@@ -1,5 +1,11 @@
 //! The `kafka_*` columns every archive table carries: where a record sat in
 //! Kafka and its exact bytes. Shared by the events and dead-letter tables.
+//!
+//! [`KafkaColumns`] is the one way to read them back, for this crate
+//! (`archive::from_record_batch`), the archiver's tests and the
+//! verifier (the chained columns and the derived-columns check). Kafka gives
+//! timestamps in milliseconds and the archive stores microseconds: the two
+//! conversions are [`ms_to_micros`] and [`micros_to_ms`], here only.
 
 use std::sync::Arc;
 
@@ -11,11 +17,11 @@ use arrow_array::cast::AsArray;
 use arrow_array::types::{Int32Type, Int64Type, TimestampMicrosecondType};
 use arrow_array::{
     Array, ArrayRef, BinaryArray, GenericListArray, Int32Array, Int64Array, RecordBatch,
-    StringArray,
+    StringArray, TimestampMicrosecondArray,
 };
-use arrow_schema::{DataType, Field, Fields, TimeUnit};
+use arrow_schema::{DataType, Field, Fields};
 
-use crate::archive::ArchiveError;
+use crate::batch::{ArchiveError, column, utc_micros};
 
 /// Where a record sat in Kafka, and its exact bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,9 +42,18 @@ pub struct KafkaRecord {
     pub headers: Vec<(String, Option<Vec<u8>>)>,
 }
 
-/// Timestamp(µs, UTC).
-pub(crate) fn utc_micros() -> DataType {
-    DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
+/// A Kafka timestamp (ms) as the archive stores it (µs), saturating.
+pub fn ms_to_micros(ms: i64) -> i64 {
+    ms.saturating_mul(1_000)
+}
+
+/// A stored timestamp (µs) as the Kafka timestamp (ms) it came from: the
+/// millisecond the instant falls in (floor division). For everything
+/// [`ms_to_micros`] writes this is the exact inverse; a foreign value that is
+/// not a whole millisecond before 1970 goes to the millisecond before it,
+/// not the one after.
+pub fn micros_to_ms(micros: i64) -> i64 {
+    micros.div_euclid(1_000)
 }
 
 fn header_fields() -> Fields {
@@ -105,7 +120,7 @@ impl Builder {
         self.partition.append_value(k.partition);
         self.offset.append_value(k.offset);
         self.timestamp
-            .append_option(k.timestamp_ms.map(|ms| ms.saturating_mul(1_000)));
+            .append_option(k.timestamp_ms.map(ms_to_micros));
         self.key.append_option(k.key.as_deref());
         self.value.append_option(k.value.as_deref());
         let hs = self.headers.values();
@@ -135,88 +150,174 @@ impl Builder {
     }
 }
 
-/// Reads the `kafka_*` columns of a batch.
-pub(crate) struct Reader<'a> {
-    topic: &'a StringArray,
-    partition: &'a Int32Array,
-    offset: &'a Int64Array,
-    timestamp: &'a arrow_array::PrimitiveArray<TimestampMicrosecondType>,
-    key: &'a BinaryArray,
-    value: &'a BinaryArray,
-    headers: &'a GenericListArray<i32>,
-    header_keys: &'a StringArray,
-    header_values: &'a BinaryArray,
-}
-
-pub(crate) fn column<'a>(
+/// A borrowing view of the `kafka_*` columns of a batch. Each column is
+/// found and typed when asked for, so a reader that projected only some of
+/// them (the verifier reads the four the chain covers) uses the same view;
+/// a missing column is [`ArchiveError::MissingColumn`], one of another type
+/// [`ArchiveError::ColumnType`].
+#[derive(Debug, Clone, Copy)]
+pub struct KafkaColumns<'a> {
     batch: &'a RecordBatch,
-    name: &'static str,
-) -> Result<&'a ArrayRef, ArchiveError> {
-    batch
-        .column_by_name(name)
-        .ok_or(ArchiveError::MissingColumn(name))
 }
 
-impl<'a> Reader<'a> {
-    pub(crate) fn new(batch: &'a RecordBatch) -> Result<Self, ArchiveError> {
-        let wrong = ArchiveError::ColumnType;
-        let headers = column(batch, "kafka_headers")?
+/// `kafka_timestamp`, read as the milliseconds Kafka gave ([`micros_to_ms`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Timestamps<'a>(&'a TimestampMicrosecondArray);
+
+impl Timestamps<'_> {
+    /// The timestamp at `row` in ms; `None` when null.
+    pub fn ms(&self, row: usize) -> Option<i64> {
+        (!self.0.is_null(row)).then(|| micros_to_ms(self.0.value(row)))
+    }
+}
+
+/// `kafka_headers`: per row, the headers in order.
+#[derive(Debug, Clone, Copy)]
+pub struct Headers<'a> {
+    lists: &'a GenericListArray<i32>,
+    keys: &'a StringArray,
+    values: &'a BinaryArray,
+}
+
+impl<'a> Headers<'a> {
+    /// The headers at `row`, in order; values may be null.
+    pub fn row(&self, row: usize) -> impl Iterator<Item = (&'a str, Option<&'a [u8]>)> + 'a {
+        let offsets = self.lists.value_offsets();
+        let (start, end) = (offsets[row], offsets[row + 1]);
+        let (keys, values) = (self.keys, self.values);
+        (start..end).map(move |i| {
+            let i = usize::try_from(i).unwrap_or_default();
+            (keys.value(i), (!values.is_null(i)).then(|| values.value(i)))
+        })
+    }
+}
+
+impl<'a> KafkaColumns<'a> {
+    /// The view of `batch`'s `kafka_*` columns.
+    pub fn new(batch: &'a RecordBatch) -> Self {
+        Self { batch }
+    }
+
+    /// `kafka_topic`.
+    pub fn topic(&self) -> Result<&'a StringArray, ArchiveError> {
+        column(self.batch, "kafka_topic")?
+            .as_string_opt::<i32>()
+            .ok_or(ArchiveError::ColumnType("kafka_topic"))
+    }
+
+    /// `kafka_partition`.
+    pub fn partition(&self) -> Result<&'a Int32Array, ArchiveError> {
+        column(self.batch, "kafka_partition")?
+            .as_primitive_opt::<Int32Type>()
+            .ok_or(ArchiveError::ColumnType("kafka_partition"))
+    }
+
+    /// `kafka_offset`.
+    pub fn offset(&self) -> Result<&'a Int64Array, ArchiveError> {
+        column(self.batch, "kafka_offset")?
+            .as_primitive_opt::<Int64Type>()
+            .ok_or(ArchiveError::ColumnType("kafka_offset"))
+    }
+
+    /// `kafka_timestamp`.
+    pub fn timestamp(&self) -> Result<Timestamps<'a>, ArchiveError> {
+        column(self.batch, "kafka_timestamp")?
+            .as_primitive_opt::<TimestampMicrosecondType>()
+            .map(Timestamps)
+            .ok_or(ArchiveError::ColumnType("kafka_timestamp"))
+    }
+
+    /// `kafka_key`.
+    pub fn key(&self) -> Result<&'a BinaryArray, ArchiveError> {
+        self.binary("kafka_key")
+    }
+
+    /// `kafka_value`.
+    pub fn value(&self) -> Result<&'a BinaryArray, ArchiveError> {
+        self.binary("kafka_value")
+    }
+
+    fn binary(&self, name: &'static str) -> Result<&'a BinaryArray, ArchiveError> {
+        column(self.batch, name)?
+            .as_binary_opt::<i32>()
+            .ok_or(ArchiveError::ColumnType(name))
+    }
+
+    /// `kafka_headers`.
+    pub fn headers(&self) -> Result<Headers<'a>, ArchiveError> {
+        let wrong = || ArchiveError::ColumnType("kafka_headers");
+        let lists = column(self.batch, "kafka_headers")?
             .as_list_opt::<i32>()
-            .ok_or(wrong("kafka_headers"))?;
-        let h = headers
-            .values()
-            .as_struct_opt()
-            .ok_or(wrong("kafka_headers"))?;
-        Ok(Self {
-            topic: column(batch, "kafka_topic")?
-                .as_string_opt::<i32>()
-                .ok_or(wrong("kafka_topic"))?,
-            partition: column(batch, "kafka_partition")?
-                .as_primitive_opt::<Int32Type>()
-                .ok_or(wrong("kafka_partition"))?,
-            offset: column(batch, "kafka_offset")?
-                .as_primitive_opt::<Int64Type>()
-                .ok_or(wrong("kafka_offset"))?,
-            timestamp: column(batch, "kafka_timestamp")?
-                .as_primitive_opt::<TimestampMicrosecondType>()
-                .ok_or(wrong("kafka_timestamp"))?,
-            key: column(batch, "kafka_key")?
-                .as_binary_opt::<i32>()
-                .ok_or(wrong("kafka_key"))?,
-            value: column(batch, "kafka_value")?
-                .as_binary_opt::<i32>()
-                .ok_or(wrong("kafka_value"))?,
-            headers,
-            header_keys: h
-                .column(0)
-                .as_string_opt::<i32>()
-                .ok_or(wrong("kafka_headers"))?,
-            header_values: h
-                .column(1)
-                .as_binary_opt::<i32>()
-                .ok_or(wrong("kafka_headers"))?,
+            .ok_or_else(wrong)?;
+        let h = lists.values().as_struct_opt().ok_or_else(wrong)?;
+        Ok(Headers {
+            lists,
+            keys: h.column(0).as_string_opt::<i32>().ok_or_else(wrong)?,
+            values: h.column(1).as_binary_opt::<i32>().ok_or_else(wrong)?,
         })
     }
 
-    pub(crate) fn row(&self, row: usize) -> KafkaRecord {
-        let offsets = self.headers.value_offsets();
-        let (start, end) = (offsets[row], offsets[row + 1]);
-        let headers = (start..end)
-            .map(|i| {
-                let i = usize::try_from(i).unwrap_or_default();
-                let v =
-                    (!self.header_values.is_null(i)).then(|| self.header_values.value(i).to_vec());
-                (self.header_keys.value(i).to_owned(), v)
-            })
-            .collect();
+    /// Every column at once, for reading whole records back.
+    pub fn records(&self) -> Result<Records<'a>, ArchiveError> {
+        Ok(Records {
+            headers: self.headers()?,
+            topic: self.topic()?,
+            partition: self.partition()?,
+            offset: self.offset()?,
+            timestamp: self.timestamp()?,
+            key: self.key()?,
+            value: self.value()?,
+        })
+    }
+}
+
+/// Every `kafka_*` column of a batch, typed: owned records row by row.
+#[derive(Debug, Clone, Copy)]
+pub struct Records<'a> {
+    topic: &'a StringArray,
+    partition: &'a Int32Array,
+    offset: &'a Int64Array,
+    timestamp: Timestamps<'a>,
+    key: &'a BinaryArray,
+    value: &'a BinaryArray,
+    headers: Headers<'a>,
+}
+
+impl Records<'_> {
+    /// The record at `row`, copied out.
+    pub fn row(&self, row: usize) -> KafkaRecord {
+        let bytes = |a: &BinaryArray| (!a.is_null(row)).then(|| a.value(row).to_vec());
         KafkaRecord {
             topic: self.topic.value(row).to_owned(),
             partition: self.partition.value(row),
             offset: self.offset.value(row),
-            timestamp_ms: (!self.timestamp.is_null(row)).then(|| self.timestamp.value(row) / 1_000),
-            key: (!self.key.is_null(row)).then(|| self.key.value(row).to_vec()),
-            value: (!self.value.is_null(row)).then(|| self.value.value(row).to_vec()),
-            headers,
+            timestamp_ms: self.timestamp.ms(row),
+            key: bytes(self.key),
+            value: bytes(self.value),
+            headers: self
+                .headers
+                .row(row)
+                .map(|(k, v)| (k.to_owned(), v.map(<[u8]>::to_vec)))
+                .collect(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{micros_to_ms, ms_to_micros};
+
+    #[test]
+    fn milliseconds_survive_the_round_trip_through_microseconds() {
+        for ms in [0, 1, 999, 1_795_737_599_999, -1, -1_000, -1_001] {
+            assert_eq!(micros_to_ms(ms_to_micros(ms)), ms, "{ms}");
+        }
+    }
+
+    #[test]
+    fn a_partial_millisecond_goes_to_the_millisecond_it_falls_in() {
+        assert_eq!(micros_to_ms(1_500), 1);
+        assert_eq!(micros_to_ms(-1), -1);
+        assert_eq!(micros_to_ms(-1_500), -2);
     }
 }

@@ -15,11 +15,15 @@
 #![deny(missing_docs)]
 
 pub mod archive;
+mod batch;
 pub mod columns;
 pub mod event;
 mod fast;
+#[cfg(test)]
+mod fast_vs_walk;
 pub mod kafka_columns;
 pub mod limits;
+mod rules;
 pub mod sample;
 pub mod validate;
 

@@ -3,8 +3,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use archiver::layout::{KeyKind, Retention, parse_key, retain_until_secs};
-use archiver::store::{Store, VersionEntry};
+use archive::layout::{KeyKind, parse_key};
+use archive::store::{Store, VersionEntry};
+use archive::{Retention, retain_until_secs};
 use chain::checkpoint::Checkpoint;
 use chain::manifest::{Manifest, Table};
 use futures::StreamExt;

@@ -1,8 +1,8 @@
 //! The pure checks: plain functions from what was read to findings
 //! (`docs/FORMAT.md` §8). No IO here.
 
-use archiver::layout::manifest_key;
-use archiver::store::{Retention, VersionEntry};
+use archive::layout::manifest_key;
+use archive::store::{Retention, VersionEntry};
 use chain::link::{Hash, RecordRef, genesis, link, record_digest};
 use chain::manifest::{Manifest, Seals};
 use chain::{Seal, SealKind, merkle};

@@ -13,11 +13,10 @@
 //! archiver's `[limits]` is not something the verifier can know, and the
 //! columns of an accepted event do not depend on them.
 
-use archiver::encode::derived_event_id;
-use arrow_array::cast::AsArray;
-use arrow_array::types::{Int32Type, Int64Type};
+use archive::derived_event_id;
 use arrow_array::{Array, RecordBatch};
 use schemas::columns::{EventColumns, Text};
+use schemas::kafka_columns::KafkaColumns;
 use schemas::{AuditEvent, Limits};
 
 /// Bounds no event reaches: the verifier re-derives, it does not re-judge.
@@ -92,23 +91,13 @@ pub fn check_derived(
     partition: i32,
     batch: &RecordBatch,
 ) -> Option<(i64, String, usize)> {
-    let offsets = batch
-        .column_by_name("kafka_offset")
-        .and_then(|a| a.as_primitive_opt::<Int64Type>());
+    let kafka = KafkaColumns::new(batch);
+    let offsets = kafka.offset().ok();
     let first_offset = offsets.filter(|o| !o.is_empty()).map_or(-1, |o| o.value(0));
     let unreadable = |what: String| Some((first_offset, what, batch.num_rows()));
-    let (Some(offsets), Some(topics), Some(partitions), Some(values)) = (
-        offsets,
-        batch
-            .column_by_name("kafka_topic")
-            .and_then(|a| a.as_string_opt::<i32>()),
-        batch
-            .column_by_name("kafka_partition")
-            .and_then(|a| a.as_primitive_opt::<Int32Type>()),
-        batch
-            .column_by_name("kafka_value")
-            .and_then(|a| a.as_binary_opt::<i32>()),
-    ) else {
+    let (Some(offsets), Ok(topics), Ok(partitions), Ok(values)) =
+        (offsets, kafka.topic(), kafka.partition(), kafka.value())
+    else {
         return unreadable("the kafka_* columns do not decode".into());
     };
     let columns = match EventColumns::new(batch) {

@@ -7,7 +7,7 @@
 //! - [`checks`], [`checkpoints`], [`rows`], [`registry`], [`state`], [`report`]: pure logic
 //!   over bytes and structs;
 //! - [`proof`]: inclusion proofs, built and checked offline;
-//! - [`audit`], [`prove`]: the IO edge (S3 through `archiver::store`).
+//! - [`audit`], [`prove`]: the IO edge (S3 through `archive::store`).
 #![deny(missing_docs)]
 
 use std::path::PathBuf;
@@ -66,7 +66,7 @@ pub enum VerifyError {
     NotFound(String),
     /// S3 refused or did not answer.
     #[error(transparent)]
-    Store(archiver::ArchiverError),
+    Store(#[from] archive::StoreError),
     /// A decoding thread failed (a bug: decoders catch their own panics).
     #[error("internal error: {0}")]
     Internal(String),

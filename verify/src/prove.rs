@@ -1,8 +1,8 @@
 //! The IO edge of `auditlog prove`: find the record's range in S3 and build
 //! its proof.
 
-use archiver::layout::{KeyKind, manifest_dir, parse_key};
-use archiver::store::Store;
+use archive::layout::{KeyKind, manifest_dir, parse_key};
+use archive::store::Store;
 use chain::manifest::Manifest;
 
 use crate::VerifyError;

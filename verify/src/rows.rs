@@ -1,10 +1,11 @@
 //! Reads the chained columns back out of an archive object.
 
 use arrow_array::cast::AsArray;
-use arrow_array::types::{Int64Type, TimestampMicrosecondType};
 use arrow_array::{Array, RecordBatch};
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use schemas::archive::ArchiveError;
+use schemas::kafka_columns::KafkaColumns;
 
 /// One archived record, as the chain sees it (`docs/FORMAT.md` §3).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,26 +77,35 @@ fn col<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a dyn Array, String> 
         .ok_or_else(|| format!("no column {name}"))
 }
 
+/// What the verifier has always said of a chained column it cannot read.
+fn unreadable(e: ArchiveError) -> String {
+    match e {
+        ArchiveError::MissingColumn(name) => format!("no column {name}"),
+        ArchiveError::ColumnType(name) => {
+            let wanted = match name {
+                "kafka_offset" => "int64",
+                "kafka_timestamp" => "timestamp(us)",
+                _ => "binary",
+            };
+            format!("{name} is not {wanted}")
+        }
+        e => e.to_string(),
+    }
+}
+
 fn append(batch: &RecordBatch, rows: &mut Vec<Row>) -> Result<(), String> {
-    let offsets = col(batch, "kafka_offset")?
-        .as_primitive_opt::<Int64Type>()
-        .ok_or("kafka_offset is not int64")?;
-    let ts = col(batch, "kafka_timestamp")?
-        .as_primitive_opt::<TimestampMicrosecondType>()
-        .ok_or("kafka_timestamp is not timestamp(us)")?;
-    let keys = col(batch, "kafka_key")?
-        .as_binary_opt::<i32>()
-        .ok_or("kafka_key is not binary")?;
-    let values = col(batch, "kafka_value")?
-        .as_binary_opt::<i32>()
-        .ok_or("kafka_value is not binary")?;
+    let kafka = KafkaColumns::new(batch);
+    let offsets = kafka.offset().map_err(unreadable)?;
+    let ts = kafka.timestamp().map_err(unreadable)?;
+    let keys = kafka.key().map_err(unreadable)?;
+    let values = kafka.value().map_err(unreadable)?;
     for i in 0..batch.num_rows() {
         if offsets.is_null(i) {
             return Err(format!("row {i}: kafka_offset is null"));
         }
         rows.push(Row {
             offset: offsets.value(i),
-            timestamp_ms: (!ts.is_null(i)).then(|| ts.value(i).div_euclid(1000)),
+            timestamp_ms: ts.ms(i),
             key: (!keys.is_null(i)).then(|| keys.value(i).to_vec()),
             value: (!values.is_null(i)).then(|| values.value(i).to_vec()),
         });
@@ -181,9 +191,7 @@ fn find_event_unguarded(bytes: Vec<u8>, id: &str) -> Result<Option<i64>, String>
         let ids = col(&batch, "event_id")?
             .as_string_opt::<i32>()
             .ok_or("event_id is not a string")?;
-        let offsets = col(&batch, "kafka_offset")?
-            .as_primitive_opt::<Int64Type>()
-            .ok_or("kafka_offset is not int64")?;
+        let offsets = KafkaColumns::new(&batch).offset().map_err(unreadable)?;
         if let Some(i) = (0..batch.num_rows()).find(|&i| ids.value(i) == id) {
             return Ok(Some(offsets.value(i)));
         }

@@ -7,7 +7,7 @@
 
 use std::collections::BTreeSet;
 
-use archiver::layout::{KeyKind, parse_key};
+use archive::layout::{KeyKind, parse_key};
 use serde::Serialize;
 
 use crate::registry::utc;

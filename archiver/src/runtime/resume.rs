@@ -10,9 +10,10 @@ use rdkafka::{Offset, TopicPartitionList};
 use super::{Archiver, Part};
 use crate::ArchiverError;
 use crate::group::Group;
-use crate::layout::{manifest_dir, manifest_key};
 use crate::reader::kafka_err;
 use crate::upload::Job;
+use archive::StoreError;
+use archive::layout::{manifest_dir, manifest_key};
 
 impl Archiver {
     /// Rebuilds a partition's tip and manifest chain from the seals before
@@ -105,13 +106,14 @@ impl Archiver {
             let Some(bytes) = self.rt.block_on(self.store.get(key))? else {
                 return Ok(None);
             };
-            Manifest::from_json(&bytes)
-                .map(Some)
-                .map_err(|e| ArchiverError::S3 {
+            Manifest::from_json(&bytes).map(Some).map_err(|e| {
+                StoreError::S3 {
                     bucket: self.store.bucket().to_owned(),
                     key: key.to_owned(),
                     message: e.to_string(),
-                })
+                }
+                .into()
+            })
         };
         let ends_run = |m: &Manifest| m.seals.last() == last;
         if let Some(first) = guess {
@@ -129,10 +131,11 @@ impl Archiver {
                 return Ok((m.digest(), m.seq));
             }
         }
-        Err(ArchiverError::S3 {
+        Err(StoreError::S3 {
             bucket: self.store.bucket().to_owned(),
             key: bound,
             message: "no manifest at or before this key ends with the last archived seal".into(),
-        })
+        }
+        .into())
     }
 }

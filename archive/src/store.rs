@@ -1,12 +1,13 @@
-//! The thin S3 adapter: create-only PUTs under Object Lock, and the bucket
-//! checks the archiver refuses to run without.
+//! The thin S3 adapter: create-only PUTs under Object Lock, the bucket
+//! check the archiver refuses to run without, and the listings and version
+//! and retention reads the verifier needs.
 
 use aws_sdk_s3::Client;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{ChecksumAlgorithm, ChecksumMode, ObjectLockEnabled, ObjectLockMode};
 use aws_smithy_types::DateTime;
 
-use crate::ArchiverError;
+use crate::StoreError;
 
 /// What a create-only PUT found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -117,8 +118,8 @@ impl Store {
         &self.bucket
     }
 
-    fn s3_error(&self, key: &str, e: impl std::fmt::Display) -> ArchiverError {
-        ArchiverError::S3 {
+    fn s3_error(&self, key: &str, e: impl std::fmt::Display) -> StoreError {
+        StoreError::S3 {
             bucket: self.bucket.clone(),
             key: key.to_owned(),
             message: plain(e.to_string()),
@@ -130,8 +131,8 @@ impl Store {
     /// enabled lock configuration proves both. (Asking for the versioning
     /// status separately also trips over moto, whose answer has the wrong
     /// XML root for the Rust SDK.)
-    pub async fn check_bucket(&self) -> Result<(), ArchiverError> {
-        let not_locked = |message: String| ArchiverError::BucketNotLocked {
+    pub async fn check_bucket(&self) -> Result<(), StoreError> {
+        let not_locked = |message: String| StoreError::BucketNotLocked {
             bucket: self.bucket.clone(),
             message,
         };
@@ -173,7 +174,7 @@ impl Store {
         sha256: &[u8; 32],
         retain_until_secs: i64,
         content_type: &str,
-    ) -> Result<Put, ArchiverError> {
+    ) -> Result<Put, StoreError> {
         let ours = b64(sha256);
         let sent = self
             .client
@@ -209,7 +210,7 @@ impl Store {
                         version_id: head.version_id().unwrap_or_default().to_owned(),
                     })
                 } else {
-                    Err(ArchiverError::Conflict {
+                    Err(StoreError::Conflict {
                         bucket: self.bucket.clone(),
                         key: key.to_owned(),
                         existing: theirs.to_owned(),
@@ -228,7 +229,7 @@ impl Store {
         key: &str,
         json: Vec<u8>,
         retain_until_secs: i64,
-    ) -> Result<Put, ArchiverError> {
+    ) -> Result<Put, StoreError> {
         use sha2::Digest;
         let sha: [u8; 32] = sha2::Sha256::digest(&json).into();
         self.put_locked(key, json, &sha, retain_until_secs, "application/json")
@@ -236,7 +237,7 @@ impl Store {
     }
 
     /// Reads an object, `None` if it does not exist.
-    pub async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, ArchiverError> {
+    pub async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         self.fetch(key, None).await
     }
 
@@ -247,7 +248,7 @@ impl Store {
         &self,
         key: &str,
         version_id: Option<&str>,
-    ) -> Result<Option<Vec<u8>>, ArchiverError> {
+    ) -> Result<Option<Vec<u8>>, StoreError> {
         match self
             .client
             .get_object()
@@ -278,7 +279,7 @@ impl Store {
     }
 
     /// Every version and delete marker under `prefix`, in key order.
-    pub async fn list_versions(&self, prefix: &str) -> Result<Vec<VersionEntry>, ArchiverError> {
+    pub async fn list_versions(&self, prefix: &str) -> Result<Vec<VersionEntry>, StoreError> {
         let mut out = Vec::new();
         let (mut key_marker, mut version_marker) = (None::<String>, None::<String>);
         loop {
@@ -331,13 +332,13 @@ impl Store {
         &self,
         prefix: &str,
         start_after: Option<&str>,
-    ) -> Result<Vec<String>, ArchiverError> {
+    ) -> Result<Vec<String>, StoreError> {
         Ok(self.list(prefix, start_after, None).await?.0)
     }
 
     /// The "directories" directly under `prefix` (common prefixes up to the
     /// next `/`), in key order.
-    pub async fn list_dirs(&self, prefix: &str) -> Result<Vec<String>, ArchiverError> {
+    pub async fn list_dirs(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
         Ok(self.list(prefix, None, Some("/")).await?.1)
     }
 
@@ -347,7 +348,7 @@ impl Store {
         prefix: &str,
         start_after: Option<&str>,
         delimiter: Option<&str>,
-    ) -> Result<(Vec<String>, Vec<String>), ArchiverError> {
+    ) -> Result<(Vec<String>, Vec<String>), StoreError> {
         let (mut keys, mut dirs) = (Vec::new(), Vec::new());
         let mut token = None::<String>;
         loop {
@@ -385,12 +386,12 @@ impl Store {
         &self,
         key: &str,
         version_id: &str,
-    ) -> Result<Option<Vec<u8>>, ArchiverError> {
+    ) -> Result<Option<Vec<u8>>, StoreError> {
         self.fetch(key, Some(version_id)).await
     }
 
     /// The retention of one version, from HeadObject.
-    pub async fn retention(&self, key: &str, version_id: &str) -> Result<Retention, ArchiverError> {
+    pub async fn retention(&self, key: &str, version_id: &str) -> Result<Retention, StoreError> {
         let head = self
             .client
             .head_object()
