@@ -27,6 +27,7 @@ const SECTIONS: &[&str] = &[
     "SEALER",
     "ARCHIVER",
     "TELEMETRY",
+    "WITNESS",
 ];
 
 /// Applies overrides in place and returns the names of the variables used.

@@ -25,11 +25,13 @@ pub mod paths;
 pub mod raw;
 pub mod secrets;
 mod validated;
+mod witness;
 
 pub use validated::{
     ArchiverConfig, Config, IngestConfig, KafkaConfig, LogFormat, S3Config, SealerConfig,
     TokenGrant,
 };
+pub use witness::WitnessConfig;
 
 use std::path::{Path, PathBuf};
 

@@ -4,7 +4,7 @@
 //!
 //! The fields: `ingest.tls_cert_file`, `ingest.tls_key_file`,
 //! `sealer.key_file`, `sealer.trusted_keys`, `archiver.key_file`,
-//! `archiver.seal_keys`. Only what the file says is resolved, before the
+//! `archiver.seal_keys`, `witness.key_file`, `witness.state_dir`. Only what the file says is resolved, before the
 //! `AUDITLOG_*` overrides apply: a default (`sealer.key` for
 //! `sealer.key_file`) and a value from the environment stay relative to the
 //! working directory, where `auditlog keygen --out sealer.key` wrote it.
@@ -21,6 +21,8 @@ pub const PATH_FIELDS: &[(&str, &str)] = &[
     ("sealer", "trusted_keys"),
     ("archiver", "key_file"),
     ("archiver", "seal_keys"),
+    ("witness", "key_file"),
+    ("witness", "state_dir"),
 ];
 
 fn resolve(base: &Path, value: &mut toml::Value) {

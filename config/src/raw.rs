@@ -30,6 +30,9 @@ pub struct RawConfig {
     /// Logs and metrics.
     #[serde(default)]
     pub telemetry: RawTelemetry,
+    /// The C2SP tlog witness (`auditlog witness`).
+    #[serde(default)]
+    pub witness: RawWitness,
 }
 
 /// `[kafka]`
@@ -441,4 +444,67 @@ fn default_log_format() -> String {
 }
 fn default_log_level() -> String {
     "info".into()
+}
+
+/// `[witness]`: the c2sp.org/tlog-witness service.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWitness {
+    /// Address `POST /add-checkpoint` is served on.
+    #[serde(default = "default_witness_listen")]
+    pub listen: String,
+    /// The witness's key name, as its cosignatures and vkey carry it
+    /// (e.g. `witness.example.com/w1`); required by `auditlog witness`.
+    #[serde(default)]
+    pub name: String,
+    /// The witness's Ed25519 secret key file (`auditlog keygen`); must be
+    /// mode 0600.
+    #[serde(default = "default_witness_key")]
+    pub key_file: String,
+    /// Directory of the durable per-log state (latest cosigned size and root).
+    #[serde(default = "default_witness_state_dir")]
+    pub state_dir: String,
+    /// Where `/metrics` is served; empty to disable.
+    #[serde(default = "default_witness_metrics")]
+    pub metrics_listen: String,
+    /// The logs witnessed: `[[witness.logs]]` with `origin` and `public_key`.
+    #[serde(default)]
+    pub logs: Vec<RawWitnessedLog>,
+}
+
+/// One `[[witness.logs]]` entry.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWitnessedLog {
+    /// The checkpoints' origin line.
+    pub origin: String,
+    /// The log's Ed25519 signed-note verifier key,
+    /// `<name>+<hex key id>+<base64(0x01 ‖ public key)>`.
+    pub public_key: String,
+}
+
+impl Default for RawWitness {
+    fn default() -> Self {
+        Self {
+            listen: default_witness_listen(),
+            name: String::new(),
+            key_file: default_witness_key(),
+            state_dir: default_witness_state_dir(),
+            metrics_listen: default_witness_metrics(),
+            logs: Vec::new(),
+        }
+    }
+}
+
+fn default_witness_listen() -> String {
+    "127.0.0.1:8090".into()
+}
+fn default_witness_key() -> String {
+    "witness.key".into()
+}
+fn default_witness_state_dir() -> String {
+    "witness-state".into()
+}
+fn default_witness_metrics() -> String {
+    "127.0.0.1:9467".into()
 }

@@ -30,6 +30,8 @@ pub struct Config {
     pub log_format: LogFormat,
     /// `[telemetry] log_level`
     pub log_level: String,
+    /// `[witness]`
+    pub witness: crate::witness::WitnessConfig,
     /// The raw form, kept so `auditlog config` can print what is in effect.
     pub raw: RawConfig,
 }
@@ -188,7 +190,7 @@ fn days(field: &str, d: u32) -> Result<Duration, ConfigError> {
     Ok(Duration::from_secs(u64::from(d) * 86_400))
 }
 
-fn optional_listen(field: &str, v: &str) -> Result<Option<SocketAddr>, ConfigError> {
+pub(crate) fn optional_listen(field: &str, v: &str) -> Result<Option<SocketAddr>, ConfigError> {
     if v.is_empty() {
         return Ok(None);
     }
@@ -222,7 +224,7 @@ pub enum LogFormat {
     Json,
 }
 
-fn invalid(field: &str, message: impl Into<String>) -> ConfigError {
+pub(crate) fn invalid(field: &str, message: impl Into<String>) -> ConfigError {
     ConfigError::Invalid {
         field: field.to_owned(),
         message: message.into(),
@@ -496,6 +498,7 @@ impl Config {
             archiver,
             log_format,
             log_level: raw.telemetry.log_level.clone(),
+            witness: crate::witness::validate(&raw.witness)?,
             raw,
         })
     }
