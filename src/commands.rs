@@ -60,6 +60,11 @@ pub fn exit_code(e: &anyhow::Error) -> u8 {
                     )
                 })
     });
+    let usage = usage
+        || e.chain().any(|c| {
+            c.downcast_ref::<witness::WitnessError>()
+                .is_some_and(|w| w.is_usage())
+        });
     if usage { EXIT_USAGE } else { 1 }
 }
 
@@ -120,6 +125,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Archive => runtime.block_on(archive(config)),
         Command::Verify(args) => Ok(runtime.block_on(crate::verify_cmd::verify(config, args))),
         Command::Prove(args) => Ok(runtime.block_on(crate::verify_cmd::prove(config, args))),
+        Command::Witness { print_vkey } => {
+            runtime.block_on(crate::witness_cmd::witness(config, print_vkey))
+        }
         Command::Sample { .. } | Command::Keygen { .. } | Command::VerifyProof { .. } => {
             unreachable!("handled above")
         }
@@ -181,7 +189,7 @@ fn producer(config: &Config) -> Result<EventProducer> {
     Ok(producer)
 }
 
-async fn shutdown_signal() {
+pub async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
@@ -202,15 +210,24 @@ async fn shutdown_signal() {
     let _ = ctrl_c.await;
 }
 
-async fn ingest(config: Config) -> Result<ExitCode> {
-    let metrics = PrometheusBuilder::new()
-        .set_buckets_for_metric(
-            Matcher::Full(ingest::telemetry::REQUEST_SECONDS.into()),
-            ingest::telemetry::REQUEST_BUCKETS,
-        )
+/// Installs the Prometheus recorder, with `buckets` for the one histogram
+/// `histogram` of the command.
+pub fn install_metrics(
+    histogram: &str,
+    buckets: &[f64],
+) -> Result<metrics_exporter_prometheus::PrometheusHandle> {
+    PrometheusBuilder::new()
+        .set_buckets_for_metric(Matcher::Full(histogram.into()), buckets)
         .context("configuring metrics")?
         .install_recorder()
-        .context("installing the metrics recorder")?;
+        .context("installing the metrics recorder")
+}
+
+async fn ingest(config: Config) -> Result<ExitCode> {
+    let metrics = install_metrics(
+        ingest::telemetry::REQUEST_SECONDS,
+        ingest::telemetry::REQUEST_BUCKETS,
+    )?;
     ingest::telemetry::describe();
     crate::telemetry::spawn_process_metrics();
     let producer = Arc::new(producer(&config)?);
@@ -233,7 +250,7 @@ async fn ingest(config: Config) -> Result<ExitCode> {
 
 /// Serves `GET /metrics` from `handle` on `addr` until the process ends. A
 /// port that cannot be had is a configuration error (`field` names it).
-async fn serve_metrics(
+pub async fn serve_metrics(
     field: &str,
     addr: std::net::SocketAddr,
     handle: metrics_exporter_prometheus::PrometheusHandle,
@@ -259,14 +276,10 @@ async fn serve_metrics(
 }
 
 async fn seal(config: Config) -> Result<ExitCode> {
-    let handle = PrometheusBuilder::new()
-        .set_buckets_for_metric(
-            Matcher::Full(sealer::telemetry::SEAL_LATENCY.into()),
-            sealer::telemetry::LATENCY_BUCKETS,
-        )
-        .context("configuring metrics")?
-        .install_recorder()
-        .context("installing the metrics recorder")?;
+    let handle = install_metrics(
+        sealer::telemetry::SEAL_LATENCY,
+        sealer::telemetry::LATENCY_BUCKETS,
+    )?;
     sealer::telemetry::describe();
     auditlog_kafka::telemetry::describe();
     crate::telemetry::spawn_process_metrics();
@@ -337,14 +350,10 @@ pub async fn store<'c>(
 }
 
 async fn archive(config: Config) -> Result<ExitCode> {
-    let handle = PrometheusBuilder::new()
-        .set_buckets_for_metric(
-            Matcher::Full(archiver::telemetry::UPLOAD_SECONDS.into()),
-            archiver::telemetry::UPLOAD_BUCKETS,
-        )
-        .context("configuring metrics")?
-        .install_recorder()
-        .context("installing the metrics recorder")?;
+    let handle = install_metrics(
+        archiver::telemetry::UPLOAD_SECONDS,
+        archiver::telemetry::UPLOAD_BUCKETS,
+    )?;
     archiver::telemetry::describe();
     auditlog_kafka::telemetry::describe();
     crate::telemetry::spawn_process_metrics();

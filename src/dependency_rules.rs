@@ -1,7 +1,7 @@
 //! The workspace's dependency rules (ARCHITECTURE.md, "Dependency rules"),
 //! checked from `cargo metadata --no-deps`:
 //!
-//! - no stage crate (ingest, sealer, archiver, verify) depends on another,
+//! - no stage crate (ingest, sealer, archiver, verify, witness) depends on another,
 //!   directly or through a workspace crate, with any kind of dependency;
 //! - `verify` and `archive` do not pull `rdkafka` into their normal
 //!   dependencies, through any workspace crate or any feature they turn on.
@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
-const STAGES: [&str; 4] = ["ingest", "sealer", "archiver", "verify"];
+const STAGES: [&str; 5] = ["ingest", "sealer", "archiver", "verify", "witness"];
 const KAFKA_FREE: [&str; 2] = ["verify", "archive"];
 
 /// One dependency of a workspace package, as its manifest declares it.

@@ -9,6 +9,7 @@ mod output;
 mod show_config;
 mod telemetry;
 mod verify_cmd;
+mod witness_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -77,6 +78,13 @@ enum Command {
         /// Key registry (TOML) [default: from the config, as for verify].
         #[arg(long, value_name = "FILE")]
         keys: Option<PathBuf>,
+    },
+    /// Run a C2SP tlog witness: cosign checkpoints of the logs in
+    /// [witness] that consistently extend what it cosigned before.
+    Witness {
+        /// Print the witness's cosignature verifier key (vkey) and exit.
+        #[arg(long)]
+        print_vkey: bool,
     },
     /// Write a new Ed25519 key pair for signing seals or manifests, or
     /// convert a key file of an earlier release (--convert).
