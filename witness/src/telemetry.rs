@@ -77,11 +77,12 @@ pub struct CheckpointRefused<'a> {
 }
 
 impl CheckpointRefused<'_> {
-    /// Logs and counts. A refusal of a correctly signed checkpoint (409,
-    /// 422) may be evidence of a misbehaving log, so it is a warning.
+    /// Logs and counts. An inconsistent checkpoint (422) correctly signed
+    /// by a configured log may be evidence of a misbehaving log, so it is a
+    /// warning; a 409 is the protocol's way of telling a client the size.
     pub fn emit(&self) {
         match (self.origin, self.refusal.status()) {
-            (Some(origin), 409 | 422) => {
+            (Some(origin), 422) => {
                 tracing::warn!(%origin, reason = self.reason, refusal = %self.refusal, "checkpoint refused");
             }
             (origin, _) => {
