@@ -36,7 +36,7 @@ def test_config_reference_matches_the_loader(stack, tmp_path):
 def test_metrics_catalogue_matches_the_code():
     defined = set()
     for source in ("ingest/src/telemetry.rs", "sealer/src/telemetry.rs", "archiver/src/telemetry.rs", "kafka/src/telemetry.rs",
-                   "verify/src/metrics.rs",
+                   "verify/src/metrics.rs", "witness/src/telemetry.rs",
                    "src/telemetry.rs"):
         defined |= set(re.findall(r'pub const \w+: &str = "(auditlog_\w+)"', (ROOT / source).read_text()))
     documented = set(re.findall(r"^\| `(auditlog_\w+)` \|", DOC, re.M))

@@ -154,6 +154,7 @@ def test_unknown_logs_foreign_keys_and_malformed_bodies_are_refused(witness, cli
     for bad in [b"", b"old 0\n", b"old -1\n\nx\n", b"old 0\nnot base64\n\n" + stranger["checkpoint"].encode()]:
         assert witness.post(bad).status_code == 400, bad
     assert requests.get(witness.url + "/add-checkpoint", timeout=5).status_code == 405
+    assert witness.post(b"old 0\n\n" + b"x" * 1_002_945).status_code == 413
     assert held_size(witness, client) == 0
 
 
