@@ -199,6 +199,21 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(24))]
 
     #[test]
+    fn arbitrary_bodies_are_refused_without_a_panic_or_a_write(
+        prefix in prop_oneof![Just(&b"old 0\n\n"[..]), Just(&b"old 3\n"[..]), Just(&b""[..])],
+        noise in proptest::collection::vec(any::<u8>(), 0..300),
+    ) {
+        let dir = temp_dir();
+        let w = witness_at(&dir);
+        let mut body = prefix.to_vec();
+        body.extend_from_slice(&noise);
+        let answer = w.add_checkpoint(&body, NOW);
+        prop_assert!([400, 403, 404].contains(&answer.status), "{:?}", answer);
+        prop_assert_eq!(w.state(ORIGIN).ok().flatten(), None);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
     fn no_sequence_of_requests_and_restarts_cosigns_two_inconsistent_checkpoints(
         shared in 0u64..6,
         steps in proptest::collection::vec((any::<bool>(), 0u64..24, 0u64..24, any::<bool>(), 0u8..8), 1..30),
