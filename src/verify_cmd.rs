@@ -48,10 +48,15 @@ pub struct VerifyArgs {
     /// archiver.seal_keys sign seals, archiver.key_file's .pub manifests].
     #[arg(long, value_name = "FILE")]
     keys: Option<PathBuf>,
-    /// State file: the last clean run's checkpoint, to detect rollback and
-    /// truncation; updated only after a clean run.
+    /// State file: what the last clean run accepted and verified. Catches
+    /// rollback and truncation, and makes the run incremental: only what is
+    /// new or changed since is read in full, the rest is checked by listing.
+    /// Written (atomically) only after a clean run; one file per archive.
     #[arg(long, value_name = "FILE")]
     state: Option<PathBuf>,
+    /// Read every object in full even with --state (and refresh the state).
+    #[arg(long)]
+    deep: bool,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
@@ -141,11 +146,19 @@ fn registry(config: &Config, keys: Option<&Path>) -> Result<Registry> {
 async fn run(config: Config, args: VerifyArgs) -> Result<u8> {
     let (store, s3) = crate::commands::store(&config, "verify").await?;
     let registry = registry(&config, args.keys.as_deref())?;
-    let state = args.state.as_deref().map(State::load).transpose()?;
     let prefix = normalise_prefix(
         args.prefix
             .unwrap_or_else(|| config.archiver.prefix.clone()),
     );
+    let here = verify::Location {
+        bucket: s3.bucket.clone(),
+        prefix: prefix.clone(),
+    };
+    let state = args
+        .state
+        .as_deref()
+        .map(|p| State::load(p, &here))
+        .transpose()?;
     let opts = verify::Options {
         prefix: prefix.clone(),
         topics: args.topics.clone(),
@@ -158,6 +171,7 @@ async fn run(config: Config, args: VerifyArgs) -> Result<u8> {
         concurrency: args.concurrency,
         since_ms: args.since,
         until_ms: args.until,
+        deep: args.deep,
     };
     let bar = std::io::stderr().is_terminal().then(|| {
         let b = indicatif::ProgressBar::new(0);

@@ -46,9 +46,12 @@ pub struct VersionEntry {
     pub delete_marker: bool,
     /// Its size in bytes (0 for delete markers).
     pub size: u64,
+    /// Its ETag as listed (quotes included), if the server gave one. A
+    /// version's bytes never change, so this is a fingerprint, not a proof.
+    pub etag: Option<String>,
 }
 
-/// The Object Lock retention of one object version, from HeadObject.
+/// The Object Lock retention of one object version (HeadObject or GetObject).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Retention {
     /// `COMPLIANCE`, `GOVERNANCE`, or `None` when there is none.
@@ -238,7 +241,7 @@ impl Store {
 
     /// Reads an object, `None` if it does not exist.
     pub async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        self.fetch(key, None).await
+        Ok(self.fetch(key, None).await?.map(|(b, _)| b))
     }
 
     /// Reads the current object, or one version of it. `None` if it does not
@@ -248,7 +251,7 @@ impl Store {
         &self,
         key: &str,
         version_id: Option<&str>,
-    ) -> Result<Option<Vec<u8>>, StoreError> {
+    ) -> Result<Option<(Vec<u8>, Retention)>, StoreError> {
         match self
             .client
             .get_object()
@@ -259,12 +262,18 @@ impl Store {
             .await
         {
             Ok(out) => {
+                // GetObject carries the lock headers HeadObject would: one
+                // request per object.
+                let retention = Retention {
+                    mode: out.object_lock_mode().map(|m| m.as_str().to_owned()),
+                    retain_until_secs: out.object_lock_retain_until_date().map(DateTime::secs),
+                };
                 let body = out
                     .body
                     .collect()
                     .await
                     .map_err(|e| self.s3_error(key, e))?;
-                Ok(Some(body.into_bytes().to_vec()))
+                Ok(Some((body.into_bytes().to_vec(), retention)))
             }
             Err(e)
                 if e.raw_response().is_some_and(|r| {
@@ -303,6 +312,7 @@ impl Store {
                     is_latest: v.is_latest().unwrap_or(false),
                     delete_marker: false,
                     size: u64::try_from(v.size().unwrap_or(0)).unwrap_or(0),
+                    etag: v.e_tag().map(str::to_owned),
                 });
             }
             for d in page.delete_markers() {
@@ -312,6 +322,7 @@ impl Store {
                     is_latest: d.is_latest().unwrap_or(false),
                     delete_marker: true,
                     size: 0,
+                    etag: None,
                 });
             }
             if page.is_truncated() != Some(true) {
@@ -387,6 +398,16 @@ impl Store {
         key: &str,
         version_id: &str,
     ) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.fetch(key, Some(version_id)).await?.map(|(b, _)| b))
+    }
+
+    /// Reads one version with its Object Lock retention, from the one
+    /// GetObject (no HeadObject). `None` if it does not exist.
+    pub async fn get_version_locked(
+        &self,
+        key: &str,
+        version_id: &str,
+    ) -> Result<Option<(Vec<u8>, Retention)>, StoreError> {
         self.fetch(key, Some(version_id)).await
     }
 

@@ -1,34 +1,27 @@
 //! The IO edge: list the prefix, read every manifest and object version that
-//! matters, run the pure checks over them, and gather the report.
+//! matters (or, with a state file, only what changed since the last clean
+//! run: `crate::incremental`), run the pure checks over them, and gather the
+//! report. One manifest key is `manifest`'s, the checkpoints `checkpoint`'s.
+
+mod checkpoint;
+mod manifest;
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use archive::layout::{KeyKind, parse_key};
 use archive::store::{Store, VersionEntry};
 use archive::{Retention, retain_until_secs};
-use chain::checkpoint::Checkpoint;
-use chain::manifest::{Manifest, Table};
+use chain::manifest::Manifest;
 use futures::StreamExt;
-use sha2::{Digest, Sha256};
 
+use self::manifest::Checked;
 use crate::VerifyError;
-use crate::checkpoints::{as_state, check_checkpoint, check_checkpoint_chain};
-use crate::checks::{
-    check_chain, check_fork, check_placement, check_retention, check_rows, check_signatures,
-    current_version,
-};
+use crate::checks::check_chain;
 use crate::finding::{Finding, FindingKind};
 use crate::registry::Registry;
-use crate::report::{CheckpointStatus, RangeStatus, Report};
-use crate::rows::{read_events, read_rows};
+use crate::report::{RangeStatus, Report};
 use crate::selection::Selection;
 use crate::state::{Accepted, Present, State};
-
-/// An object's rows, decoded off the IO task.
-enum Decoded {
-    Rows(Vec<crate::rows::Row>),
-    Events(crate::rows::EventsObject),
-}
 
 /// What to verify and against which policy.
 #[derive(Debug, Clone)]
@@ -47,6 +40,8 @@ pub struct Options {
     pub since_ms: Option<i64>,
     /// Only ranges sealed before this time (ms since the epoch).
     pub until_ms: Option<i64>,
+    /// Read everything in full, whatever the state says was verified.
+    pub deep: bool,
 }
 
 impl Options {
@@ -80,21 +75,6 @@ impl Options {
     }
 }
 
-/// What checking one manifest key produced.
-struct Checked {
-    key: String,
-    /// Outside the time range: not part of this run.
-    skipped: bool,
-    manifest: Option<Manifest>,
-    findings: Vec<Finding>,
-    objects: u64,
-    objects_bad: u64,
-    objects_missing: u64,
-    records: u64,
-    bytes: u64,
-    referenced: Vec<String>,
-}
-
 /// Runs every check. `progress(done, total)` is called as manifests finish.
 pub async fn verify(
     store: &Store,
@@ -121,6 +101,8 @@ pub async fn verify(
         })
         .collect();
     let selection = Selection::of_listing(&opts.prefix, by_key.keys(), manifest_keys.len());
+    // What earlier clean runs verified, unless everything is to be read.
+    let verified = state.map(|s| &s.verified).filter(|_| !opts.deep);
     let total = manifest_keys.len() as u64;
     let done = std::sync::atomic::AtomicU64::new(0);
     let checked: Vec<Result<Checked, VerifyError>> = futures::stream::iter(manifest_keys.iter())
@@ -129,10 +111,21 @@ pub async fn verify(
             let by_key = &by_key;
             let done = &done;
             async move {
-                let r = check_manifest(
-                    store, registry, opts, key, topic, *partition, versions, by_key,
-                )
-                .await;
+                let r = match verified.and_then(|v| Some((v.manifest(key, by_key)?, v))) {
+                    Some((m, v)) => Ok(manifest::check_listed(
+                        registry,
+                        opts,
+                        key,
+                        m,
+                        v.manifests.get(key).cloned(),
+                    )),
+                    None => {
+                        manifest::check_manifest(
+                            store, registry, opts, key, topic, *partition, versions, by_key,
+                        )
+                        .await
+                    }
+                };
                 let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
                 progress(n, total);
                 r
@@ -146,7 +139,11 @@ pub async fn verify(
         selection,
         ..Report::default()
     };
+    report.coverage.deep = opts.deep;
+    report.coverage.incremental = verified.is_some_and(|v| !v.versions.is_empty());
     let mut referenced = BTreeSet::new();
+    // What this run verified, for the state file.
+    let (mut verified_keys, mut manifest_docs) = (BTreeSet::new(), BTreeMap::new());
     let mut per_part: BTreeMap<(String, i32), Vec<(String, Manifest)>> = BTreeMap::new();
     for c in checked {
         let c = c?;
@@ -168,6 +165,19 @@ pub async fn verify(
             .or_default();
         st.manifests += 1;
         st.objects += c.objects;
+        if c.listed {
+            st.objects_listed += c.objects;
+            report.coverage.manifests_listed += 1;
+            report.coverage.objects_listed += c.objects;
+        } else {
+            report.coverage.manifests_full += 1;
+            report.coverage.objects_full += c.objects - c.objects_missing;
+        }
+        verified_keys.insert(c.key.clone());
+        verified_keys.extend(c.referenced.iter().cloned());
+        if let Some(json) = c.json {
+            manifest_docs.insert(c.key.clone(), json);
+        }
         st.objects_bad += c.objects_bad;
         st.objects_missing += c.objects_missing;
         st.records += c.records;
@@ -264,10 +274,21 @@ pub async fn verify(
     if !timed {
         // A time window's last manifest is not the archive's end, nor is a
         // window of checkpoints their chain.
-        let (findings, status) = checkpoints(store, registry, opts, &by_key, &present).await?;
+        let (findings, read) =
+            checkpoint::checkpoints(store, registry, opts, &by_key, &present, verified).await?;
         report.findings.extend(findings);
-        report.checkpoints = status;
+        report.checkpoints = read.status;
+        report.coverage.checkpoints_full = read.full;
+        report.coverage.checkpoints_listed = read.listed;
+        verified_keys.extend(read.docs.keys().cloned());
         next_state.accept(&present);
+        next_state
+            .verified
+            .record(&by_key, &verified_keys, manifest_docs, read.docs);
+    } else {
+        next_state
+            .verified
+            .record(&by_key, &verified_keys, manifest_docs, BTreeMap::new());
     }
     let named: BTreeSet<&str> = report
         .findings
@@ -292,307 +313,4 @@ pub async fn verify(
         ))
     });
     Ok((report, next_state))
-}
-
-/// Step 8: every checkpoint, their chain, and what the newest sound one
-/// says the archive must still hold.
-async fn checkpoints(
-    store: &Store,
-    registry: &Registry,
-    opts: &Options,
-    by_key: &BTreeMap<String, Vec<VersionEntry>>,
-    present: &BTreeMap<(String, i32), Present>,
-) -> Result<(Vec<Finding>, CheckpointStatus), VerifyError> {
-    let keys: Vec<(&String, u64)> = by_key
-        .keys()
-        .filter_map(|k| match parse_key(&opts.prefix, k) {
-            KeyKind::Checkpoint { seq } => Some((k, seq)),
-            _ => None,
-        })
-        .collect();
-    let read: Vec<Result<_, VerifyError>> = futures::stream::iter(keys)
-        .map(|(key, seq)| async move {
-            let versions = by_key.get(key).map(Vec::as_slice).unwrap_or_default();
-            let mut findings = Vec::new();
-            let Some(current) = current_version(key, "", -1, versions, &mut findings) else {
-                return Ok((key.clone(), findings, None));
-            };
-            let bytes = store
-                .get_version(key, &current.version_id)
-                .await
-                .map_err(VerifyError::Store)?
-                .unwrap_or_default();
-            let c = match Checkpoint::from_json(&bytes) {
-                Ok(c) => c,
-                Err(e) => {
-                    findings.push(
-                        Finding::new(FindingKind::CheckpointMalformed, "", -1, e.to_string())
-                            .at(key),
-                    );
-                    return Ok((key.clone(), findings, None));
-                }
-            };
-            let own = check_checkpoint(key, seq, &c, registry);
-            let sound = own.is_empty();
-            findings.extend(own);
-            let r = store
-                .retention(key, &current.version_id)
-                .await
-                .map_err(VerifyError::Store)?;
-            let min_until = opts.checkpoint_retain_until(c.written_at_ms);
-            findings.extend(check_retention(key, "", -1, &r, min_until));
-            Ok((key.clone(), findings, Some((c, sound))))
-        })
-        .buffer_unordered(opts.concurrency.max(1))
-        .collect()
-        .await;
-    let mut findings = Vec::new();
-    let mut decoded = Vec::new();
-    for r in read {
-        let (key, fs, c) = r?;
-        findings.extend(fs);
-        if let Some((c, sound)) = c {
-            decoded.push((key, c, sound));
-        }
-    }
-    decoded.sort_by(|a, b| (a.1.seq, &a.0).cmp(&(b.1.seq, &b.0)));
-    findings.extend(check_checkpoint_chain(
-        decoded.iter().map(|(k, c, _)| (k.as_str(), c)),
-    ));
-    let mut status = CheckpointStatus {
-        read: true,
-        present: decoded.len() as u64,
-        ..CheckpointStatus::default()
-    };
-    if let Some((key, newest, _)) = decoded.iter().rev().find(|(_, _, sound)| *sound) {
-        let mut attested = as_state(newest);
-        attested.partitions.retain(|name, _| {
-            chain::checkpoint::parse_partition_name(name).is_some_and(|(t, p)| opts.wanted(&t, p))
-        });
-        findings.extend(attested.compare(present).into_iter().map(|f| f.at(key)));
-        status.newest_seq = Some(newest.seq);
-        status.newest_written_at_ms = Some(newest.written_at_ms);
-        status.newest_key = Some(key.clone());
-    }
-    Ok((findings, status))
-}
-
-#[allow(clippy::too_many_arguments)]
-async fn check_manifest(
-    store: &Store,
-    registry: &Registry,
-    opts: &Options,
-    key: &str,
-    topic: &str,
-    partition: i32,
-    versions: &[VersionEntry],
-    by_key: &BTreeMap<String, Vec<VersionEntry>>,
-) -> Result<Checked, VerifyError> {
-    let mut c = Checked {
-        key: key.to_owned(),
-        skipped: false,
-        manifest: None,
-        findings: Vec::new(),
-        objects: 0,
-        objects_bad: 0,
-        objects_missing: 0,
-        records: 0,
-        bytes: 0,
-        referenced: Vec::new(),
-    };
-    let Some(current) = current_version(key, topic, partition, versions, &mut c.findings) else {
-        // Only a delete marker: the manifest is gone; the chain check counts it.
-        return Ok(c);
-    };
-    let bytes = store
-        .get_version(key, &current.version_id)
-        .await
-        .map_err(VerifyError::Store)?
-        .unwrap_or_default();
-    c.bytes += bytes.len() as u64;
-    let m = match Manifest::from_json(&bytes) {
-        Ok(m) => m,
-        Err(e) => {
-            c.findings.push(
-                Finding::new(
-                    FindingKind::ManifestMalformed,
-                    topic,
-                    partition,
-                    e.to_string(),
-                )
-                .at(key),
-            );
-            return Ok(c);
-        }
-    };
-    if !opts.in_time(m.seals.sealed_at_ms()) {
-        c.skipped = true;
-        c.manifest = Some(m);
-        return Ok(c);
-    }
-    let mut older = Vec::new();
-    for v in versions
-        .iter()
-        .filter(|v| !v.delete_marker && v.version_id != current.version_id)
-    {
-        let body = store
-            .get_version(key, &v.version_id)
-            .await
-            .map_err(VerifyError::Store)?
-            .unwrap_or_default();
-        // An older version that does not decode is already an extra_version.
-        if let Ok(o) = Manifest::from_json(&body) {
-            older.push(o);
-        }
-    }
-    c.findings.extend(check_fork(key, &m, &older));
-    c.findings.extend(check_placement(&opts.prefix, key, &m));
-    c.findings.extend(check_signatures(key, &m, registry));
-    // Retention is checked once the events' classes are known (§8 step 2).
-    let mut retentions = vec![(
-        key.to_owned(),
-        store
-            .retention(key, &current.version_id)
-            .await
-            .map_err(VerifyError::Store)?,
-    )];
-    let mut actions = BTreeSet::new();
-
-    let mut rows = Vec::new();
-    for o in &m.objects {
-        c.objects += 1;
-        c.referenced.push(o.key.clone());
-        let versions = by_key.get(&o.key).map(Vec::as_slice).unwrap_or_default();
-        let Some(cur) = current_version(&o.key, topic, partition, versions, &mut c.findings) else {
-            c.objects_missing += 1;
-            c.findings.push(
-                Finding::new(
-                    FindingKind::ObjectMissing,
-                    topic,
-                    partition,
-                    format!("version {} is gone", o.version_id),
-                )
-                .at(&o.key)
-                .offsets(m.seals.first_offset(), m.seals.last_offset()),
-            );
-            continue;
-        };
-        if cur.version_id != o.version_id {
-            let still = versions.iter().any(|v| v.version_id == o.version_id);
-            c.findings.push(
-                Finding::new(
-                    FindingKind::ObjectReplaced,
-                    topic,
-                    partition,
-                    format!(
-                        "readers get version {}, the manifest names {} ({})",
-                        cur.version_id,
-                        o.version_id,
-                        if still { "still present" } else { "gone" }
-                    ),
-                )
-                .at(&o.key),
-            );
-        }
-        let body = store
-            .get_version(&o.key, &cur.version_id)
-            .await
-            .map_err(VerifyError::Store)?
-            .unwrap_or_default();
-        let len = body.len();
-        c.bytes += len as u64;
-        // Hashing and decoding are the CPU-bound part: off the task that
-        // drives the IO, so objects are checked on every core.
-        let (table, t) = (o.table, topic.to_owned());
-        let (sha, decoded) = tokio::task::spawn_blocking(move || {
-            let sha: [u8; 32] = Sha256::digest(&body).into();
-            let decoded = match table {
-                Table::Events => read_events(body, &t, partition).map(Decoded::Events),
-                Table::DeadLetters => read_rows(body).map(Decoded::Rows),
-            };
-            (sha, decoded)
-        })
-        .await
-        .map_err(|e| VerifyError::Internal(format!("decoding {}: {e}", o.key)))?;
-        if sha != o.sha256 || len as u64 != o.bytes {
-            c.findings.push(
-                Finding::new(
-                    FindingKind::ChecksumMismatch,
-                    topic,
-                    partition,
-                    format!(
-                        "sha256 {} ({} bytes), manifest says {} ({} bytes)",
-                        chain::hex::encode(&sha),
-                        len,
-                        chain::hex::encode(&o.sha256),
-                        o.bytes
-                    ),
-                )
-                .at(&o.key),
-            );
-        }
-        retentions.push((
-            o.key.clone(),
-            store
-                .retention(&o.key, &cur.version_id)
-                .await
-                .map_err(VerifyError::Store)?,
-        ));
-        let decoded = decoded.map(|d| match d {
-            Decoded::Rows(rows) => rows,
-            Decoded::Events(e) => {
-                actions.extend(e.actions);
-                if let Some((offset, what, n)) = e.derived {
-                    c.findings.push(
-                        Finding::new(
-                            FindingKind::DerivedMismatch,
-                            topic,
-                            partition,
-                            format!("{n} row(s); first at offset {offset}: {what}"),
-                        )
-                        .at(&o.key)
-                        .offsets(offset, offset),
-                    );
-                }
-                e.rows
-            }
-        });
-        match decoded {
-            Ok(rs) => {
-                c.records += rs.len() as u64;
-                rows.push((o.key.clone(), rs));
-            }
-            Err(e) => c.findings.push(
-                Finding::new(FindingKind::ObjectUnreadable, topic, partition, e)
-                    .at(&o.key)
-                    .offsets(m.seals.first_offset(), m.seals.last_offset()),
-            ),
-        }
-    }
-    let min_until = opts.min_retain_until(topic, &actions, m.seals.sealed_at_ms());
-    for (k, r) in &retentions {
-        c.findings
-            .extend(check_retention(k, topic, partition, r, min_until));
-    }
-    let unreadable = c
-        .findings
-        .iter()
-        .any(|f| f.kind == FindingKind::ObjectUnreadable);
-    if !unreadable && c.objects_missing == 0 {
-        // Re-hashing the chain is CPU-bound too.
-        let seals = m.seals.clone();
-        let row_findings = tokio::task::spawn_blocking(move || check_rows(&seals, rows))
-            .await
-            .map_err(|e| VerifyError::Internal(format!("checking rows of {key}: {e}")))?;
-        c.findings.extend(row_findings);
-    }
-    let bad: BTreeSet<&str> = c.findings.iter().filter_map(|f| f.key.as_deref()).collect();
-    c.objects_bad = m
-        .objects
-        .iter()
-        .filter(|o| bad.contains(o.key.as_str()))
-        .count() as u64
-        - c.objects_missing;
-    c.manifest = Some(m);
-    Ok(c)
 }

@@ -111,7 +111,6 @@ pub fn check_checkpoint_chain<'a>(
 /// What a checkpoint says the archive holds, as a state file would.
 pub fn as_state(c: &Checkpoint) -> State {
     State {
-        v: 1,
         partitions: c
             .partitions
             .iter()
@@ -126,6 +125,7 @@ pub fn as_state(c: &Checkpoint) -> State {
                 )
             })
             .collect(),
+        ..State::default()
     }
 }
 

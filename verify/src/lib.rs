@@ -4,8 +4,9 @@
 //! manifest, object, seal, signature, chain link and retention setting under a
 //! prefix, reporting **every** finding by name.
 //!
-//! - [`checks`], [`checkpoints`], [`rows`], [`registry`], [`state`], [`report`]: pure logic
-//!   over bytes and structs;
+//! - [`checks`], [`checkpoints`], [`rows`], [`registry`], [`state`], [`report`],
+//!   [`incremental`] (what changed since the last clean run): pure logic over
+//!   bytes and structs;
 //! - [`proof`]: inclusion proofs, built and checked offline;
 //! - [`audit`], [`prove`]: the IO edge (S3 through `archive::store`).
 #![deny(missing_docs)]
@@ -18,6 +19,7 @@ pub mod checks;
 pub mod derived;
 pub mod finding;
 pub mod html;
+pub mod incremental;
 pub mod metrics;
 pub mod proof;
 pub mod prove;
@@ -31,7 +33,7 @@ pub use audit::{Options, verify};
 pub use finding::{Finding, FindingKind};
 pub use registry::{Registry, Role};
 pub use report::Report;
-pub use state::State;
+pub use state::{Location, State};
 
 /// Why verification could not run (as opposed to what it found).
 #[derive(Debug, thiserror::Error)]

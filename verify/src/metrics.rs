@@ -17,6 +17,9 @@ pub const LAST_RUN: &str = "auditlog_verify_last_run_timestamp_seconds";
 pub const RECORDS: &str = "auditlog_verify_records";
 /// Manifests the last run checked.
 pub const MANIFESTS: &str = "auditlog_verify_manifests";
+/// Objects the last run checked, by how: `full` (read, hashed and
+/// re-chained) or `listing` (unchanged since a clean run, `--state`).
+pub const OBJECTS: &str = "auditlog_verify_objects";
 /// When the newest sound checkpoint the last run held the archive to was
 /// written, seconds since the epoch (absent when there was none).
 pub const CHECKPOINT: &str = "auditlog_verify_checkpoint_timestamp_seconds";
@@ -61,6 +64,12 @@ pub fn render(report: &Report, finished_at_secs: i64) -> String {
             "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
         );
     }
+    let c = &report.coverage;
+    let _ = writeln!(
+        out,
+        "# HELP {OBJECTS} Objects the last auditlog verify run checked, read in full or by listing.\n# TYPE {OBJECTS} gauge\n{OBJECTS}{{how=\"full\"}} {}\n{OBJECTS}{{how=\"listing\"}} {}",
+        c.objects_full, c.objects_listed
+    );
     let _ = writeln!(
         out,
         "# HELP {LAST_RUN} When the last auditlog verify run finished.\n# TYPE {LAST_RUN} gauge\n{LAST_RUN} {finished_at_secs}"
@@ -86,6 +95,12 @@ mod tests {
         assert!(clean.contains("auditlog_verify_clean 1\n"));
         assert!(clean.contains("auditlog_verify_findings{kind=\"all\"} 0\n"));
         assert!(clean.contains("auditlog_verify_last_run_timestamp_seconds 7\n"));
+        let mut inc = Report::default();
+        inc.coverage.objects_full = 2;
+        inc.coverage.objects_listed = 40;
+        let text = render(&inc, 7);
+        assert!(text.contains("auditlog_verify_objects{how=\"full\"} 2\n"));
+        assert!(text.contains("auditlog_verify_objects{how=\"listing\"} 40\n"));
         assert!(!clean.contains(CHECKPOINT), "no checkpoint, no series");
         let mut with = Report::default();
         with.checkpoints.newest_written_at_ms = Some(5_999);

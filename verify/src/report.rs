@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::finding::Finding;
+use crate::incremental::Coverage;
 use crate::selection::Selection;
 
 /// Counts for one partition.
@@ -19,6 +20,9 @@ pub struct PartitionStats {
     pub manifests_missing: u64,
     /// Objects the manifests name.
     pub objects: u64,
+    /// Of those, objects checked by listing only: unchanged since a clean
+    /// run (`--state`), so not read again.
+    pub objects_listed: u64,
     /// Present objects with a finding.
     pub objects_bad: u64,
     /// Objects named but gone.
@@ -84,6 +88,8 @@ pub struct Report {
     pub ranges: Vec<RangeStatus>,
     /// The checkpoints (not read by a run with a time window).
     pub checkpoints: CheckpointStatus,
+    /// How much was read in full and how much checked by listing.
+    pub coverage: Coverage,
     /// What the listing held, before and after the run's filters.
     pub selection: Selection,
     /// Set when the run checked no manifest and found no object: why
@@ -120,6 +126,27 @@ impl Report {
     /// The JSON form.
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).unwrap_or_default()
+    }
+
+    /// What was re-verified in full and what checked by listing.
+    fn coverage_line(&self) -> String {
+        let c = &self.coverage;
+        let how = if c.deep {
+            "--deep: everything read in full"
+        } else if c.incremental {
+            "incremental (--state)"
+        } else {
+            "full run"
+        };
+        format!(
+            "{how}: {} object(s) and {} manifest(s) re-verified in full, {} object(s) and {} manifest(s) checked by listing; checkpoints {} in full, {} by listing\n",
+            c.objects_full,
+            c.manifests_full,
+            c.objects_listed,
+            c.manifests_listed,
+            c.checkpoints_full,
+            c.checkpoints_listed,
+        )
     }
 
     /// The human summary.
@@ -160,6 +187,7 @@ impl Report {
             sum(|s| s.records),
             self.bytes as f64 / (1024.0 * 1024.0),
         ));
+        out.push_str(&self.coverage_line());
         match (self.checkpoints.newest_seq, &self.checkpoints.newest_key) {
             _ if !self.checkpoints.read => {
                 out.push_str("checkpoints not read (a time window is not the archive's end)\n");

@@ -1,0 +1,99 @@
+"""Drives `scripts/bench-verify --synthetic N`: builds an archive of N events
+straight into S3 with the archiver's own encoder, signer and layout (the
+`synthetic_archive` example; no Kafka), then times `auditlog verify` three
+ways: a full run (first run with a fresh --state), an incremental run after
+1% growth, and a --deep run. Requests and bytes are counted at an HTTP proxy
+in front of S3 (scripts/s3count.py); peak RSS is the verify process's own
+(wait4)."""
+import argparse
+import json
+import os
+import subprocess
+import tempfile
+import time
+import uuid
+from collections import Counter
+
+from s3count import CountingProxy
+
+RANGE = 5_000  # events per range in synthetic_archive.rs (SEAL x SEALS_PER_RANGE)
+
+
+def stack_env():
+    return dict(line.split("=", 1) for line in open(".stack/env").read().split() if "=" in line)
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--bin", required=True)
+    p.add_argument("--example", required=True)
+    p.add_argument("--events", type=int, required=True)
+    a = p.parse_args()
+    events = max(RANGE, -(-a.events // RANGE) * RANGE)
+    if events != a.events:
+        print(f"note: {a.events} events rounded up to {events}, a whole number of ranges, so growth appends")
+    grown = events + max(1, events // 100)
+    s3url = f"http://127.0.0.1:{stack_env()['AUDITLOG_STACK_S3_PORT']}"
+    bucket = stack_env().get("AUDITLOG_STACK_BUCKET", "audit-archive")
+    prefix = f"bench-synthetic-{uuid.uuid4().hex[:8]}/"
+    work = tempfile.mkdtemp(prefix="bench-synthetic-")
+    env = dict(os.environ, AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test", AUDITLOG_LOG="warn")
+    base_ms = int(time.time() * 1000)
+    proxy = CountingProxy(s3url)
+    open(f"{work}/keys.toml", "w").write(
+        '[[keys]]\nfile = "sealer.pub"\nrole = "sealer"\n\n[[keys]]\nfile = "archiver.pub"\nrole = "archiver"\n')
+    open(f"{work}/verify.toml", "w").write(f"""[kafka]
+bootstrap_servers = "127.0.0.1:1"
+events_topic = "audit.events"
+[s3]
+endpoint = "{proxy.url}"
+bucket = "{bucket}"
+force_path_style = true
+[archiver]
+key_file = "{work}/archiver.key"
+seal_keys = ["{work}/sealer.pub"]
+prefix = "{prefix}"
+retention_days = 1
+""")
+
+    def build(n):
+        subprocess.run([a.example, s3url, bucket, prefix, str(n), str(base_ms), work], check=True, env=env)
+
+    def verify(label, *extra):
+        proxy.take()
+        out = open(f"{work}/{label}.json", "w")
+        t0 = time.monotonic()
+        child = subprocess.Popen([a.bin, "--config", f"{work}/verify.toml", "verify", "--keys", f"{work}/keys.toml",
+                                  "--state", f"{work}/state.json", "--format", "json", *extra],
+                                 stdout=out, stderr=subprocess.PIPE, env=env)
+        _, status, usage = os.wait4(child.pid, 0)
+        wall = time.monotonic() - t0
+        out.close()
+        if os.waitstatus_to_exitcode(status) != 0:
+            raise SystemExit(f"{label}: verify exited {os.waitstatus_to_exitcode(status)}: {child.stderr.read().decode()}")
+        report = json.load(open(f"{work}/{label}.json"))
+        log = proxy.take()
+        downloaded = sum(size for method, key, _, size in log if method == "GET" and key)
+        by = Counter("LIST" if method == "GET" and not key else method for method, key, _, _ in log)
+        cov = report["coverage"]
+        mib = downloaded / 1048576
+        print(f"{label:<12} {wall:7.2f} s  {mib / wall:7.1f} MiB/s  peak RSS {usage.ru_maxrss / 1024:6.1f} MiB  "
+              f"requests {sum(by.values()):5d} ({', '.join(f'{k} {v}' for k, v in sorted(by.items()))})  "
+              f"downloaded {mib:7.1f} MiB  objects full {cov['objects_full']}, by listing {cov['objects_listed']}")
+        return wall
+
+    try:
+        t = time.monotonic()
+        build(events)
+        print(f"built {events} events under s3://{bucket}/{prefix} in {time.monotonic() - t:.1f} s")
+        verify("full")
+        build(grown)
+        print(f"grown by {grown - events} events (1%)")
+        verify("incremental")
+        verify("deep", "--deep")
+    finally:
+        proxy.close()
+
+
+if __name__ == "__main__":
+    main()
