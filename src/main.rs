@@ -8,6 +8,7 @@ mod dependency_rules;
 mod output;
 mod show_config;
 mod telemetry;
+mod topics_cmd;
 mod verify_cmd;
 mod witness_cmd;
 
