@@ -259,9 +259,15 @@ pub async fn serve_metrics(
         .map_err(|e| ConfigError::Invalid {
             field: field.to_owned(),
             message: format!(
-                "cannot listen on {addr} for metrics: {e}; give each instance on a host its own port, or \"\" to disable"
+                "cannot listen on {addr} for metrics: {e}; give each instance on a host its own port, \"127.0.0.1:0\" to have one chosen and logged, or \"\" to disable"
             ),
         })?;
+    // With port 0 the system picks a free port: several instances on one
+    // host can share one config, and each says where its metrics are.
+    match listener.local_addr() {
+        Ok(bound) => tracing::info!(%bound, field, "serving /metrics"),
+        Err(error) => tracing::warn!(%error, field, "metrics listener has no local address"),
+    }
     let app = axum::Router::new().route(
         "/metrics",
         axum::routing::get(move || std::future::ready(handle.render())),

@@ -94,6 +94,41 @@ def test_a_busy_metrics_port_exits_2_naming_the_field(stack, tmp_path):
     assert f"config field sealer.metrics_listen: cannot listen on 127.0.0.1:{port} for metrics" in r.stderr, r.stderr
 
 
+def test_several_sealers_share_one_config_with_metrics_port_0(stack, sealers_factory, tmp_path):
+    """Port 0: each instance on the host gets a free metrics port and logs it; both serve /metrics."""
+    import re
+    import urllib.request
+
+    from conftest import wait_until
+
+    topic = stack.create_topic(2, seals=True)
+    sealers = sealers_factory(topic, metrics_listen="127.0.0.1:0")
+    procs, logs = [], []
+    for i in range(2):
+        logs.append(tmp_path / f"port0-sealer-{i}.log")
+        with open(logs[-1], "w") as out:
+            procs.append(subprocess.Popen([stack.bin, "--config", str(sealers.config), "seal"], stdout=out,
+                                          stderr=subprocess.STDOUT, env=dict(os.environ, AUDITLOG_LOG="info")))
+    try:
+        ports = []
+        for log in logs:
+            def bound(log=log):
+                m = re.search(r"serving /metrics.*?bound=127\.0\.0\.1:(\d+)|bound=127\.0\.0\.1:(\d+).*?serving /metrics",
+                              log.read_text())
+                return m and int(m.group(1) or m.group(2))
+            ports.append(wait_until("the sealer to log its metrics port", bound, timeout=30))
+        assert len(set(ports)) == 2, ports
+        for port in ports:
+            body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+            assert "auditlog_" in body, body[:500]
+        assert all(p.poll() is None for p in procs), [log.read_text()[-1000:] for log in logs]
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            p.wait(30)
+
+
 # --- 4. config-relative paths ----------------------------------------------------------------------
 
 def test_key_paths_resolve_against_the_config_file_not_the_working_directory(stack, tmp_path):
