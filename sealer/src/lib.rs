@@ -79,6 +79,22 @@ pub enum SealerError {
         /// What was found.
         message: String,
     },
+    /// The seal a partition resumes from is signed by a key this sealer
+    /// does not trust (after a key rotation the old key's public file must
+    /// stay in `sealer.trusted_keys`).
+    #[error(
+        "seals partition {topic}/{partition}: the seal at offset {offset} is signed by key {key_id}, which is neither sealer.key_file's key nor in sealer.trusted_keys"
+    )]
+    UntrustedKey {
+        /// The seals topic.
+        topic: String,
+        /// The partition.
+        partition: i32,
+        /// The seal's offset.
+        offset: i64,
+        /// The signing key's id.
+        key_id: String,
+    },
     /// A seal was not acknowledged.
     #[error("seal for {topic}/{partition} not acknowledged: {message}")]
     NotAcknowledged {

@@ -23,7 +23,6 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use auditlog_config::KafkaConfig;
 use auditlog_kafka::client;
 use auditlog_kafka::settings::TopicRole;
-use chain::canonical::Tip;
 use chain::link::RecordRef;
 use chain::seal::{Seal, SealKind};
 use ed25519_dalek::SigningKey;
@@ -67,6 +66,8 @@ struct Owned {
     last_canonical: Instant,
     /// The last resume failure, retried after `retry_at`.
     retry_at: Instant,
+    /// Failed resumes, for the stuck gauge and rate-limited reporting.
+    resuming: resume::Resuming,
     /// A forward gap we already re-seeked for once.
     gap_checked: Option<i64>,
     /// Set when the partition cannot be sealed without an operator.
@@ -78,6 +79,8 @@ fn now_ms() -> i64 {
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
+
+mod resume;
 
 /// The adapter's start-up check over the events and seals topics, and
 /// the sealer's own rule: seals for partition p go to partition p, so the
@@ -262,6 +265,7 @@ impl Sealer {
                                 seals_pos: 0,
                                 last_canonical: now,
                                 retry_at: now,
+                                resuming: resume::Resuming::default(),
                                 gap_checked: None,
                                 stopped: false,
                             },
@@ -272,119 +276,6 @@ impl Sealer {
             }
         }
         telemetry::owned(self.owned.values().map(HashMap::len).sum());
-    }
-
-    fn try_resume(&mut self, topic: &str, partition: i32) {
-        match self.resume(topic, partition) {
-            Ok(()) => {}
-            Err(e @ SealerError::RetentionOutran { .. }) => {
-                telemetry::retention_outran();
-                tracing::error!(topic, partition, error = %e, "partition stopped: retention outran the sealer; it will not be re-genesised");
-                if let Some(o) = self.get_mut(topic, partition) {
-                    o.stopped = true;
-                }
-            }
-            Err(e) => {
-                tracing::warn!(topic, partition, error = %e, "resume failed; retrying");
-                if let Some(o) = self.get_mut(topic, partition) {
-                    o.retry_at = Instant::now() + Duration::from_secs(1);
-                }
-            }
-        }
-    }
-
-    /// Finds the canonical tip of a partition and positions the consumer.
-    fn resume(&mut self, topic: &str, partition: i32) -> Result<(), SealerError> {
-        let seals_topic = format!("{topic}{}", self.s.seals_suffix);
-        let (s_low, s_high) = self.seals.watermarks(&seals_topic, partition)?;
-        let anchor = self
-            .seals
-            .anchor(&seals_topic, partition)?
-            .filter(|a| *a > s_low && *a <= s_high);
-        let (start_tip, from) = match anchor {
-            Some(a) => {
-                let recs = self.seals.read(&seals_topic, partition, a - 1, a)?;
-                match recs.into_iter().next() {
-                    Some((_, Ok(seal))) if seal.topic == topic && seal.partition == partition => {
-                        let key = self.s.keys.get(&seal.key_id).ok_or_else(|| {
-                            SealerError::SealsInconsistent {
-                                topic: seals_topic.clone(),
-                                partition,
-                                message: format!(
-                                    "anchored seal at offset {} is signed by unknown key {}",
-                                    a - 1,
-                                    seal.key_id
-                                ),
-                            }
-                        })?;
-                        seal.verify(&key)
-                            .map_err(|e| SealerError::SealsInconsistent {
-                                topic: seals_topic.clone(),
-                                partition,
-                                message: format!("anchored seal at offset {}: {e}", a - 1),
-                            })?;
-                        (Tip::after(&seal), a)
-                    }
-                    _ => {
-                        return Err(SealerError::SealsInconsistent {
-                            topic: seals_topic,
-                            partition,
-                            message: format!(
-                                "anchor points past offset {} which is not a seal of this partition",
-                                a - 1
-                            ),
-                        });
-                    }
-                }
-            }
-            None => (Tip::genesis(topic, partition), s_low),
-        };
-        let records = self.seals.read(&seals_topic, partition, from, s_high)?;
-        let had_records = !records.is_empty();
-        let f = fold(start_tip, topic, partition, records, &self.s.keys);
-        if anchor.is_none() && had_records && f.accepted.is_empty() {
-            return Err(SealerError::SealsInconsistent {
-                topic: seals_topic,
-                partition,
-                message: format!(
-                    "{} records but none extends genesis ({} rejected)",
-                    s_high - s_low,
-                    f.rejected.len()
-                ),
-            });
-        }
-        let mut tip = f.tip;
-        // Through the seals reader's connection: on the events consumer's
-        // connection this request queues behind a long-polling fetch.
-        let (e_low, e_high) = self.seals.watermarks(topic, partition)?;
-        let next = tip.next_offset.unwrap_or(e_low);
-        if next < e_low {
-            return Err(SealerError::RetentionOutran {
-                topic: topic.to_owned(),
-                partition,
-                next_offset: next,
-                log_start: e_low,
-            });
-        }
-        tip.next_offset = Some(next);
-        tracing::info!(
-            topic,
-            partition,
-            seq = tip.next_seq,
-            next_offset = next,
-            high_watermark = e_high,
-            seals_folded = s_high - from,
-            "resumed"
-        );
-        self.consumer
-            .seek(topic, partition, Offset::Offset(next), self.timeout)?;
-        let now = Instant::now();
-        if let Some(o) = self.get_mut(topic, partition) {
-            o.sealer = Some(PartitionSealer::new(topic, partition, tip, now));
-            o.seals_pos = s_high;
-            o.last_canonical = now;
-        }
-        Ok(())
     }
 
     fn on_record(&mut self, topic: &str, partition: i32, r: &RecordRef<'_>) {
@@ -431,6 +322,9 @@ impl Sealer {
     /// librdkafka's statistics report.
     fn on_tick(&mut self, slow: bool) {
         let now = Instant::now();
+        if slow {
+            self.report_stuck();
+        }
         for (t, p) in self.owned_partitions() {
             let Some(o) = self.get(&t, p) else { continue };
             if o.stopped {

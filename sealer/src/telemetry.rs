@@ -20,6 +20,9 @@ pub const LAG: &str = "auditlog_sealer_lag_records";
 pub const HEAD_AGE: &str = "auditlog_sealer_head_age_seconds";
 /// Partitions currently owned.
 pub const PARTITIONS: &str = "auditlog_sealer_partitions_owned";
+/// Gauge: owned partitions this sealer is not sealing (failing to resume,
+/// or stopped because retention outran it).
+pub const STUCK: &str = "auditlog_sealer_partitions_stuck";
 
 /// Histogram buckets for [`SEAL_LATENCY`].
 pub const LATENCY_BUCKETS: &[f64] = &[0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0];
@@ -53,6 +56,11 @@ pub fn describe() {
         "Seconds since the partition's last canonical seal."
     );
     describe_gauge!(PARTITIONS, "Partitions currently owned by this sealer.");
+    describe_gauge!(
+        STUCK,
+        "Owned partitions this sealer is not sealing: failing to resume, or stopped because retention outran it."
+    );
+    gauge!(STUCK).set(0.0);
     counter!(RECORDS_SEALED).absolute(0);
     counter!(FORKS_RESOLVED).absolute(0);
     counter!(RETENTION_OUTRAN).absolute(0);
@@ -88,6 +96,11 @@ pub fn partition_gauges(topic: &str, partition: i32, lag: i64, head_age_seconds:
     let p = partition.to_string();
     gauge!(LAG, "topic" => topic.to_owned(), "partition" => p.clone()).set(lag as f64);
     gauge!(HEAD_AGE, "topic" => topic.to_owned(), "partition" => p).set(head_age_seconds);
+}
+
+/// Owned partitions not being sealed.
+pub fn stuck(n: usize) {
+    gauge!(STUCK).set(n as f64);
 }
 
 /// The number of owned partitions changed.
