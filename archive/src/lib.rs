@@ -18,6 +18,7 @@
 //! crate's S3 store.
 #![deny(missing_docs)]
 
+mod announce;
 pub mod derived;
 pub mod layout;
 pub mod retention;

@@ -8,6 +8,7 @@ use aws_sdk_s3::types::{ChecksumAlgorithm, ChecksumMode, ObjectLockEnabled, Obje
 use aws_smithy_types::DateTime;
 
 use crate::StoreError;
+use crate::announce::Announce;
 
 /// What a create-only PUT found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -121,6 +122,11 @@ impl Store {
         &self.bucket
     }
 
+    /// What a request waits for, for [`Announce::announced`].
+    fn waiting(&self, operation: &str, key: &str) -> String {
+        format!("S3 {operation} s3://{}/{key}", self.bucket)
+    }
+
     fn s3_error(&self, key: &str, e: impl std::fmt::Display) -> StoreError {
         StoreError::S3 {
             bucket: self.bucket.clone(),
@@ -144,6 +150,7 @@ impl Store {
             .get_object_lock_configuration()
             .bucket(&self.bucket)
             .send()
+            .announced(|| self.waiting("GetObjectLockConfiguration", ""))
             .await
         {
             Ok(lock) => lock,
@@ -192,6 +199,7 @@ impl Store {
             .object_lock_retain_until_date(DateTime::from_secs(retain_until_secs))
             .if_none_match("*")
             .send()
+            .announced(|| self.waiting("PutObject", key))
             .await;
         match sent {
             Ok(out) => Ok(Put::Created {
@@ -205,6 +213,7 @@ impl Store {
                     .key(key)
                     .checksum_mode(ChecksumMode::Enabled)
                     .send()
+                    .announced(|| self.waiting("HeadObject", key))
                     .await
                     .map_err(|e| self.s3_error(key, aws_sdk_s3::error::DisplayErrorContext(e)))?;
                 let theirs = head.checksum_sha256().unwrap_or_default();
@@ -259,6 +268,7 @@ impl Store {
             .key(key)
             .set_version_id(version_id.map(str::to_owned))
             .send()
+            .announced(|| self.waiting("GetObject", key))
             .await
         {
             Ok(out) => {
@@ -303,6 +313,7 @@ impl Store {
                 .set_key_marker(key_marker.take())
                 .set_version_id_marker(version_marker.take())
                 .send()
+                .announced(|| self.waiting("ListObjectVersions", prefix))
                 .await
                 .map_err(|e| self.s3_error(prefix, aws_sdk_s3::error::DisplayErrorContext(e)))?;
             for v in page.versions() {
@@ -372,6 +383,7 @@ impl Store {
                 .set_delimiter(delimiter.map(str::to_owned))
                 .set_continuation_token(token.take())
                 .send()
+                .announced(|| self.waiting("ListObjectsV2", prefix))
                 .await
                 .map_err(|e| self.s3_error(prefix, aws_sdk_s3::error::DisplayErrorContext(e)))?;
             keys.extend(
@@ -420,6 +432,7 @@ impl Store {
             .key(key)
             .version_id(version_id)
             .send()
+            .announced(|| self.waiting("HeadObject", key))
             .await
             .map_err(|e| self.s3_error(key, aws_sdk_s3::error::DisplayErrorContext(e)))?;
         Ok(Retention {
