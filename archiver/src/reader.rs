@@ -20,7 +20,7 @@ pub(crate) fn kafka_err(e: rdkafka::error::KafkaError) -> ArchiverError {
 
 /// A consumer that is never subscribed, only assigned.
 pub(crate) struct Reader {
-    pub(crate) consumer: BaseConsumer,
+    pub(crate) consumer: BaseConsumer<auditlog_kafka::quiet::Quiet>,
     pub(crate) timeout: Duration,
 }
 

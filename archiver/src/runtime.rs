@@ -107,7 +107,15 @@ struct Ctx {
     revoked: std::sync::Mutex<Vec<(String, i32)>>,
 }
 
-impl rdkafka::ClientContext for Ctx {}
+impl rdkafka::ClientContext for Ctx {
+    fn log(&self, level: rdkafka::config::RDKafkaLogLevel, fac: &str, log_message: &str) {
+        auditlog_kafka::quiet::client_log(level, fac, log_message);
+    }
+
+    fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
+        auditlog_kafka::quiet::client_error(&error, reason);
+    }
+}
 
 impl rdkafka::consumer::ConsumerContext for Ctx {
     fn pre_rebalance(&self, _: &BaseConsumer<Self>, r: &rdkafka::consumer::Rebalance<'_>) {
@@ -188,7 +196,9 @@ impl Archiver {
         rprops.insert("queued.max.messages.kbytes".into(), "16384".into());
         let timeout = s.kafka.request_timeout.max(Duration::from_secs(10));
         let reader = Reader {
-            consumer: client::client_config(rprops).create().map_err(kafka_err)?,
+            consumer: client::client_config(rprops)
+                .create_with_context(auditlog_kafka::quiet::Quiet)
+                .map_err(kafka_err)?,
             timeout,
         };
         let refs: Vec<&str> = seals.iter().map(String::as_str).collect();

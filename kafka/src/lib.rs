@@ -10,7 +10,8 @@
 //! - [`admin`]: reaching the cluster, creating and describing topics;
 //! - [`settings`]: the start-up check of the topic settings that durability
 //!   depends on (pure assessment, thin describe-configs edge);
-//! - [`commit`]: readings of rdkafka's commit results.
+//! - [`commit`]: readings of rdkafka's commit results;
+//! - [`quiet`]: librdkafka's errors and log lines, rate-limited per kind.
 //!
 //! Architecture Invariant: an unreachable broker or a failed authentication
 //! is reported through [`KafkaError::Unreachable`], which names the bootstrap
@@ -21,6 +22,7 @@ pub mod admin;
 pub mod client;
 pub mod commit;
 pub mod memo;
+pub mod quiet;
 pub mod settings;
 pub mod telemetry;
 

@@ -35,8 +35,12 @@ impl ErrorMemo {
 }
 
 impl ClientContext for ErrorMemo {
+    fn log(&self, level: rdkafka::config::RDKafkaLogLevel, fac: &str, log_message: &str) {
+        crate::quiet::client_log(level, fac, log_message);
+    }
+
     fn error(&self, error: KafkaError, reason: &str) {
-        tracing::error!(%error, reason, "kafka client error");
+        crate::quiet::client_error(&error, reason);
         if error == KafkaError::Global(RDKafkaErrorCode::AllBrokersDown) {
             return;
         }

@@ -67,6 +67,14 @@ impl Ctx {
 }
 
 impl ClientContext for Ctx {
+    fn log(&self, level: rdkafka::config::RDKafkaLogLevel, fac: &str, log_message: &str) {
+        auditlog_kafka::quiet::client_log(level, fac, log_message);
+    }
+
+    fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
+        auditlog_kafka::quiet::client_error(&error, reason);
+    }
+
     fn stats(&self, stats: rdkafka::Statistics) {
         let mut map = match self.high_watermarks.lock() {
             Ok(m) => m,

@@ -41,7 +41,15 @@ impl Reports {
 #[derive(Clone, Default)]
 struct Ctx(Arc<Reports>);
 
-impl ClientContext for Ctx {}
+impl ClientContext for Ctx {
+    fn log(&self, level: rdkafka::config::RDKafkaLogLevel, fac: &str, log_message: &str) {
+        auditlog_kafka::quiet::client_log(level, fac, log_message);
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        auditlog_kafka::quiet::client_error(&error, reason);
+    }
+}
 
 impl ProducerContext for Ctx {
     type DeliveryOpaque = usize;

@@ -98,7 +98,7 @@ pub fn rejection_name(r: &Rejection) -> &'static str {
 pub struct SealsLog {
     /// Reads seals partitions by assignment (it never subscribes) and commits
     /// anchors in `<group>.anchors`.
-    reader: BaseConsumer,
+    reader: BaseConsumer<auditlog_kafka::quiet::Quiet>,
     timeout: Duration,
 }
 
@@ -110,12 +110,15 @@ impl std::fmt::Debug for SealsLog {
     }
 }
 
-fn consumer(cfg: &KafkaConfig, group: &str) -> Result<BaseConsumer, SealerError> {
+fn consumer(
+    cfg: &KafkaConfig,
+    group: &str,
+) -> Result<BaseConsumer<auditlog_kafka::quiet::Quiet>, SealerError> {
     // A reader: read-backs wait on its short fetch wait; the seals
     // partition is tiny.
     Ok(
         auditlog_kafka::client::client_config(auditlog_kafka::client::reader(cfg, group))
-            .create()?,
+            .create_with_context(auditlog_kafka::quiet::Quiet)?,
     )
 }
 

@@ -64,3 +64,27 @@ def test_verify_and_archive_name_the_s3_request_they_wait_for(stack, tmp_path):
                 proc.wait(10)
     finally:
         stop()
+
+
+def test_a_dead_broker_is_reported_not_flooded(stack, tmp_path):
+    """The gateway against a broker that is not there: librdkafka reports the same refused
+    connection many times a second; the log says it once per kind and then every 30 s with a count
+    (it used to be about 35 ERROR lines a second, forever)."""
+    from conftest import free_port
+
+    dead, listen = free_port(), free_port()
+    cfg = stack.write_config(tmp_path / "gateway.toml", "t", ingest={"listen": f"127.0.0.1:{listen}",
+                                                                    "readiness_interval_ms": 200})
+    cfg.write_text(cfg.read_text().replace(stack.kafka, f"127.0.0.1:{dead}"))
+    log = tmp_path / "gateway.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen([stack.bin, "--config", str(cfg), "ingest"], stdout=out, stderr=subprocess.STDOUT)
+    try:
+        wait_until("the gateway to report the dead broker", lambda: f"127.0.0.1:{dead}" in log.read_text(), timeout=30)
+        time.sleep(8)  # an observation window, not a wait for an event: the flood would fill it
+        assert proc.poll() is None, log.read_text()[-2000:]
+        lines = [l for l in log.read_text().splitlines() if " ERROR " in l or " WARN " in l]
+        assert 1 <= len(lines) <= 15, "\n".join(lines[:40])
+    finally:
+        proc.terminate()
+        proc.wait(30)
