@@ -28,7 +28,6 @@
 
 use std::collections::HashMap;
 
-use archive::StoreError;
 use archive::layout::{
     parse_tlog_checkpoint_key, tlog_checkpoint_dir, tlog_checkpoint_key, tlog_tile_key,
 };
@@ -299,39 +298,29 @@ impl TransparencyLog {
 
 /// PUTs `(key, bytes, content type)` create-only under retention, a few
 /// at a time. An identical object already there is adopted; a different
-/// one is a [`StoreError::Conflict`].
+/// one is a [`archive::StoreError::Conflict`].
 async fn put_all(
     store: &Store,
     puts: Vec<(String, Vec<u8>, &'static str)>,
     retain_until_secs: i64,
 ) -> Result<(), ArchiverError> {
-    let mut pending = puts.into_iter();
-    let mut set = tokio::task::JoinSet::new();
-    loop {
-        while set.len() < PUT_CONCURRENCY {
-            let Some((key, bytes, content_type)) = pending.next() else {
-                break;
-            };
-            let store = store.clone();
-            set.spawn(async move {
-                let sha: [u8; 32] = Sha256::digest(&bytes).into();
-                store
-                    .put_locked(&key, bytes, &sha, retain_until_secs, content_type)
-                    .await
-            });
-        }
-        let Some(joined) = set.join_next().await else {
-            return Ok(());
-        };
-        let put = joined.map_err(|e| StoreError::S3 {
-            bucket: store.bucket().to_owned(),
-            key: String::new(),
-            message: format!("a tile upload task failed: {e}"),
-        })??;
-        if matches!(put, Put::Existing { .. }) {
+    use futures::StreamExt;
+    // Polled here, on the caller's thread: no task spawned per PUT.
+    let mut results = futures::stream::iter(puts.into_iter().map(
+        |(key, bytes, content_type)| async move {
+            let sha: [u8; 32] = Sha256::digest(&bytes).into();
+            store
+                .put_locked(&key, bytes, &sha, retain_until_secs, content_type)
+                .await
+        },
+    ))
+    .buffer_unordered(PUT_CONCURRENCY);
+    while let Some(put) = results.next().await {
+        if matches!(put?, Put::Existing { .. }) {
             telemetry::conflict(true);
         }
     }
+    Ok(())
 }
 
 #[cfg(test)]
