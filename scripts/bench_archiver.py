@@ -102,6 +102,8 @@ metrics_listen = "127.0.0.1:{aport}"
 # Throughput, not the time rule: every range here is sealed before the archiver starts, so
 # with the default 60 s a quiet partition's last range would wait for seal time to pass.
 group_max_age_ms = {os.environ.get("BENCH_GROUP_MAX_AGE_MS", "1000")}
+# BENCH_TRANSPARENCY_LOG=1 also writes each partition's transparency log (FORMAT.md §11.11).
+transparency_log = {"true" if os.environ.get("BENCH_TRANSPARENCY_LOG") == "1" else "false"}
 """)
     env = dict(os.environ, AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test",
                AUDITLOG_LOG=os.environ.get("AUDITLOG_LOG", "warn,archiver::upload=info"))

@@ -99,7 +99,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             | Command::Topics { .. }
             | Command::Config
             | Command::Seal
-            | Command::Archive
+            | Command::Archive {
+                print_log_vkey: false
+            }
     ) {
         auditlog_kafka::client::validate(&config.kafka)?;
     }
@@ -121,7 +123,12 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Seal => runtime.block_on(seal(config)),
-        Command::Archive => runtime.block_on(archive(config)),
+        Command::Archive {
+            print_log_vkey: true,
+        } => print_log_vkey(&config),
+        Command::Archive {
+            print_log_vkey: false,
+        } => runtime.block_on(archive(config)),
         Command::Verify(args) => Ok(runtime.block_on(crate::verify_cmd::verify(config, args))),
         Command::Prove(args) => Ok(runtime.block_on(crate::verify_cmd::prove(config, args))),
         Command::Witness { print_vkey } => {
@@ -354,6 +361,19 @@ pub async fn store<'c>(
     Ok((store, s3))
 }
 
+/// `archive --print-log-vkey`: the vkey that verifies the checkpoints of
+/// the partitions' transparency logs (docs/FORMAT.md §11.11).
+fn print_log_vkey(config: &Config) -> Result<ExitCode> {
+    let ac = &config.archiver;
+    let origin = ac.log_origin.as_deref().context(
+        "config field archiver.transparency_log is false: no transparency log, so no log vkey",
+    )?;
+    let key = sealer::keys::load_signing_key(&ac.key_file)?;
+    let signer = tlog::Ed25519Signer::new(origin, key)?;
+    outln!("{}", signer.verifier().vkey())?;
+    Ok(ExitCode::SUCCESS)
+}
+
 async fn archive(config: Config) -> Result<ExitCode> {
     let handle = install_metrics(
         archiver::telemetry::UPLOAD_SECONDS,
@@ -401,6 +421,7 @@ async fn archive(config: Config) -> Result<ExitCode> {
             max_seals: usize::try_from(ac.group_max_seals).unwrap_or(usize::MAX),
             max_age_ms: i64::try_from(ac.group_max_age_ms).unwrap_or(i64::MAX),
         },
+        log_origin: ac.log_origin.clone(),
     };
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let flag = Arc::clone(&stop);

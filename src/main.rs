@@ -63,8 +63,14 @@ enum Command {
     /// assigned partition into signed seals.
     Seal,
     /// Archive sealed ranges to S3 as Parquet under Object Lock, with signed
-    /// manifests.
-    Archive,
+    /// manifests (and, with archiver.transparency_log, each partition as a
+    /// C2SP transparency log).
+    Archive {
+        /// Print the note verifier key (vkey) of the partitions' transparency
+        /// log checkpoints (archiver.log_origin, archiver.key_file) and exit.
+        #[arg(long)]
+        print_log_vkey: bool,
+    },
     /// Verify the archive: every manifest, object, seal, signature, chain
     /// link and retention setting. Exit 0 clean, 1 findings, 2 could not run.
     Verify(verify_cmd::VerifyArgs),

@@ -6,6 +6,8 @@
 //! <prefix>dead_letters/topic=<topic>/dt=<YYYY-MM-DD>/hour=<HH>/partition=<PPPP>/<first offset, 20 digits>.parquet
 //! <prefix>manifests/topic=<topic>/partition=<PPPP>/<first offset, 20 digits>.json
 //! <prefix>checkpoints/<seq, 20 digits>.json
+//! <prefix>tlog/<topic>/<partition>/tile/<L>/<N>[.p/<W>]        (a tile, c2sp.org/tlog-tiles)
+//! <prefix>tlog/<topic>/<partition>/checkpoint/<size, 20 digits> (a signed tlog checkpoint)
 //! ```
 //!
 //! `dt` and `hour` are the UTC date and hour of the first record's Kafka
@@ -86,6 +88,42 @@ pub fn checkpoint_key(prefix: &str, seq: u64) -> String {
     format!("{prefix}checkpoints/{seq:020}.json")
 }
 
+/// The folder of the transparency log of (topic, partition), ending in `/`
+/// (`docs/FORMAT.md` §11.11). The partition is plain decimal, as in the
+/// log's origin line.
+pub fn tlog_dir(prefix: &str, topic: &str, partition: i32) -> String {
+    format!("{prefix}tlog/{topic}/{partition}/")
+}
+
+/// The key of a tile of that log, from its c2sp.org/tlog-tiles path
+/// (`tile/<L>/<N>[.p/<W>]`, as `tlog::Tile::path` writes it).
+pub fn tlog_tile_key(prefix: &str, topic: &str, partition: i32, tile_path: &str) -> String {
+    format!("{}{tile_path}", tlog_dir(prefix, topic, partition))
+}
+
+/// The folder of that log's checkpoints, ending in `/`.
+pub fn tlog_checkpoint_dir(prefix: &str, topic: &str, partition: i32) -> String {
+    format!("{}checkpoint/", tlog_dir(prefix, topic, partition))
+}
+
+/// The key of that log's checkpoint at tree size `size`: zero-padded, so
+/// the newest sorts last in a listing.
+pub fn tlog_checkpoint_key(prefix: &str, topic: &str, partition: i32, size: u64) -> String {
+    format!(
+        "{}{size:020}",
+        tlog_checkpoint_dir(prefix, topic, partition)
+    )
+}
+
+/// The tree size a checkpoint key names (the inverse of
+/// [`tlog_checkpoint_key`] under `dir`), `None` for any other key.
+pub fn parse_tlog_checkpoint_key(dir: &str, key: &str) -> Option<u64> {
+    let digits = key.strip_prefix(dir)?;
+    (digits.len() == 20 && digits.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| digits.parse().ok())
+        .flatten()
+}
+
 /// What a key under the prefix names.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KeyKind {
@@ -150,6 +188,27 @@ pub fn parse_key(prefix: &str, key: &str) -> KeyKind {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tlog_keys_sit_under_the_prefix_and_checkpoints_sort_by_size() {
+        assert_eq!(tlog_dir("a/", "audit.events", 3), "a/tlog/audit.events/3/");
+        assert_eq!(
+            tlog_tile_key("a/", "t", 0, "tile/0/x001/002.p/7"),
+            "a/tlog/t/0/tile/0/x001/002.p/7"
+        );
+        let k = tlog_checkpoint_key("", "t", 12, 4096);
+        assert_eq!(k, "tlog/t/12/checkpoint/00000000000000004096");
+        let dir = tlog_checkpoint_dir("", "t", 12);
+        assert_eq!(parse_tlog_checkpoint_key(&dir, &k), Some(4096));
+        assert!(tlog_checkpoint_key("", "t", 0, 999) < tlog_checkpoint_key("", "t", 0, 1000));
+        for bad in [
+            "tlog/t/12/checkpoint/4096",
+            "tlog/t/12/checkpoint/0000000000000000409x",
+        ] {
+            assert_eq!(parse_tlog_checkpoint_key(&dir, bad), None, "{bad}");
+        }
+        assert_eq!(parse_key("", &k), KeyKind::Other);
+    }
 
     #[test]
     fn keys_parse_back() {

@@ -74,6 +74,10 @@ pub struct Encoded {
     /// The distinct `action`s of the events: their classes may lengthen the
     /// range's retention.
     pub actions: std::collections::BTreeSet<String>,
+    /// The chain's record digest of every record, in offset order: the
+    /// leaves of the partition's transparency log (`crate::translog`),
+    /// computed anyway when the records are checked against their seals.
+    pub record_digests: Vec<chain::link::Hash>,
 }
 
 fn mismatch(seal: &Seal, message: String) -> ArchiverError {
@@ -88,19 +92,24 @@ fn mismatch(seal: &Seal, message: String) -> ArchiverError {
 }
 
 /// Checks that `records` are exactly what the run of `seals` covers: each
-/// seal's records in turn, as [`check_against_seal`].
-pub fn check_against_seals(seals: &Seals, records: &[KafkaRecord]) -> Result<(), ArchiverError> {
+/// seal's records in turn, as [`check_against_seal`]. Returns their record
+/// digests, in order.
+pub fn check_against_seals(
+    seals: &Seals,
+    records: &[KafkaRecord],
+) -> Result<Vec<chain::link::Hash>, ArchiverError> {
     let mut rest = records;
+    let mut digests = Vec::with_capacity(records.len());
     for seal in seals {
         let n = usize::try_from(seal.count)
             .unwrap_or(usize::MAX)
             .min(rest.len());
         let (these, after) = rest.split_at(n);
-        check_against_seal(seal, these)?;
+        digests.extend(check_against_seal(seal, these)?);
         rest = after;
     }
     match rest.first() {
-        None => Ok(()),
+        None => Ok(digests),
         Some(r) => Err(mismatch(
             seals.last(),
             format!(
@@ -115,8 +124,12 @@ pub fn check_against_seals(seals: &Seals, records: &[KafkaRecord]) -> Result<(),
 }
 
 /// Checks that `records` are exactly what `seal` covers: same count, offsets
-/// in range and increasing, same head and Merkle root.
-pub fn check_against_seal(seal: &Seal, records: &[KafkaRecord]) -> Result<(), ArchiverError> {
+/// in range and increasing, same head and Merkle root. Returns the records'
+/// digests (`chain::link::record_digest`), the seal's Merkle leaves.
+pub fn check_against_seal(
+    seal: &Seal,
+    records: &[KafkaRecord],
+) -> Result<Vec<chain::link::Hash>, ArchiverError> {
     if records.len() as u64 != seal.count {
         return Err(mismatch(
             seal,
@@ -151,7 +164,7 @@ pub fn check_against_seal(seal: &Seal, records: &[KafkaRecord]) -> Result<(), Ar
     if merkle::root(&leaves) != seal.merkle_root {
         return Err(mismatch(seal, "recomputed Merkle root differs".into()));
     }
-    Ok(())
+    Ok(leaves)
 }
 
 fn properties(seals: &Seals, table: &str) -> Result<WriterProperties, ArchiverError> {
@@ -226,7 +239,7 @@ pub fn encode_range(
     records: Vec<KafkaRecord>,
     limits: &Limits,
 ) -> Result<Encoded, ArchiverError> {
-    check_against_seals(seals, &records)?;
+    let record_digests = check_against_seals(seals, &records)?;
     let mut events = EventsBuilder::with_capacity(records.len());
     let mut dead = Vec::new();
     let mut actions = std::collections::BTreeSet::new();
@@ -286,5 +299,6 @@ pub fn encode_range(
         events,
         dead_letters,
         actions,
+        record_digests,
     })
 }

@@ -8,7 +8,9 @@
 //! - [`group`]: the pure rule that cuts a partition's seals into ranges;
 //! - [`encode`]: records of a sealed range → deterministic zstd Parquet
 //!   (events table and dead-letter table);
-//! - [`checkpoint`]: the periodic signed checkpoint across all partitions.
+//! - [`checkpoint`]: the periodic signed checkpoint across all partitions;
+//! - [`translog`]: each partition as a C2SP transparency log in the bucket
+//!   (tiles and signed checkpoints, `docs/FORMAT.md` §11.11).
 //!
 //! Keys, retention, the derived event id and the S3 store are the `archive`
 //! crate's, which the verifier shares.
@@ -20,6 +22,7 @@ pub mod group;
 mod reader;
 pub mod runtime;
 pub mod telemetry;
+pub mod translog;
 mod upload;
 
 /// Why archiving failed.
@@ -43,6 +46,21 @@ pub enum ArchiverError {
     /// else at a key (a different object, an undecodable manifest).
     #[error(transparent)]
     Store(#[from] archive::StoreError),
+    /// A partition's transparency log in the bucket does not line up with
+    /// its archive (missing or foreign checkpoint, tiles that do not give
+    /// the checkpoint's root): the archiver stops rather than fork the log.
+    #[error("transparency log of {topic}/{partition}: {message}")]
+    LogInconsistent {
+        /// The events topic.
+        topic: String,
+        /// The partition.
+        partition: i32,
+        /// What does not line up.
+        message: String,
+    },
+    /// A transparency-log artefact could not be built (an invalid key name).
+    #[error(transparent)]
+    Tlog(#[from] tlog::TlogError),
     /// The records do not match the seal that covers them.
     #[error("records of {topic}/{partition} {first}..={last} do not match seal {seq}: {message}")]
     SealMismatch {

@@ -49,6 +49,7 @@ use crate::checkpoint::Checkpointer;
 use crate::group::{Group, GroupRule};
 use crate::reader::{Reader, kafka_err, record_bytes};
 use crate::telemetry;
+use crate::translog::TransparencyLog;
 use crate::upload::{Backoff, Done, Job, Uploader, now_ms};
 use archive::Retention;
 use archive::store::Store;
@@ -88,6 +89,9 @@ pub struct Settings {
     pub seal_max_bytes: u64,
     /// Which seals are archived together.
     pub group: GroupRule,
+    /// The origin prefix of the partitions' transparency logs (also the
+    /// checkpoints' key name), `None` when they are not written.
+    pub log_origin: Option<String>,
 }
 
 struct Part {
@@ -293,6 +297,14 @@ impl Archiver {
     pub fn run(mut self, stop: &AtomicBool) -> Result<(), ArchiverError> {
         let (jobs, jobs_rx) = std::sync::mpsc::sync_channel::<Job>(MAX_BATCH_RANGES);
         let (done_tx, done) = std::sync::mpsc::channel::<Done>();
+        let log = match &self.s.log_origin {
+            Some(origin) => Some(TransparencyLog::new(
+                &self.s.prefix,
+                origin,
+                self.s.key.clone(),
+            )?),
+            None => None,
+        };
         let uploader = Uploader::new(
             &self.s.prefix,
             self.s.retention.clone(),
@@ -301,7 +313,8 @@ impl Archiver {
             self.store.clone(),
             self.rt.clone(),
             Arc::clone(&self.in_flight),
-        );
+        )
+        .with_log(log);
         let (looped, uploaded) = std::thread::scope(|scope| {
             let up = scope.spawn(move || uploader.run(&jobs_rx, &done_tx, stop));
             let looped = self.run_loop(stop, &jobs, &done);

@@ -30,6 +30,13 @@ pub const CHECKPOINTS_WRITTEN: &str = "auditlog_archiver_checkpoints_written_tot
 /// The `seq` of the last checkpoint this member wrote.
 pub const CHECKPOINT_SEQ: &str = "auditlog_archiver_checkpoint_seq";
 
+/// Leaves appended to the partitions' transparency logs (one per record).
+pub const TLOG_LEAVES: &str = "auditlog_archiver_tlog_leaves_total";
+/// Signed transparency-log checkpoints stored (one per archived range).
+pub const TLOG_CHECKPOINTS: &str = "auditlog_archiver_tlog_checkpoints_total";
+/// Tiles stored for the transparency logs, by kind (`full`, `partial`).
+pub const TLOG_TILES: &str = "auditlog_archiver_tlog_tiles_total";
+
 /// Histogram buckets for [`UPLOAD_SECONDS`].
 pub const UPLOAD_BUCKETS: &[f64] = &[
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
@@ -69,6 +76,18 @@ pub fn describe() {
     describe_gauge!(
         BUFFERED_BYTES,
         "Bytes of records held for the range being archived."
+    );
+    describe_counter!(
+        TLOG_LEAVES,
+        "Leaves appended to the partitions' transparency logs (one per archived record)."
+    );
+    describe_counter!(
+        TLOG_CHECKPOINTS,
+        "Signed transparency-log checkpoints stored (one per archived range)."
+    );
+    describe_counter!(
+        TLOG_TILES,
+        "Transparency-log tiles stored, by kind (full, partial)."
     );
     counter!(RANGES_ARCHIVED).absolute(0);
     counter!(RETRIES).absolute(0);
@@ -112,4 +131,13 @@ pub fn buffered(bytes: u64) {
 pub fn checkpoint_written(seq: u64) {
     counter!(CHECKPOINTS_WRITTEN).increment(1);
     gauge!(CHECKPOINT_SEQ).set(seq as f64);
+}
+
+/// A range's record digests were appended to its partition's transparency
+/// log: `full` and `partial` tiles and one checkpoint stored.
+pub fn range_logged(leaves: u64, full: u64, partial: u64) {
+    counter!(TLOG_LEAVES).increment(leaves);
+    counter!(TLOG_TILES, "kind" => "full").increment(full);
+    counter!(TLOG_TILES, "kind" => "partial").increment(partial);
+    counter!(TLOG_CHECKPOINTS).increment(1);
 }

@@ -26,6 +26,7 @@ use crate::ArchiverError;
 use crate::encode::{Encoded, encode_range};
 use crate::reader::record_bytes;
 use crate::telemetry;
+use crate::translog::TransparencyLog;
 use archive::layout::{dead_letters_key, events_key, manifest_key};
 use archive::store::{Put, Store};
 use archive::{Retention, StoreError, retain_until_secs};
@@ -38,6 +39,9 @@ pub(crate) enum Job {
         at: (String, i32),
         /// Digest and seq of its last manifest, if any.
         last_manifest: Option<(Hash, u64)>,
+        /// Records in the chain before the committed seals offset: the size
+        /// its transparency log has there (`crate::translog`).
+        logged: u64,
     },
     /// Archive a run of canonical data seals (`crate::group`) as one range,
     /// then report `done`.
@@ -76,6 +80,8 @@ pub(crate) struct Uploader {
     store: Store,
     rt: Handle,
     chains: HashMap<(String, i32), Option<(Hash, u64)>>,
+    /// The partitions' transparency logs, when they are written.
+    log: Option<TransparencyLog>,
     /// Key and value bytes handed over and not yet stored (the consumer
     /// loop adds, this thread subtracts once a range is stored).
     in_flight: Arc<AtomicU64>,
@@ -127,8 +133,15 @@ impl Uploader {
             store,
             rt,
             chains: HashMap::new(),
+            log: None,
             in_flight,
         }
+    }
+
+    /// Also appends each stored range to its partition's transparency log.
+    pub fn with_log(mut self, log: Option<TransparencyLog>) -> Self {
+        self.log = log;
+        self
     }
 
     /// Runs jobs until the sender is dropped or `stop` is set; sends each
@@ -143,7 +156,14 @@ impl Uploader {
     ) -> Result<(), ArchiverError> {
         while let Ok(job) = jobs.recv() {
             let finished = match job {
-                Job::Resume { at, last_manifest } => {
+                Job::Resume {
+                    at,
+                    last_manifest,
+                    logged,
+                } => {
+                    if let Some(log) = self.log.as_mut() {
+                        log.resume(&at, logged);
+                    }
                     self.chains.insert(at, last_manifest);
                     continue;
                 }
@@ -177,8 +197,13 @@ impl Uploader {
                                 );
                                 break;
                             }
-                            Err(e @ ArchiverError::Store(StoreError::Conflict { .. })) => {
-                                telemetry::conflict(false);
+                            Err(
+                                e @ (ArchiverError::Store(StoreError::Conflict { .. })
+                                | ArchiverError::LogInconsistent { .. }),
+                            ) => {
+                                if matches!(e, ArchiverError::Store(_)) {
+                                    telemetry::conflict(false);
+                                }
                                 tracing::error!(topic = %at.0, partition = at.1, seq, error = %e, "cannot archive this range; the archiver stops");
                                 return Err(e);
                             }
@@ -202,7 +227,8 @@ impl Uploader {
         Ok(())
     }
 
-    /// Stores one encoded range: objects, then manifest.
+    /// Stores one encoded range: objects, then manifest, then (when the
+    /// transparency logs are written) its leaves, tiles and checkpoint.
     fn store_range(
         &mut self,
         at: &(String, i32),
@@ -296,6 +322,14 @@ impl Uploader {
                 manifest = existing;
             }
             Err(e) => return Err(e.into()),
+        }
+        if let Some(log) = self.log.as_mut() {
+            // Tiles hold records of many ranges: they are kept as long as
+            // the longest retention any object of this topic can have.
+            let classes = self.retention.by_action.keys().map(String::as_str);
+            let longest = self.retention.for_range(topic, classes);
+            let until = retain_until_secs(seals.sealed_at_ms(), longest);
+            log.append(&self.store, &self.rt, at, &encoded.record_digests, until)?;
         }
         telemetry::range_archived(
             topic,

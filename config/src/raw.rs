@@ -367,6 +367,16 @@ pub struct RawArchiver {
     /// (`docs/FORMAT.md` §6a). 0 and 1 seal: one object per seal.
     #[serde(default = "default_group_max_age_ms")]
     pub group_max_age_ms: u64,
+    /// Write each (topic, partition) as a C2SP transparency log under
+    /// `<prefix>tlog/` (tiles and signed checkpoints, docs/FORMAT.md §11.11).
+    #[serde(default)]
+    pub transparency_log: bool,
+    /// The origin prefix of those logs and the key name of their
+    /// checkpoints: a log's origin is `<log_origin>/<topic>/<partition>`.
+    /// Empty: `auditlog.local/<bucket>`, then `/<prefix without its
+    /// trailing slash>` when the prefix is not empty.
+    #[serde(default)]
+    pub log_origin: String,
 }
 
 impl Default for RawArchiver {
@@ -386,6 +396,8 @@ impl Default for RawArchiver {
             group_max_records: default_group_max_records(),
             group_max_seals: default_group_max_seals(),
             group_max_age_ms: default_group_max_age_ms(),
+            transparency_log: false,
+            log_origin: String::new(),
         }
     }
 }

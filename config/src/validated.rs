@@ -159,6 +159,9 @@ pub struct ArchiverConfig {
     pub group_max_seals: u32,
     /// Seal time one archived run spans, at most, in ms.
     pub group_max_age_ms: u64,
+    /// The origin prefix (and checkpoint key name) of the partitions'
+    /// transparency logs, when `archiver.transparency_log` writes them.
+    pub log_origin: Option<String>,
 }
 
 impl ArchiverConfig {
@@ -167,6 +170,37 @@ impl ArchiverConfig {
     pub fn max_run_bytes(&self, sealer_max_bytes: u64) -> u64 {
         max_run_bytes(self.group_max_seals, sealer_max_bytes)
     }
+}
+
+/// `archiver.log_origin`, or its default `auditlog.local/<bucket>[/<prefix>]`:
+/// it becomes a signed-note key name and the first part of every origin
+/// line, so it must be non-empty, printable and hold no space or `+`.
+fn log_origin(configured: &str, bucket: &str, prefix: &str) -> Result<String, ConfigError> {
+    let origin = if configured.is_empty() {
+        let mut o = format!("auditlog.local/{bucket}");
+        let prefix = prefix.trim_end_matches('/');
+        if !prefix.is_empty() {
+            o.push('/');
+            o.push_str(prefix);
+        }
+        o
+    } else {
+        configured.to_owned()
+    };
+    let bad = origin.is_empty()
+        || origin.ends_with('/')
+        || origin
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == '+');
+    if bad {
+        return Err(invalid(
+            "archiver.log_origin",
+            format!(
+                "{origin:?} must be non-empty, not end in /, and hold no space, control character or +"
+            ),
+        ));
+    }
+    Ok(origin)
 }
 
 fn max_run_bytes(group_max_seals: u32, sealer_max_bytes: u64) -> u64 {
@@ -461,6 +495,11 @@ impl Config {
                 ),
             ));
         };
+        let log_origin = if ar.transparency_log {
+            Some(log_origin(&ar.log_origin, &raw.s3.bucket, &ar.prefix)?)
+        } else {
+            None
+        };
         let archiver = ArchiverConfig {
             group_id: ar.group_id.clone(),
             topics: archive_topics,
@@ -478,6 +517,7 @@ impl Config {
             group_max_records,
             group_max_seals,
             group_max_age_ms: ar.group_max_age_ms,
+            log_origin,
         };
         let log_format = match raw.telemetry.log_format.as_str() {
             "text" => LogFormat::Text,
@@ -553,4 +593,28 @@ fn tokens(raw: &[crate::raw::RawToken]) -> Result<Vec<TokenGrant>, ConfigError> 
         });
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::log_origin;
+
+    #[test]
+    fn the_log_origin_defaults_to_bucket_and_prefix_and_must_be_a_key_name() {
+        assert_eq!(
+            log_origin("", "b", "").as_deref().ok(),
+            Some("auditlog.local/b")
+        );
+        assert_eq!(
+            log_origin("", "b", "audit/x/").as_deref().ok(),
+            Some("auditlog.local/b/audit/x")
+        );
+        assert_eq!(
+            log_origin("example.com/logs", "b", "p/").as_deref().ok(),
+            Some("example.com/logs")
+        );
+        for bad in ["a b", "a+b", "a/", "a\tb"] {
+            assert!(log_origin(bad, "b", "").is_err(), "{bad}");
+        }
+    }
 }

@@ -46,6 +46,16 @@ def wait_until(what, predicate, timeout=30.0, interval=0.1):
     pytest.fail(f"timed out after {timeout}s waiting for {what} (last error: {last})")
 
 
+def go_build(tmp_path_factory, name):
+    """Builds the Go program tests/<name> once per session (Go's build cache makes a rebuild cheap);
+    returns the binary's path."""
+    out = tmp_path_factory.mktemp(name) / name
+    r = subprocess.run(["go", "build", "-o", str(out), "."], cwd=ROOT / "tests" / name,
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    return out
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

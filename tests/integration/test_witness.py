@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import free_port, wait_until
+from conftest import free_port, go_build, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 ORIGIN = "example.com/auditlog/witness-test"
@@ -34,12 +34,8 @@ def auditlog_bin():
 
 @pytest.fixture(scope="session")
 def client(tmp_path_factory):
-    """The Go client, built once (Go's build cache makes a rebuild cheap)."""
-    out = tmp_path_factory.mktemp("witnessclient") / "witnessclient"
-    r = subprocess.run(["go", "build", "-o", str(out), "."], cwd=ROOT / "tests" / "witnessclient",
-                       capture_output=True, text=True, timeout=600)
-    assert r.returncode == 0, r.stderr
-    return Client(str(out))
+    """The Go client, built once."""
+    return Client(str(go_build(tmp_path_factory, "witnessclient")))
 
 
 class Client:

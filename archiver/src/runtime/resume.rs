@@ -47,6 +47,9 @@ impl Archiver {
         let mut group = Group::default();
         let mut last_run: Option<Seals> = None;
         let mut last_data: Option<Seal> = None;
+        // Records of the accepted data seals: the chain's length, so the
+        // size of the partition's transparency log, at the committed offset.
+        let mut logged: u64 = 0;
         for seal in self
             .reader
             .seals_in(seals_topic, partition, low, next - 1)?
@@ -57,6 +60,7 @@ impl Archiver {
                 let o = group.offer(&self.s.group, &seal);
                 last_run = o.with.or(o.before).or(last_run);
                 if seal.kind == SealKind::Data {
+                    logged += seal.count;
                     last_data = Some(seal);
                 }
             }
@@ -87,6 +91,7 @@ impl Archiver {
         Ok(Job::Resume {
             at: (events_topic, partition),
             last_manifest,
+            logged,
         })
     }
 
