@@ -24,6 +24,7 @@ pub mod memory;
 pub mod paths;
 pub mod raw;
 pub mod secrets;
+mod tokens;
 mod validated;
 mod witness;
 
