@@ -98,14 +98,28 @@ pub fn check_against_seals(
     seals: &Seals,
     records: &[KafkaRecord],
 ) -> Result<Vec<chain::link::Hash>, ArchiverError> {
+    check_seals(seals, records, true)
+}
+
+/// [`check_against_seals`], keeping the digests only if `keep` (they are
+/// 32 bytes a record, held until the range is stored, and only the
+/// transparency log needs them).
+fn check_seals(
+    seals: &Seals,
+    records: &[KafkaRecord],
+    keep: bool,
+) -> Result<Vec<chain::link::Hash>, ArchiverError> {
     let mut rest = records;
-    let mut digests = Vec::with_capacity(records.len());
+    let mut digests = Vec::with_capacity(if keep { records.len() } else { 0 });
     for seal in seals {
         let n = usize::try_from(seal.count)
             .unwrap_or(usize::MAX)
             .min(rest.len());
         let (these, after) = rest.split_at(n);
-        digests.extend(check_against_seal(seal, these)?);
+        let checked = check_against_seal(seal, these)?;
+        if keep {
+            digests.extend(checked);
+        }
         rest = after;
     }
     match rest.first() {
@@ -239,7 +253,18 @@ pub fn encode_range(
     records: Vec<KafkaRecord>,
     limits: &Limits,
 ) -> Result<Encoded, ArchiverError> {
-    let record_digests = check_against_seals(seals, &records)?;
+    encode_range_keeping(seals, records, limits, true)
+}
+
+/// [`encode_range`]; [`Encoded::record_digests`] is empty unless
+/// `keep_digests` (the transparency log is on).
+pub fn encode_range_keeping(
+    seals: &Seals,
+    records: Vec<KafkaRecord>,
+    limits: &Limits,
+    keep_digests: bool,
+) -> Result<Encoded, ArchiverError> {
+    let record_digests = check_seals(seals, &records, keep_digests)?;
     let mut events = EventsBuilder::with_capacity(records.len());
     let mut dead = Vec::new();
     let mut actions = std::collections::BTreeSet::new();

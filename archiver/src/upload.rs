@@ -23,7 +23,7 @@ use schemas::archive::KafkaRecord;
 use tokio::runtime::Handle;
 
 use crate::ArchiverError;
-use crate::encode::{Encoded, encode_range};
+use crate::encode::{Encoded, encode_range_keeping};
 use crate::reader::record_bytes;
 use crate::telemetry;
 use crate::translog::TransparencyLog;
@@ -180,7 +180,8 @@ impl Uploader {
                     let bytes = record_bytes(&records);
                     let first_ts = records.first().and_then(|r| r.timestamp_ms);
                     let seq = seals.first().seq;
-                    let encoded = encode_range(&seals, records, &self.limits).inspect_err(|e| {
+                    let keep = self.log.is_some();
+                    let encoded = encode_range_keeping(&seals, records, &self.limits, keep).inspect_err(|e| {
                         tracing::error!(topic = %at.0, partition = at.1, seq, error = %e, "cannot archive this range; the archiver stops");
                     })?;
                     let encoded_ms = started.elapsed().as_millis() as u64;
