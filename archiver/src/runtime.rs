@@ -136,7 +136,15 @@ impl rdkafka::consumer::ConsumerContext for Ctx {
         }
     }
 
-    /// Asynchronous commits report here: a failed one is only logged (what
+    /// After every assignment change: how many seals partitions this member
+    /// now owns (operators watch it settle when scaling, docs/OPERATIONS.md).
+    fn post_rebalance(&self, consumer: &BaseConsumer<Self>, _: &rdkafka::consumer::Rebalance<'_>) {
+        if let Ok(tpl) = consumer.assignment() {
+            telemetry::partitions_owned(tpl.count());
+        }
+    }
+
+    /// Asynchronous commits report here: a failed one is only logged (
     /// was committed is durable already; a lost commit means a range is
     /// redone and adopted after a restart or rebalance).
     fn commit_callback(

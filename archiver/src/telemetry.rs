@@ -37,6 +37,9 @@ pub const TLOG_CHECKPOINTS: &str = "auditlog_archiver_tlog_checkpoints_total";
 /// Tiles stored for the transparency logs, by kind (`full`, `partial`).
 pub const TLOG_TILES: &str = "auditlog_archiver_tlog_tiles_total";
 
+/// Seals partitions assigned to this member.
+pub const PARTITIONS_OWNED: &str = "auditlog_archiver_partitions_owned";
+
 /// Histogram buckets for [`UPLOAD_SECONDS`].
 pub const UPLOAD_BUCKETS: &[f64] = &[
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
@@ -89,6 +92,11 @@ pub fn describe() {
         TLOG_TILES,
         "Transparency-log tiles stored, by kind (full, partial)."
     );
+    describe_gauge!(
+        PARTITIONS_OWNED,
+        "Seals partitions currently assigned to this archiver."
+    );
+    gauge!(PARTITIONS_OWNED).set(0.0);
     counter!(RANGES_ARCHIVED).absolute(0);
     counter!(RETRIES).absolute(0);
     gauge!(BUFFERED_BYTES).set(0.0);
@@ -109,6 +117,11 @@ pub fn range_archived(topic: &str, partition: i32, seals: usize, lag_seconds: f6
     counter!(RANGES_ARCHIVED).increment(1);
     gauge!(LAG_SECONDS, "topic" => topic.to_owned(), "partition" => partition.to_string())
         .set(lag_seconds);
+}
+
+/// The group assigned this member `n` seals partitions.
+pub fn partitions_owned(n: usize) {
+    gauge!(PARTITIONS_OWNED).set(n as f64);
 }
 
 /// A PUT found an object already there.

@@ -29,8 +29,8 @@ mod validated;
 mod witness;
 
 pub use validated::{
-    ArchiverConfig, Config, IngestConfig, KafkaConfig, LogFormat, S3Config, SealerConfig,
-    TokenGrant,
+    ArchiverConfig, Config, IngestConfig, KafkaConfig, LogFormat, MAX_RETENTION_DAYS, S3Config,
+    SealerConfig, TokenGrant, log_origin,
 };
 pub use witness::WitnessConfig;
 

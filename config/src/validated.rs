@@ -162,6 +162,9 @@ pub struct ArchiverConfig {
     /// The origin prefix (and checkpoint key name) of the partitions'
     /// transparency logs, when `archiver.transparency_log` writes them.
     pub log_origin: Option<String>,
+    /// `archiver.log_origin` as written (empty: the default), for a
+    /// verifier reading another prefix ([`log_origin`]).
+    pub log_origin_setting: String,
 }
 
 impl ArchiverConfig {
@@ -175,7 +178,7 @@ impl ArchiverConfig {
 /// `archiver.log_origin`, or its default `auditlog.local/<bucket>[/<prefix>]`:
 /// it becomes a signed-note key name and the first part of every origin
 /// line, so it must be non-empty, printable and hold no space or `+`.
-fn log_origin(configured: &str, bucket: &str, prefix: &str) -> Result<String, ConfigError> {
+pub fn log_origin(configured: &str, bucket: &str, prefix: &str) -> Result<String, ConfigError> {
     let origin = if configured.is_empty() {
         let mut o = format!("auditlog.local/{bucket}");
         let prefix = prefix.trim_end_matches('/');
@@ -217,9 +220,22 @@ impl ArchiverConfig {
     }
 }
 
+/// The longest retention accepted: 100 years. Longer than any records rule
+/// we know of, and every retain-until date stays a four-digit year that S3's
+/// date headers carry; a larger value would fail on every PUT, forever.
+pub const MAX_RETENTION_DAYS: u32 = 36_500;
+
 fn days(field: &str, d: u32) -> Result<Duration, ConfigError> {
     if d == 0 {
         return Err(invalid(field, "must be at least 1 day"));
+    }
+    if d > MAX_RETENTION_DAYS {
+        return Err(invalid(
+            field,
+            format!(
+                "{d} days is more than the {MAX_RETENTION_DAYS} days (100 years) a retention may be"
+            ),
+        ));
     }
     Ok(Duration::from_secs(u64::from(d) * 86_400))
 }
@@ -518,6 +534,7 @@ impl Config {
             group_max_seals,
             group_max_age_ms: ar.group_max_age_ms,
             log_origin,
+            log_origin_setting: ar.log_origin.clone(),
         };
         let log_format = match raw.telemetry.log_format.as_str() {
             "text" => LogFormat::Text,

@@ -1,15 +1,16 @@
 """docs/ANALYSTS.md, run as written against an archive the pipeline wrote:
 the DuckDB (straight from S3 with httpfs, and over pyarrow) and pyarrow blocks
-are extracted from the document and executed; only the endpoint and the key
-prefix are substituted, and httpfs is loaded from its PyPI wheel instead of
-`INSTALL httpfs; LOAD httpfs;` (which downloads it; no internet here)."""
+are extracted from the document and executed; only the endpoint is substituted, and the key
+prefix is set where each block says to set it. httpfs is loaded by the document's offline block
+(from its PyPI wheel) instead of `INSTALL httpfs; LOAD httpfs;` (which downloads it; no internet
+here)."""
 import datetime as dt
 import json
 import re
 import uuid
 from pathlib import Path
 
-from conftest import duckdb_httpfs, make_event, wait_until
+from conftest import make_event, wait_until
 from test_archiver import manifests, s3client, start_archiver
 
 DOC = (Path(__file__).parents[2] / "docs" / "ANALYSTS.md").read_text()
@@ -71,12 +72,19 @@ def test_analyst_queries_run_as_written_against_a_real_archive(stack, tmp_path, 
     host = stack.s3.replace("http://", "")
 
     def localise(code):
-        return code.replace("127.0.0.1:19000", host).replace("audit-archive/events/", f"audit-archive/{prefix}events/")
+        """The endpoint, and the prefix set where each block says to set it."""
+        code = code.replace("127.0.0.1:19000", host)
+        assert 'PREFIX = ""' in code or "SET VARIABLE prefix = ''" in code, "each block sets the prefix"
+        for blank, ours in (('PREFIX = ""', f'PREFIX = "{prefix}"'), ("SET VARIABLE prefix = ''", f"SET VARIABLE prefix = '{prefix}'")):
+            code = code.replace(blank, ours)
+        return code
 
     ns = {}
     exec(localise(block("duckdb-over-pyarrow")), ns)  # noqa: S102 - the document's own code
     over_pyarrow = ns["con"]
-    httpfs = duckdb_httpfs(stack.s3, secret=False)
+    ns = {}
+    exec(block("duckdb-httpfs-offline"), ns)  # noqa: S102 - the offline route, as written
+    httpfs = ns["con"]
     first, rest = localise(block("duckdb-httpfs")).split("\n", 1)
     assert first == "INSTALL httpfs; LOAD httpfs;", first
     httpfs.execute(rest)

@@ -94,6 +94,20 @@ def test_a_busy_metrics_port_exits_2_naming_the_field(stack, tmp_path):
     assert f"config field sealer.metrics_listen: cannot listen on 127.0.0.1:{port} for metrics" in r.stderr, r.stderr
 
 
+def test_a_retention_no_put_could_carry_is_refused_at_config_check(stack, tmp_path):
+    """An error that cannot heal (a retain-until date beyond what S3's date headers carry) is a
+    configuration error before anything connects, not a PUT retried forever."""
+    for field, value in (("retention_days", 3_000_000), ("retention_days_by_topic", {"t": 40_000}),
+                         ("retention_days_by_action", {"admin.": 36_501})):
+        cfg = stack.write_config(tmp_path / "c.toml", "t", archiver={field: value})
+        for args in (["config"], ["archive"]):
+            r = run(stack, cfg, *args)
+            assert r.returncode == 2, (field, args, r.returncode, r.stderr)
+            assert f"archiver.{field}" in r.stderr and "36500 days (100 years)" in r.stderr, r.stderr
+    cfg = stack.write_config(tmp_path / "c.toml", "t", archiver={"retention_days": 36_500})
+    assert run(stack, cfg, "config").returncode == 0, "100 years is accepted"
+
+
 def test_several_sealers_share_one_config_with_metrics_port_0(stack, sealers_factory, tmp_path):
     """Port 0: each instance on the host gets a free metrics port and logs it; both serve /metrics."""
     import re
