@@ -172,6 +172,12 @@ async fn run(config: Config, args: VerifyArgs) -> Result<u8> {
         since_ms: args.since,
         until_ms: args.until,
         deep: args.deep,
+        log_origin: auditlog_config::log_origin(
+            &config.archiver.log_origin_setting,
+            &s3.bucket,
+            &prefix,
+        )?,
+        logs_expected: config.archiver.log_origin.is_some() && prefix == config.archiver.prefix,
     };
     let bar = std::io::stderr().is_terminal().then(|| {
         let b = indicatif::ProgressBar::new(0);

@@ -143,6 +143,16 @@ pub enum KeyKind {
     },
     /// A Parquet object of the events or dead-letter table.
     Object,
+    /// An object of a partition's transparency log (§11.11): a tile or a
+    /// checkpoint, by its path inside the log's folder.
+    Tlog {
+        /// Its topic.
+        topic: String,
+        /// Its partition.
+        partition: i32,
+        /// `tile/<L>/<N>[.p/<W>]` or `checkpoint/<size, 20 digits>`.
+        path: String,
+    },
     /// Anything else.
     Other,
 }
@@ -177,6 +187,24 @@ pub fn parse_key(prefix: &str, key: &str) -> KeyKind {
     {
         return KeyKind::Checkpoint { seq };
     }
+    if let Some(t) = rest.strip_prefix("tlog/") {
+        // Kafka topic names hold no `/`; the partition is plain decimal.
+        let mut parts = t.splitn(3, '/');
+        let (topic, digits, path) = (parts.next(), parts.next(), parts.next());
+        if let (Some(topic), Some(digits), Some(path)) = (topic, digits, path) {
+            let partition = digits.parse::<i32>().ok().filter(|p| {
+                *p >= 0 && p.to_string() == digits && !topic.is_empty() && !path.is_empty()
+            });
+            if let Some(partition) = partition {
+                return KeyKind::Tlog {
+                    topic: topic.to_owned(),
+                    partition,
+                    path: path.to_owned(),
+                };
+            }
+        }
+        return KeyKind::Other;
+    }
     if (rest.starts_with("events/") || rest.starts_with("dead_letters/"))
         && rest.ends_with(".parquet")
     {
@@ -207,7 +235,30 @@ mod tests {
         ] {
             assert_eq!(parse_tlog_checkpoint_key(&dir, bad), None, "{bad}");
         }
-        assert_eq!(parse_key("", &k), KeyKind::Other);
+        assert_eq!(
+            parse_key("", &k),
+            KeyKind::Tlog {
+                topic: "t".into(),
+                partition: 12,
+                path: "checkpoint/00000000000000004096".into()
+            }
+        );
+        assert_eq!(
+            parse_key("a/", "a/tlog/audit.events/3/tile/0/x001/002.p/7"),
+            KeyKind::Tlog {
+                topic: "audit.events".into(),
+                partition: 3,
+                path: "tile/0/x001/002.p/7".into()
+            }
+        );
+        for other in [
+            "tlog/t/012/tile/0/000",
+            "tlog/t/-1/tile/0/000",
+            "tlog/t/1",
+            "tlog/t/1/",
+        ] {
+            assert_eq!(parse_key("", other), KeyKind::Other, "{other}");
+        }
     }
 
     #[test]

@@ -54,7 +54,7 @@ def test_each_partition_is_a_tlog_that_x_mod_verifies_across_an_archiver_restart
         ends = stack.end_offsets(topic)
         return all(newest_size(s3, dirs[p]) == ends[p] for p in range(2))
 
-    archiver, cfg, _ = start_archiver(stack, tmp_path, topic, sealers, BUCKET, prefix, **settings)
+    archiver, cfg, env = start_archiver(stack, tmp_path, topic, sealers, BUCKET, prefix, **settings)
     try:
         publish(stack, tmp_path, topic, 0, 1500)
         assert all(n > 0 for n in stack.end_offsets(topic).values()), "both partitions hold events"
@@ -108,3 +108,27 @@ def test_each_partition_is_a_tlog_that_x_mod_verifies_across_an_archiver_restart
         assert summary["checkpoints"] >= 4, summary
         assert sizes_before[p] in summary["sizes"] and 0 < sizes_before[p] < summary["size"], (sizes_before, summary)
         assert summary["sizes"] == sorted(set(summary["sizes"]))
+
+    # auditlog verify holds both logs to the archive (§8 step 9), clean as written ...
+    def verify():
+        r = subprocess.run([stack.bin, "--config", str(cfg), "verify", "--format", "json"], capture_output=True,
+                           text=True, env=env, timeout=300)
+        assert r.returncode in (0, 1), r.stderr
+        return json.loads(r.stdout)
+
+    report = verify()
+    assert report["findings"] == [], report["findings"]
+    assert report["logs"]["logs"] == 2 and report["logs"]["leaves"] == 3000, report["logs"]
+    # ... then names a checkpoint that is not one, and a rewritten tile (a new version of a locked key).
+    bogus = f"{dirs[0]}checkpoint/{10**12:020}"
+    s3.put_object(Bucket=BUCKET, Key=bogus, Body=b"not a signed note\n")
+    assert {(f["kind"], f.get("key")) for f in verify()["findings"]} == {("log_checkpoint_bad", bogus)}
+    tile = f"{dirs[1]}tile/0/000"
+    data = bytearray(s3.get_object(Bucket=BUCKET, Key=tile)["Body"].read())
+    data[5] ^= 1
+    s3.put_object(Bucket=BUCKET, Key=tile, Body=bytes(data))
+    kinds = {(f["kind"], f["partition"]) for f in verify()["findings"]}
+    assert {("extra_version", 1), ("log_leaf_mismatch", 1), ("log_root_mismatch", 1)} <= kinds, kinds
+    # (The new version carries no lock: retention_missing too.)
+    assert {k for k, p in kinds if p == 1} <= {"extra_version", "log_leaf_mismatch", "log_root_mismatch",
+                                              "log_tile_altered", "retention_missing"}, kinds

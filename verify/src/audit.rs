@@ -4,6 +4,7 @@
 //! report. One manifest key is `manifest`'s, the checkpoints `checkpoint`'s.
 
 mod checkpoint;
+mod logs;
 mod manifest;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -22,6 +23,7 @@ use crate::registry::Registry;
 use crate::report::{RangeStatus, Report};
 use crate::selection::Selection;
 use crate::state::{Accepted, Present, State};
+use crate::tlogcheck::LogRange;
 
 /// What to verify and against which policy.
 #[derive(Debug, Clone)]
@@ -42,6 +44,12 @@ pub struct Options {
     pub until_ms: Option<i64>,
     /// Read everything in full, whatever the state says was verified.
     pub deep: bool,
+    /// The origin prefix of the partitions' transparency logs (their
+    /// checkpoints' key name): `archiver.log_origin` or its default.
+    pub log_origin: String,
+    /// `archiver.transparency_log` is on: a partition with ranges but no
+    /// log is a finding.
+    pub logs_expected: bool,
 }
 
 impl Options {
@@ -101,6 +109,17 @@ pub async fn verify(
         })
         .collect();
     let selection = Selection::of_listing(&opts.prefix, by_key.keys(), manifest_keys.len());
+    // Partitions with a transparency log: their ranges' records are also
+    // hashed as log leaves.
+    let logged: BTreeSet<(String, i32)> = by_key
+        .keys()
+        .filter_map(|k| match parse_key(&opts.prefix, k) {
+            KeyKind::Tlog {
+                topic, partition, ..
+            } => Some((topic, partition)),
+            _ => None,
+        })
+        .collect();
     // What earlier clean runs verified, unless everything is to be read.
     let verified = state.map(|s| &s.verified).filter(|_| !opts.deep);
     let total = manifest_keys.len() as u64;
@@ -110,6 +129,7 @@ pub async fn verify(
             let versions = by_key.get(key).map(Vec::as_slice).unwrap_or_default();
             let by_key = &by_key;
             let done = &done;
+            let log = opts.logs_expected || logged.contains(&(topic.clone(), *partition));
             async move {
                 let r = match verified.and_then(|v| Some((v.manifest(key, by_key)?, v))) {
                     Some((m, v)) => Ok(manifest::check_listed(
@@ -121,7 +141,7 @@ pub async fn verify(
                     )),
                     None => {
                         manifest::check_manifest(
-                            store, registry, opts, key, topic, *partition, versions, by_key,
+                            store, registry, opts, key, topic, *partition, versions, by_key, log,
                         )
                         .await
                     }
@@ -145,6 +165,7 @@ pub async fn verify(
     // What this run verified, for the state file.
     let (mut verified_keys, mut manifest_docs) = (BTreeSet::new(), BTreeMap::new());
     let mut per_part: BTreeMap<(String, i32), Vec<(String, Manifest)>> = BTreeMap::new();
+    let mut log_roots: BTreeMap<String, ::tlog::Hash> = BTreeMap::new();
     for c in checked {
         let c = c?;
         if c.skipped {
@@ -189,6 +210,9 @@ pub async fn verify(
             st.manifests_bad += 1;
         }
         referenced.extend(c.referenced);
+        if let Some(root) = c.log_root {
+            log_roots.insert(c.key.clone(), root);
+        }
         report.findings.extend(c.findings);
         if let Some(m) = c.manifest {
             per_part
@@ -200,6 +224,7 @@ pub async fn verify(
 
     let mut present = BTreeMap::new();
     let mut ranges: Vec<(RangeStatus, Vec<String>)> = Vec::new();
+    let mut log_ranges: BTreeMap<(String, i32), Vec<LogRange>> = BTreeMap::new();
     for ((topic, partition), mut ms) in per_part {
         ms.sort_by_key(|(_, m)| (m.seals.first_offset(), m.seq));
         let (findings, missing) = check_chain(&topic, partition, &ms, opts.since_ms.is_none());
@@ -212,6 +237,19 @@ pub async fn verify(
         st.last_offset = ms.last().map(|(_, m)| m.seals.last_offset());
         report.findings.extend(findings);
         let mut p = Present::default();
+        log_ranges.insert(
+            (topic.clone(), partition),
+            ms.iter()
+                .map(|(key, m)| LogRange {
+                    key: key.clone(),
+                    first_offset: m.seals.first_offset(),
+                    last_offset: m.seals.last_offset(),
+                    count: m.seals.iter().map(|s| s.count).sum(),
+                    root: log_roots.get(key).copied(),
+                    sealed_at_ms: m.seals.sealed_at_ms(),
+                })
+                .collect(),
+        );
         for (key, m) in &ms {
             p.digests.insert(m.seq, chain::hex::encode(&m.digest()));
             ranges.push((
@@ -238,8 +276,11 @@ pub async fn verify(
 
     for (key, versions) in &by_key {
         let kind = parse_key(&opts.prefix, key);
-        if matches!(kind, KeyKind::Manifest { .. } | KeyKind::Checkpoint { .. })
-            || referenced.contains(key)
+        // Log objects are held to their log in step 6.
+        if matches!(
+            kind,
+            KeyKind::Manifest { .. } | KeyKind::Checkpoint { .. } | KeyKind::Tlog { .. }
+        ) || referenced.contains(key)
         {
             continue;
         }
@@ -278,6 +319,9 @@ pub async fn verify(
             checkpoint::checkpoints(store, registry, opts, &by_key, &present, verified).await?;
         report.findings.extend(findings);
         report.checkpoints = read.status;
+        let (findings, logs) = logs::logs(store, registry, opts, &by_key, &log_ranges).await?;
+        report.findings.extend(findings);
+        report.logs = logs;
         report.coverage.checkpoints_full = read.full;
         report.coverage.checkpoints_listed = read.listed;
         verified_keys.extend(read.docs.keys().cloned());

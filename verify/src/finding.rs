@@ -74,6 +74,22 @@ pub enum FindingKind {
     /// Checkpoints are missing, do not link by digest, or a partition goes
     /// backwards (or vanishes) from one checkpoint to the next.
     CheckpointChainBroken,
+    /// A transparency-log checkpoint (§11.11) does not verify under the
+    /// archiver's log key, names another log, or another size than its key.
+    LogCheckpointBad,
+    /// A log checkpoint's root is not the tree hash of the log's leaves.
+    LogRootMismatch,
+    /// A tile a log size needs is not stored.
+    LogTileMissing,
+    /// A stored tile is not what the log's leaves give.
+    LogTileAltered,
+    /// A range's records are not the log's leaves at its position: the log
+    /// witnesses cosign and the archive disagree.
+    LogLeafMismatch,
+    /// The log and the archived ranges disagree on where ranges end, or the
+    /// log lacks archived ranges (beyond the newest, not yet logged), or a
+    /// partition the archiver logs has no log.
+    LogSizeMismatch,
 }
 
 impl FindingKind {

@@ -28,6 +28,7 @@ pub mod report;
 pub mod rows;
 pub mod selection;
 pub mod state;
+pub mod tlogcheck;
 
 pub use audit::{Options, verify};
 pub use finding::{Finding, FindingKind};

@@ -140,6 +140,16 @@ impl Registry {
         });
     }
 
+    /// Every key registered in `role`, whatever its window (a log
+    /// checkpoint carries no time to hold it to).
+    pub fn keys(&self, role: Role) -> Vec<VerifyingKey> {
+        self.entries
+            .iter()
+            .filter(|e| e.role == role)
+            .map(|e| e.key)
+            .collect()
+    }
+
     /// Adds an entry.
     pub fn push(&mut self, entry: Entry) {
         self.entries.push(entry);

@@ -72,6 +72,21 @@ pub struct CheckpointStatus {
     pub newest_key: Option<String>,
 }
 
+/// The transparency logs a run read (`docs/FORMAT.md` §11.11).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct LogStatus {
+    /// Whether the run read them (a run with a time window does not).
+    pub read: bool,
+    /// Logs (partitions) read.
+    pub logs: u64,
+    /// Leaves checked, over all logs.
+    pub leaves: u64,
+    /// Logs whose newest archived range is not in the log yet.
+    pub pending: u64,
+    /// Bytes of tiles and checkpoints read.
+    pub bytes: u64,
+}
+
 /// Everything a run found.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Report {
@@ -90,6 +105,8 @@ pub struct Report {
     pub checkpoints: CheckpointStatus,
     /// How much was read in full and how much checked by listing.
     pub coverage: Coverage,
+    /// The transparency logs.
+    pub logs: LogStatus,
     /// What the listing held, before and after the run's filters.
     pub selection: Selection,
     /// Set when the run checked no manifest and found no object: why
@@ -200,6 +217,17 @@ impl Report {
                 "{} checkpoint(s); none sound to hold the archive against\n",
                 self.checkpoints.present
             )),
+        }
+        if self.logs.logs > 0 {
+            out.push_str(&format!(
+                "{} transparency log(s): {} leaves held against the archived records{}\n",
+                self.logs.logs,
+                self.logs.leaves,
+                match self.logs.pending {
+                    0 => String::new(),
+                    n => format!("; the newest range of {n} not logged yet"),
+                }
+            ));
         }
         if let Some(why) = &self.nothing_verified {
             out.push_str(&format!(

@@ -17,6 +17,7 @@ use crate::checks::{
 use crate::finding::{Finding, FindingKind};
 use crate::registry::Registry;
 use crate::rows::{read_events, read_rows};
+use crate::tlogcheck::rows_root;
 
 /// An object's rows, decoded off the IO task.
 enum Decoded {
@@ -41,6 +42,9 @@ pub(super) struct Checked {
     pub records: u64,
     pub bytes: u64,
     pub referenced: Vec<String>,
+    /// The tree hash of the range's records as log leaves, when its
+    /// partition has a transparency log and its rows matched the seals.
+    pub log_root: Option<tlog::Hash>,
 }
 
 impl Checked {
@@ -58,6 +62,7 @@ impl Checked {
             records: 0,
             bytes: 0,
             referenced: Vec::new(),
+            log_root: None,
         }
     }
 }
@@ -107,6 +112,7 @@ pub(super) async fn check_manifest(
     partition: i32,
     versions: &[VersionEntry],
     by_key: &BTreeMap<String, Vec<VersionEntry>>,
+    logged: bool,
 ) -> Result<Checked, VerifyError> {
     let mut c = Checked::new(key);
     let Some(current) = current_version(key, topic, partition, versions, &mut c.findings) else {
@@ -282,10 +288,16 @@ pub(super) async fn check_manifest(
     if !unreadable && c.objects_missing == 0 {
         // Re-hashing the chain is CPU-bound too.
         let seals = m.seals.clone();
-        let row_findings = tokio::task::spawn_blocking(move || check_rows(&seals, rows))
-            .await
-            .map_err(|e| VerifyError::Internal(format!("checking rows of {key}: {e}")))?;
+        let (row_findings, root) = tokio::task::spawn_blocking(move || {
+            let root = logged.then(|| rows_root(seals.first_offset(), seals.last_offset(), &rows));
+            let findings = check_rows(&seals, rows);
+            let root = root.filter(|_| findings.is_empty());
+            (findings, root)
+        })
+        .await
+        .map_err(|e| VerifyError::Internal(format!("checking rows of {key}: {e}")))?;
         c.findings.extend(row_findings);
+        c.log_root = root;
     }
     let bad: BTreeSet<&str> = c.findings.iter().filter_map(|f| f.key.as_deref()).collect();
     c.objects_bad = m
