@@ -79,6 +79,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     if let Command::Keygen { out, convert, kind } = &cli.command {
         return keygen(out, convert.as_deref(), *kind);
     }
+    if let Command::VerifyMerge(args) = cli.command {
+        return Ok(crate::merge_cmd::verify_merge(args));
+    }
     if let Command::VerifyProof { file, keys } = &cli.command {
         // Offline: the config is optional when --keys names the registry.
         let config = match (keys, &cli.config) {
@@ -134,7 +137,10 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Witness { print_vkey } => {
             runtime.block_on(crate::witness_cmd::witness(config, print_vkey))
         }
-        Command::Sample { .. } | Command::Keygen { .. } | Command::VerifyProof { .. } => {
+        Command::Sample { .. }
+        | Command::Keygen { .. }
+        | Command::VerifyProof { .. }
+        | Command::VerifyMerge(_) => {
             unreachable!("handled above")
         }
     }

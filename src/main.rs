@@ -5,6 +5,7 @@
 mod commands;
 #[cfg(test)]
 mod dependency_rules;
+mod merge_cmd;
 mod output;
 mod show_config;
 mod telemetry;
@@ -74,6 +75,10 @@ enum Command {
     /// Verify the archive: every manifest, object, seal, signature, chain
     /// link and retention setting. Exit 0 clean, 1 findings, 2 could not run.
     Verify(verify_cmd::VerifyArgs),
+    /// Merge the JSON reports of verify runs over shards (--topic,
+    /// --partition) into one verdict, offline. Exit 0 clean, 1 findings,
+    /// 2 the shards do not cover the archive or could not be read.
+    VerifyMerge(merge_cmd::MergeArgs),
     /// Write a self-contained inclusion proof for one archived record: the
     /// record, its Merkle path, the seal and the manifest with signatures.
     Prove(verify_cmd::ProveArgs),

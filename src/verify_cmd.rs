@@ -31,12 +31,13 @@ pub struct VerifyArgs {
     /// Key prefix [default: archiver.prefix].
     #[arg(long)]
     prefix: Option<String>,
-    /// Only this topic (repeatable).
-    #[arg(long = "topic")]
+    /// Only this topic (repeatable, or a comma-separated list).
+    #[arg(long = "topic", alias = "topics", value_delimiter = ',')]
     topics: Vec<String>,
-    /// Only this partition (repeatable).
-    #[arg(long = "partition")]
-    partitions: Vec<i32>,
+    /// Only these partitions: a number, a range `0-5` or a list `1,3,8-11`
+    /// (repeatable). With --topic, a shard: see `verify-merge`.
+    #[arg(long = "partition", alias = "partitions", value_parser = parse_partitions)]
+    partitions: Vec<Partitions>,
     /// Only ranges sealed at or after this time (RFC 3339). Missing
     /// manifests before the first one in the window are not reported.
     #[arg(long, value_parser = verify::registry::rfc3339_ms)]
@@ -71,6 +72,38 @@ pub struct VerifyArgs {
     /// instead of 2. Without it, a run that verified nothing never passes.
     #[arg(long)]
     allow_empty: bool,
+}
+
+/// Partitions given as `3`, `0-5` or `1,3,8-11`.
+#[derive(Debug, Clone)]
+pub struct Partitions(Vec<i32>);
+
+fn parse_partitions(s: &str) -> Result<Partitions, String> {
+    let mut out = Vec::new();
+    for part in s.split(',').map(str::trim) {
+        let bad = || format!("{part:?} is not a partition number or range such as 0-5");
+        match part.split_once('-') {
+            Some((a, b)) => {
+                let (a, b): (i32, i32) = (
+                    a.trim().parse().map_err(|_| bad())?,
+                    b.trim().parse().map_err(|_| bad())?,
+                );
+                if a < 0 || b < a {
+                    return Err(format!(
+                        "{part:?}: a range runs from a partition up to one at least as high"
+                    ));
+                }
+                out.extend(a..=b);
+            }
+            None => out.push(
+                part.parse()
+                    .ok()
+                    .filter(|p: &i32| *p >= 0)
+                    .ok_or_else(bad)?,
+            ),
+        }
+    }
+    Ok(Partitions(out))
 }
 
 /// A prefix names a directory: `audit` is read as `audit/` (the archiver
@@ -159,10 +192,13 @@ async fn run(config: Config, args: VerifyArgs) -> Result<u8> {
         .as_deref()
         .map(|p| State::load(p, &here))
         .transpose()?;
+    let mut partitions: Vec<i32> = args.partitions.iter().flat_map(|p| p.0.clone()).collect();
+    partitions.sort_unstable();
+    partitions.dedup();
     let opts = verify::Options {
         prefix: prefix.clone(),
         topics: args.topics.clone(),
-        partitions: args.partitions.clone(),
+        partitions: partitions.clone(),
         retention: archive::Retention {
             default: config.archiver.retention,
             by_topic: config.archiver.retention_by_topic.clone(),
@@ -199,11 +235,12 @@ async fn run(config: Config, args: VerifyArgs) -> Result<u8> {
         b.finish_and_clear();
     }
     let location = format!("s3://{}/{prefix}", s3.bucket);
+    report.scope.location.clone_from(&location);
     if report.selected_nothing() {
         let filters = verify::selection::Filters {
             location: &location,
             topics: &args.topics,
-            partitions: &args.partitions,
+            partitions: &partitions,
             since_ms: args.since,
             until_ms: args.until,
         };

@@ -213,6 +213,38 @@ pub fn parse_key(prefix: &str, key: &str) -> KeyKind {
     KeyKind::Other
 }
 
+/// The (topic, partition) a key under the prefix belongs to: a manifest's
+/// or log object's, or a Parquet object's from its `topic=` and
+/// `partition=` folders; `None` for a checkpoint and anything else.
+pub fn owner(prefix: &str, key: &str) -> Option<(String, i32)> {
+    match parse_key(prefix, key) {
+        KeyKind::Manifest {
+            topic, partition, ..
+        }
+        | KeyKind::Tlog {
+            topic, partition, ..
+        } => Some((topic, partition)),
+        KeyKind::Object | KeyKind::Other => {
+            let rest = key.strip_prefix(prefix)?;
+            let mut parts = rest.split('/');
+            let table = parts.next()?;
+            if table != "events" && table != "dead_letters" {
+                return None;
+            }
+            let (mut topic, mut partition) = (None, None);
+            for p in parts {
+                if let Some(t) = p.strip_prefix("topic=") {
+                    topic = Some(t.to_owned());
+                } else if let Some(n) = p.strip_prefix("partition=") {
+                    partition = n.parse().ok();
+                }
+            }
+            Some((topic?, partition?))
+        }
+        KeyKind::Checkpoint { .. } => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -258,6 +290,27 @@ mod tests {
             "tlog/t/1/",
         ] {
             assert_eq!(parse_key("", other), KeyKind::Other, "{other}");
+        }
+    }
+
+    #[test]
+    fn every_key_of_a_partition_names_its_owner() {
+        let t = || Some(("t".to_owned(), 3));
+        assert_eq!(owner("p/", &manifest_key("p/", "t", 3, 40)), t());
+        assert_eq!(owner("p/", &tlog_checkpoint_key("p/", "t", 3, 9)), t());
+        let obj = "p/events/topic=t/dt=2026-11-26/hour=00/partition=0003/x.parquet";
+        assert_eq!(owner("p/", obj), t());
+        assert_eq!(
+            owner("p/", "p/dead_letters/topic=t/partition=0003/anything"),
+            t()
+        );
+        for none in [
+            "p/checkpoints/00000000000000000001.json",
+            "p/stray.bin",
+            "p/events/x.parquet",
+            "q/events/topic=t/partition=0003/x",
+        ] {
+            assert_eq!(owner("p/", none), None, "{none}");
         }
     }
 

@@ -9,7 +9,7 @@ mod manifest;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use archive::layout::{KeyKind, parse_key};
+use archive::layout::{KeyKind, owner, parse_key};
 use archive::store::{Store, VersionEntry};
 use archive::{Retention, retain_until_secs};
 use chain::manifest::Manifest;
@@ -20,7 +20,7 @@ use crate::VerifyError;
 use crate::checks::check_chain;
 use crate::finding::{Finding, FindingKind};
 use crate::registry::Registry;
-use crate::report::{RangeStatus, Report};
+use crate::report::{RangeStatus, Report, Scope};
 use crate::selection::Selection;
 use crate::state::{Accepted, Present, State};
 use crate::tlogcheck::LogRange;
@@ -63,11 +63,16 @@ impl Options {
             && self.until_ms.is_none_or(|u| sealed_at_ms < u)
     }
 
-    fn filtered(&self) -> bool {
-        !self.topics.is_empty()
-            || !self.partitions.is_empty()
-            || self.since_ms.is_some()
-            || self.until_ms.is_some()
+    fn timed(&self) -> bool {
+        self.since_ms.is_some() || self.until_ms.is_some()
+    }
+
+    /// Keys that belong to no partition are checked for being unreferenced
+    /// by a run without a time window whose partitions include 0 (or all):
+    /// so of shards, the one holding partition 0 (docs/FORMAT.md §8,
+    /// "Shards").
+    fn checks_ownerless(&self) -> bool {
+        !self.timed() && (self.partitions.is_empty() || self.partitions.contains(&0))
     }
 
     fn min_retain_until(&self, topic: &str, actions: &BTreeSet<String>, sealed_at_ms: i64) -> i64 {
@@ -160,6 +165,18 @@ pub async fn verify(
         ..Report::default()
     };
     report.coverage.deep = opts.deep;
+    report.scope = Scope {
+        location: String::new(),
+        topics: opts.topics.clone(),
+        partitions: opts.partitions.clone(),
+        timed: opts.timed(),
+        listed: by_key
+            .keys()
+            .filter_map(|k| owner(&opts.prefix, k))
+            .map(|(t, p)| format!("{t}/{p}"))
+            .collect(),
+        ownerless_checked: opts.checks_ownerless(),
+    };
     report.coverage.incremental = verified.is_some_and(|v| !v.versions.is_empty());
     let mut referenced = BTreeSet::new();
     // What this run verified, for the state file.
@@ -284,8 +301,14 @@ pub async fn verify(
         {
             continue;
         }
-        if opts.filtered() {
-            // A filtered run cannot tell whose an unknown object is.
+        // A run reports the keys of the partitions it selected; keys of no
+        // partition only the run that checks_ownerless (shards divide the
+        // work without a gap); a time window none.
+        let mine = match owner(&opts.prefix, key) {
+            Some((t, p)) => !opts.timed() && opts.wanted(&t, p),
+            None => opts.checks_ownerless(),
+        };
+        if !mine {
             continue;
         }
         let live = versions.iter().filter(|v| !v.delete_marker).count();
@@ -347,14 +370,6 @@ pub async fn verify(
             r
         })
         .collect();
-    report.findings.sort_by(|a, b| {
-        (&a.topic, a.partition, a.offsets, a.kind, &a.key).cmp(&(
-            &b.topic,
-            b.partition,
-            b.offsets,
-            b.kind,
-            &b.key,
-        ))
-    });
+    crate::finding::sort(&mut report.findings);
     Ok((report, next_state))
 }

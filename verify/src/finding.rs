@@ -3,10 +3,10 @@
 //! The names are the contract with users and with the independent verifier
 //! (`docs/FORMAT.md` §8); they never change meaning.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// What is wrong.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FindingKind {
     /// A manifest does not decode, or holds a heartbeat seal.
@@ -103,7 +103,7 @@ impl FindingKind {
 }
 
 /// One finding, with what it concerns.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Finding {
     /// Its name.
     pub kind: FindingKind,
@@ -160,6 +160,19 @@ impl Finding {
         self.offsets = Some((first, last));
         self
     }
+}
+
+/// The report's order: by topic, partition, offsets, name, key.
+pub fn sort(findings: &mut [Finding]) {
+    findings.sort_by(|a, b| {
+        (&a.topic, a.partition, a.offsets, a.kind, &a.key).cmp(&(
+            &b.topic,
+            b.partition,
+            b.offsets,
+            b.kind,
+            &b.key,
+        ))
+    });
 }
 
 impl std::fmt::Display for Finding {

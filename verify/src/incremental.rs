@@ -126,7 +126,7 @@ impl Verified {
 }
 
 /// How much of a run was read in full and how much checked by listing.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Coverage {
     /// A state file with verified versions was given (and `--deep` was not).
     pub incremental: bool,

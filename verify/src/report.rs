@@ -3,14 +3,16 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
 
 use crate::finding::Finding;
 use crate::incremental::Coverage;
 use crate::selection::Selection;
 
 /// Counts for one partition.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PartitionStats {
     /// Manifests present.
     pub manifests: u64,
@@ -36,7 +38,7 @@ pub struct PartitionStats {
 }
 
 /// One archived range, for the coverage picture.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RangeStatus {
     /// Topic.
     pub topic: String,
@@ -57,7 +59,7 @@ pub struct RangeStatus {
 }
 
 /// The checkpoints a run read (`docs/FORMAT.md` §7a).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CheckpointStatus {
     /// Whether the run read them (a run with a time window does not).
     pub read: bool,
@@ -73,7 +75,7 @@ pub struct CheckpointStatus {
 }
 
 /// The transparency logs a run read (`docs/FORMAT.md` §11.11).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LogStatus {
     /// Whether the run read them (a run with a time window does not).
     pub read: bool,
@@ -88,12 +90,12 @@ pub struct LogStatus {
 }
 
 /// Everything a run found.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Report {
     /// Every finding, sorted by topic, partition and offsets.
     pub findings: Vec<Finding>,
     /// Per (topic, partition).
-    #[serde(serialize_with = "ser_parts")]
+    #[serde(serialize_with = "ser_parts", deserialize_with = "de_parts")]
     pub partitions: BTreeMap<(String, i32), PartitionStats>,
     /// Objects no manifest names.
     pub unreferenced: u64,
@@ -107,6 +109,8 @@ pub struct Report {
     pub coverage: Coverage,
     /// The transparency logs.
     pub logs: LogStatus,
+    /// What the run covered, for merging shards.
+    pub scope: Scope,
     /// What the listing held, before and after the run's filters.
     pub selection: Selection,
     /// Set when the run checked no manifest and found no object: why
@@ -123,6 +127,47 @@ fn ser_parts<S: serde::Serializer>(
     s: S,
 ) -> Result<S::Ok, S::Error> {
     s.collect_map(m.iter().map(|((t, p), v)| (format!("{t}/{p}"), v)))
+}
+
+fn de_parts<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<BTreeMap<(String, i32), PartitionStats>, D::Error> {
+    let named = BTreeMap::<String, PartitionStats>::deserialize(d)?;
+    named
+        .into_iter()
+        .map(|(name, v)| {
+            name.rsplit_once('/')
+                .and_then(|(t, p)| Some(((t.to_owned(), p.parse().ok()?), v)))
+                .ok_or_else(|| serde::de::Error::custom(format!("{name:?} is not topic/partition")))
+        })
+        .collect()
+}
+
+/// What a run was asked to cover and what its listing held: what
+/// `verify-merge` needs to tell whether shards cover the whole archive.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Scope {
+    /// `s3://bucket/prefix`.
+    pub location: String,
+    /// `--topic`s (all when empty).
+    pub topics: Vec<String>,
+    /// `--partition`s (all when empty).
+    pub partitions: Vec<i32>,
+    /// `--since`/`--until` was given: not the archive's end, not mergeable.
+    pub timed: bool,
+    /// `topic/partition` of every partition any listed key belongs to.
+    pub listed: BTreeSet<String>,
+    /// Keys that belong to no partition were checked for being
+    /// unreferenced (by a run whose partitions include 0, or all).
+    pub ownerless_checked: bool,
+}
+
+impl Scope {
+    /// Whether this run's filters select (topic, partition).
+    pub fn wants(&self, topic: &str, partition: i32) -> bool {
+        (self.topics.is_empty() || self.topics.iter().any(|t| t == topic))
+            && (self.partitions.is_empty() || self.partitions.contains(&partition))
+    }
 }
 
 impl Report {

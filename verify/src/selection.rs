@@ -8,12 +8,12 @@
 use std::collections::BTreeSet;
 
 use archive::layout::{KeyKind, parse_key};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::registry::utc;
 
 /// What the listing held, before and after the run's filters.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Selection {
     /// Keys under the prefix (any kind).
     pub keys_listed: u64,
