@@ -380,6 +380,43 @@ fn print_log_vkey(config: &Config) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// How long `archive` waits at start-up for an S3 endpoint that gives no
+/// answer before it exits 1 (once running it retries a range for ever).
+const S3_STARTUP_PATIENCE: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// The start-up bucket check, asked again while S3 gives no answer (an
+/// outage, a restart), with a warning every 10 s; a refusal or a bucket
+/// without Object Lock is final at once.
+async fn check_bucket_patiently(
+    store: &archive::store::Store,
+    s3: &auditlog_config::S3Config,
+) -> Result<()> {
+    let start = std::time::Instant::now();
+    let mut warned: Option<std::time::Instant> = None;
+    loop {
+        match store.check_bucket().await {
+            Err(e @ archive::StoreError::Unreachable { .. }) => {
+                let waited = start.elapsed();
+                if waited >= S3_STARTUP_PATIENCE {
+                    return Err(e).with_context(|| {
+                        format!(
+                            "S3 at {} gave no answer for {} s; check s3.endpoint and the network",
+                            s3.endpoint.as_deref().unwrap_or("AWS"),
+                            waited.as_secs()
+                        )
+                    });
+                }
+                if warned.is_none_or(|w| w.elapsed() >= std::time::Duration::from_secs(10)) {
+                    tracing::warn!(error = %e, waited_s = waited.as_secs(), patience_s = S3_STARTUP_PATIENCE.as_secs(), "waiting for S3 before starting");
+                    warned = Some(std::time::Instant::now());
+                }
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
+            other => return Ok(other?),
+        }
+    }
+}
+
 async fn archive(config: Config) -> Result<ExitCode> {
     let handle = install_metrics(
         archiver::telemetry::UPLOAD_SECONDS,
@@ -403,7 +440,7 @@ async fn archive(config: Config) -> Result<ExitCode> {
             "config field archiver.seal_keys: list the sealers' public key files, or no seal can be trusted"
         );
     }
-    store.check_bucket().await?;
+    check_bucket_patiently(&store, s3).await?;
     tracing::info!(bucket = %s3.bucket, topics = ?ac.topics, "archiver starting");
     let settings = archiver::runtime::Settings {
         kafka: config.kafka.clone(),

@@ -41,6 +41,15 @@ pub enum StoreError {
         /// What the SDK said.
         message: String,
     },
+    /// The endpoint gave no answer (connection refused or reset, a timeout)
+    /// or a server error (5xx): worth asking again.
+    #[error("s3://{bucket}/: no answer from S3 ({message})")]
+    Unreachable {
+        /// The bucket.
+        bucket: String,
+        /// What the SDK said.
+        message: String,
+    },
     /// The bucket lacks versioning or Object Lock.
     #[error(
         "bucket {bucket} cannot hold an audit archive: {message}; create it with Object Lock enabled (versioning follows)"

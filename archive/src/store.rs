@@ -161,7 +161,28 @@ impl Store {
                     aws_sdk_s3::error::DisplayErrorContext(e)
                 )));
             }
-            // No answer, or another refusal: report it as it is.
+            // No answer (a refused or cut connection, a timeout) or a server
+            // error: the caller may ask again. Missing credentials also
+            // fail before any answer, but never heal by waiting.
+            Err(e)
+                if matches!(
+                    e,
+                    aws_sdk_s3::error::SdkError::DispatchFailure(_)
+                        | aws_sdk_s3::error::SdkError::TimeoutError(_)
+                ) || e
+                    .raw_response()
+                    .is_some_and(|r| r.status().is_server_error()) =>
+            {
+                let message = plain(aws_sdk_s3::error::DisplayErrorContext(e).to_string());
+                if message.starts_with("no AWS credentials") {
+                    return Err(self.s3_error("", message));
+                }
+                return Err(StoreError::Unreachable {
+                    bucket: self.bucket.clone(),
+                    message,
+                });
+            }
+            // Another refusal (403, a wrong region…): report it as it is.
             Err(e) => return Err(self.s3_error("", aws_sdk_s3::error::DisplayErrorContext(e))),
         };
         let enabled = lock

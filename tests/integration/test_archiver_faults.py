@@ -180,3 +180,30 @@ def test_a_restart_with_other_grouping_targets_continues_every_chain(stack, tmp_
     finally:
         arch.stop_all()
         sealers.stop_all()
+
+
+def test_an_archiver_started_while_s3_is_down_waits_and_then_archives(stack, tmp_path):
+    """Restarted during an S3 outage (as the chaos run's SIGKILLs do), the archiver used to exit 1 at
+    its start-up bucket check; it now says what it waits for and starts once S3 answers."""
+    topic = stack.create_topic(2, seals=True)
+    sealers = Sealers(stack, tmp_path, topic)
+    sealers.start()
+    proxy = Proxy(int(stack.s3.rsplit(":", 1)[1]))
+    arch = Archivers(stack, tmp_path, sealers, topic, endpoint=f"http://127.0.0.1:{proxy.port}")
+    try:
+        proxy.down()
+        p = arch.start()
+        wait_until("the archiver to say it waits for S3",
+                   lambda: "waiting for S3 before starting" in open(p.log_path).read(), timeout=30, interval=0.2)
+        assert p.poll() is None, open(p.log_path).read()[-2000:]
+        proxy.restore()
+        wait_until("the archiver to start", lambda: "archiver starting" in open(p.log_path).read(), timeout=30,
+                   interval=0.2)
+        ids = publish(stack, tmp_path, topic, 2000, seed=21)
+        wait_until("the events archived", lambda: arch.rows() == 2000, timeout=120, interval=0.5)
+        assert p.poll() is None
+        arch.stop_all()
+        arch.assert_exact(ids)
+    finally:
+        arch.stop_all()
+        sealers.stop_all()
