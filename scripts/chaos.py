@@ -66,10 +66,13 @@ class Role:
         self.expect_exit = False
 
     def start(self):
-        self.expect_exit = False
+        # The new process first, then the flag: the main loop's check_roles runs beside the
+        # one-off faults' thread, and must never see the killed process with expect_exit unset
+        # (it called a deliberate SIGKILL "exited on its own" and started a second copy).
         log = open(self.logdir / f"{self.name}.log", "a")
         self.proc = subprocess.Popen(self.cmd, stdout=log, stderr=subprocess.STDOUT, env=self.env)
         log.close()
+        self.expect_exit = False
 
     def kill(self):
         self.expect_exit = True
