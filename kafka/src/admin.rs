@@ -156,6 +156,25 @@ fn shape(md: &Metadata, topic: &str) -> Result<(Vec<(i32, i32)>, usize), KafkaEr
     Ok((parts, rf))
 }
 
+/// A topic created a moment ago may not be in every broker's metadata yet
+/// (a KRaft cluster propagates it within a second or two): a missing topic
+/// is asked for again for this long before it is reported missing.
+const MISSING_TOPIC_PATIENCE: Duration = Duration::from_secs(10);
+
+/// [`shape`], asking again while the topic is missing, for up to
+/// [`MISSING_TOPIC_PATIENCE`].
+fn shape_patiently(admin: &Admin, topic: &str) -> Result<(Vec<(i32, i32)>, usize), KafkaError> {
+    let since = Instant::now();
+    loop {
+        match shape(&admin.metadata(topic)?, topic) {
+            Err(KafkaError::TopicMissing { .. }) if since.elapsed() < MISSING_TOPIC_PATIENCE => {
+                std::thread::sleep(Duration::from_millis(500));
+            }
+            other => return other,
+        }
+    }
+}
+
 /// Describes `topic`: partitions, leaders and watermarks. Blocking.
 pub fn describe_topic(cfg: &KafkaConfig, topic: &str) -> Result<TopicInfo, KafkaError> {
     let admin = Admin::new(cfg)?;
@@ -202,7 +221,7 @@ pub fn judge(cfg: &KafkaConfig, topics: &[(String, TopicRole)]) -> Result<Prefli
     let mut partitions = BTreeMap::new();
     let mut replication = BTreeMap::new();
     for (topic, _) in topics {
-        let (parts, rf) = shape(&admin.metadata(topic)?, topic)?;
+        let (parts, rf) = shape_patiently(&admin, topic)?;
         partitions.insert(topic.clone(), parts.len());
         replication.insert(topic.clone(), rf);
     }
