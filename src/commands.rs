@@ -465,6 +465,7 @@ async fn archive(config: Config) -> Result<ExitCode> {
             max_age_ms: i64::try_from(ac.group_max_age_ms).unwrap_or(i64::MAX),
         },
         log_origin: ac.log_origin.clone(),
+        cosigning: ac.cosigning.clone(),
     };
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let flag = Arc::clone(&stop);

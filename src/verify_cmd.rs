@@ -49,6 +49,15 @@ pub struct VerifyArgs {
     /// archiver.seal_keys sign seals, archiver.key_file's .pub manifests].
     #[arg(long, value_name = "FILE")]
     keys: Option<PathBuf>,
+    /// A trusted witness's cosignature/v1 verifier key (repeat for each):
+    /// each log's newest checkpoint must carry a quorum of their
+    /// cosignatures [default: the keys of [[archiver.witnesses]]].
+    #[arg(long = "witness-key", value_name = "VKEY", value_parser = parse_witness_key)]
+    witness_keys: Vec<tlog::CosignatureVerifier>,
+    /// How many trusted witnesses must cosign [default:
+    /// archiver.witness_quorum with the config's keys, all with --witness-key].
+    #[arg(long, value_name = "K")]
+    witness_quorum: Option<usize>,
     /// State file: what the last clean run accepted and verified. Catches
     /// rollback and truncation, and makes the run incremental: only what is
     /// new or changed since is read in full, the rest is checked by listing.
@@ -176,6 +185,37 @@ fn registry(config: &Config, keys: Option<&Path>) -> Result<Registry> {
     Ok(reg)
 }
 
+fn parse_witness_key(s: &str) -> Result<tlog::CosignatureVerifier, String> {
+    tlog::CosignatureVerifier::from_vkey(s).map_err(|e| {
+        format!("{e}; expected a witness's cosignature/v1 vkey (`auditlog witness --print-vkey`)")
+    })
+}
+
+/// The trusted witnesses: `--witness-key`s, else `[[archiver.witnesses]]`.
+fn witnesses(
+    config: &Config,
+    keys: &[tlog::CosignatureVerifier],
+    quorum: Option<usize>,
+) -> Result<verify::Witnesses> {
+    let (keys, default) = if keys.is_empty() {
+        let c = &config.archiver.cosigning;
+        (
+            c.witnesses.iter().map(|w| w.key.clone()).collect(),
+            c.quorum,
+        )
+    } else {
+        (keys.to_vec(), keys.len())
+    };
+    let quorum = quorum.unwrap_or(default);
+    if !keys.is_empty() && !(1..=keys.len()).contains(&quorum) {
+        anyhow::bail!(
+            "--witness-quorum {quorum}: must be between 1 and the {} trusted witness key(s)",
+            keys.len()
+        );
+    }
+    Ok(verify::Witnesses { keys, quorum })
+}
+
 async fn run(config: Config, args: VerifyArgs) -> Result<u8> {
     let (store, s3) = crate::commands::store(&config, "verify").await?;
     let registry = registry(&config, args.keys.as_deref())?;
@@ -214,6 +254,7 @@ async fn run(config: Config, args: VerifyArgs) -> Result<u8> {
             &prefix,
         )?,
         logs_expected: config.archiver.log_origin.is_some() && prefix == config.archiver.prefix,
+        witnesses: witnesses(&config, &args.witness_keys, args.witness_quorum)?,
     };
     let bar = std::io::stderr().is_terminal().then(|| {
         let b = indicatif::ProgressBar::new(0);

@@ -8,6 +8,7 @@
 //! <prefix>checkpoints/<seq, 20 digits>.json
 //! <prefix>tlog/<topic>/<partition>/tile/<L>/<N>[.p/<W>]        (a tile, c2sp.org/tlog-tiles)
 //! <prefix>tlog/<topic>/<partition>/checkpoint/<size, 20 digits> (a signed tlog checkpoint)
+//! <prefix>tlog/<topic>/<partition>/cosigned/<size, 20 digits>   (that checkpoint with witness cosignatures)
 //! ```
 //!
 //! `dt` and `hour` are the UTC date and hour of the first record's Kafka
@@ -113,6 +114,12 @@ pub fn tlog_checkpoint_key(prefix: &str, topic: &str, partition: i32, size: u64)
         "{}{size:020}",
         tlog_checkpoint_dir(prefix, topic, partition)
     )
+}
+
+/// The key of that log's checkpoint at `size` with a quorum of witness
+/// cosignatures (docs/FORMAT.md §11.12).
+pub fn tlog_cosigned_key(prefix: &str, topic: &str, partition: i32, size: u64) -> String {
+    format!("{}cosigned/{size:020}", tlog_dir(prefix, topic, partition))
 }
 
 /// The tree size a checkpoint key names (the inverse of
@@ -255,6 +262,10 @@ mod tests {
         assert_eq!(
             tlog_tile_key("a/", "t", 0, "tile/0/x001/002.p/7"),
             "a/tlog/t/0/tile/0/x001/002.p/7"
+        );
+        assert_eq!(
+            tlog_cosigned_key("a/", "t", 1, 77),
+            "a/tlog/t/1/cosigned/00000000000000000077"
         );
         let k = tlog_checkpoint_key("", "t", 12, 4096);
         assert_eq!(k, "tlog/t/12/checkpoint/00000000000000004096");

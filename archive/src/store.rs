@@ -434,6 +434,12 @@ impl Store {
         Ok(self.fetch(key, Some(version_id)).await?.map(|(b, _)| b))
     }
 
+    /// Reads the current version with its Object Lock retention, from one
+    /// GetObject. `None` if it does not exist.
+    pub async fn get_locked(&self, key: &str) -> Result<Option<(Vec<u8>, Retention)>, StoreError> {
+        self.fetch(key, None).await
+    }
+
     /// Reads one version with its Object Lock retention, from the one
     /// GetObject (no HeadObject). `None` if it does not exist.
     pub async fn get_version_locked(

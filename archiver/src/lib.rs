@@ -10,13 +10,16 @@
 //!   (events table and dead-letter table);
 //! - [`checkpoint`]: the periodic signed checkpoint across all partitions;
 //! - [`translog`]: each partition as a C2SP transparency log in the bucket
-//!   (tiles and signed checkpoints, `docs/FORMAT.md` §11.11).
+//!   (tiles and signed checkpoints, `docs/FORMAT.md` §11.11);
+//! - [`cosign`]: the collector that has witnesses cosign those checkpoints
+//!   and stores them with a quorum of cosignatures (§11.12).
 //!
 //! Keys, retention, the derived event id and the S3 store are the `archive`
 //! crate's, which the verifier shares.
 #![deny(missing_docs)]
 
 pub mod checkpoint;
+pub mod cosign;
 pub mod encode;
 pub mod group;
 mod reader;

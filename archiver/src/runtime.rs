@@ -46,6 +46,7 @@ use tokio::runtime::Handle;
 
 use crate::ArchiverError;
 use crate::checkpoint::Checkpointer;
+use crate::cosign::collector::{Collector, Input as CollectorInput};
 use crate::group::{Group, GroupRule};
 use crate::reader::{Reader, kafka_err, record_bytes};
 use crate::telemetry;
@@ -92,6 +93,8 @@ pub struct Settings {
     /// The origin prefix of the partitions' transparency logs (also the
     /// checkpoints' key name), `None` when they are not written.
     pub log_origin: Option<String>,
+    /// The witnesses that cosign those logs' checkpoints, and the quorum.
+    pub cosigning: auditlog_config::Cosigning,
 }
 
 struct Part {
@@ -305,12 +308,24 @@ impl Archiver {
     pub fn run(mut self, stop: &AtomicBool) -> Result<(), ArchiverError> {
         let (jobs, jobs_rx) = std::sync::mpsc::sync_channel::<Job>(MAX_BATCH_RANGES);
         let (done_tx, done) = std::sync::mpsc::channel::<Done>();
-        let log = match &self.s.log_origin {
-            Some(origin) => Some(TransparencyLog::new(
+        let (to_collector, collector_rx) = std::sync::mpsc::channel::<CollectorInput>();
+        let collector = if self.s.log_origin.is_some() && !self.s.cosigning.witnesses.is_empty() {
+            let c = Collector::new(
                 &self.s.prefix,
-                origin,
-                self.s.key.clone(),
-            )?),
+                self.store.clone(),
+                self.rt.clone(),
+                self.s.cosigning.clone(),
+            )
+            .map_err(|e| ArchiverError::Kafka(format!("the witness client: {e}")))?;
+            Some(c)
+        } else {
+            None
+        };
+        let log = match &self.s.log_origin {
+            Some(origin) => Some(
+                TransparencyLog::new(&self.s.prefix, origin, self.s.key.clone())?
+                    .with_collector(collector.as_ref().map(|_| to_collector)),
+            ),
             None => None,
         };
         let uploader = Uploader::new(
@@ -325,6 +340,9 @@ impl Archiver {
         .with_log(log);
         let (looped, uploaded) = std::thread::scope(|scope| {
             let up = scope.spawn(move || uploader.run(&jobs_rx, &done_tx, stop));
+            if let Some(c) = collector {
+                scope.spawn(move || c.run(&collector_rx, stop));
+            }
             let looped = self.run_loop(stop, &jobs, &done);
             drop(jobs);
             let uploaded = up.join().unwrap_or_else(|_| {

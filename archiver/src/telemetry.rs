@@ -37,6 +37,15 @@ pub const TLOG_CHECKPOINTS: &str = "auditlog_archiver_tlog_checkpoints_total";
 /// Tiles stored for the transparency logs, by kind (`full`, `partial`).
 pub const TLOG_TILES: &str = "auditlog_archiver_tlog_tiles_total";
 
+/// Witness requests, by witness and outcome (`cosigned`, `conflict`,
+/// `refused`, `unreachable`).
+pub const WITNESS_REQUESTS: &str = "auditlog_archiver_witness_requests_total";
+/// Records the logs of this member hold beyond the size each witness last
+/// cosigned (summed over the logs), by witness: the cosigning lag.
+pub const WITNESS_LAG_RECORDS: &str = "auditlog_archiver_witness_lag_records";
+/// Checkpoints stored with a quorum of cosignatures.
+pub const COSIGNED_CHECKPOINTS: &str = "auditlog_archiver_cosigned_checkpoints_total";
+
 /// Seals partitions assigned to this member.
 pub const PARTITIONS_OWNED: &str = "auditlog_archiver_partitions_owned";
 
@@ -47,6 +56,18 @@ pub const UPLOAD_BUCKETS: &[f64] = &[
 
 /// Registers descriptions for every archiver metric.
 pub fn describe() {
+    describe_counter!(
+        WITNESS_REQUESTS,
+        "add-checkpoint requests to witnesses, by witness and outcome."
+    );
+    describe_gauge!(
+        WITNESS_LAG_RECORDS,
+        "Records beyond the size each witness last cosigned, summed over this member's logs."
+    );
+    describe_counter!(
+        COSIGNED_CHECKPOINTS,
+        "Transparency-log checkpoints stored with a quorum of witness cosignatures."
+    );
     describe_counter!(OBJECTS_WRITTEN, "Objects created, by table.");
     describe_counter!(ROWS_WRITTEN, "Rows in created objects, by table.");
     describe_counter!(BYTES_WRITTEN, "Bytes of created objects, by table.");
@@ -153,4 +174,20 @@ pub fn range_logged(leaves: u64, full: u64, partial: u64) {
     counter!(TLOG_TILES, "kind" => "full").increment(full);
     counter!(TLOG_TILES, "kind" => "partial").increment(partial);
     counter!(TLOG_CHECKPOINTS).increment(1);
+}
+
+/// A witness answered (or did not): `outcome` is one of `cosigned`,
+/// `conflict`, `refused`, `unreachable`.
+pub fn witness_request(witness: &str, outcome: &'static str) {
+    counter!(WITNESS_REQUESTS, "witness" => witness.to_owned(), "outcome" => outcome).increment(1);
+}
+
+/// The cosigning lag of one witness, in records.
+pub fn witness_lag(witness: &str, records: u64) {
+    gauge!(WITNESS_LAG_RECORDS, "witness" => witness.to_owned()).set(records as f64);
+}
+
+/// A checkpoint with a quorum of cosignatures was stored.
+pub fn cosigned_stored() {
+    counter!(COSIGNED_CHECKPOINTS).increment(1);
 }

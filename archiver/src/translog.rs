@@ -35,12 +35,14 @@ use archive::store::{Put, Store};
 use chain::link::Hash;
 use ed25519_dalek::SigningKey;
 use sha2::{Digest, Sha256};
+use std::sync::mpsc::Sender;
 use tlog::tile::tiles_for_size;
 use tlog::{
     Checkpoint, Ed25519Signer, Note, NoteSigner, NoteVerifier, Tile, TileBuilder, TlogError,
 };
 use tokio::runtime::Handle;
 
+use crate::cosign::collector::Input as CollectorInput;
 use crate::{ArchiverError, telemetry};
 
 /// The content type of tiles.
@@ -124,6 +126,8 @@ pub struct TransparencyLog {
     origin_prefix: String,
     signer: Ed25519Signer,
     logs: HashMap<(String, i32), LogState>,
+    /// Where stored checkpoints go to be cosigned, when witnesses are set.
+    collector: Option<Sender<CollectorInput>>,
 }
 
 impl std::fmt::Debug for TransparencyLog {
@@ -143,7 +147,21 @@ impl TransparencyLog {
             origin_prefix: origin_prefix.to_owned(),
             signer: Ed25519Signer::new(origin_prefix, key)?,
             logs: HashMap::new(),
+            collector: None,
         })
+    }
+
+    /// Hands each stored checkpoint (and each resumed log) to a collector.
+    pub fn with_collector(mut self, collector: Option<Sender<CollectorInput>>) -> Self {
+        self.collector = collector;
+        self
+    }
+
+    fn tell_collector(&self, input: CollectorInput) {
+        if let Some(c) = &self.collector {
+            // A collector that has stopped only stops cosigning.
+            let _ = c.send(input);
+        }
     }
 
     /// The note verifier key (vkey) of the checkpoints.
@@ -155,6 +173,10 @@ impl TransparencyLog {
     /// records of the seals before the committed offset).
     pub fn resume(&mut self, at: &(String, i32), size: u64) {
         self.logs.insert(at.clone(), LogState::Unloaded { size });
+        self.tell_collector(CollectorInput::Resumed {
+            at: at.clone(),
+            size,
+        });
     }
 
     fn inconsistent(at: &(String, i32), message: String) -> ArchiverError {
@@ -233,10 +255,16 @@ impl TransparencyLog {
         let key = tlog_checkpoint_key(&self.prefix, topic, partition, size);
         put_all(
             store,
-            vec![(key, note, CHECKPOINT_CONTENT_TYPE)],
+            vec![(key, note.clone(), CHECKPOINT_CONTENT_TYPE)],
             retain_until_secs,
         )
         .await?;
+        self.tell_collector(CollectorInput::Stored {
+            at: at.clone(),
+            size,
+            note,
+            retain_until_secs,
+        });
         telemetry::range_logged(digests.len() as u64, full, partial);
         tracing::debug!(topic, partition, size, full, partial, "range logged");
         Ok(())

@@ -32,7 +32,7 @@ pub use validated::{
     ArchiverConfig, Config, IngestConfig, KafkaConfig, LogFormat, MAX_RETENTION_DAYS, S3Config,
     SealerConfig, TokenGrant, log_origin,
 };
-pub use witness::WitnessConfig;
+pub use witness::{Cosigner, Cosigning, WitnessConfig};
 
 use std::path::{Path, PathBuf};
 

@@ -377,6 +377,25 @@ pub struct RawArchiver {
     /// trailing slash>` when the prefix is not empty.
     #[serde(default)]
     pub log_origin: String,
+    /// Witnesses the logs' checkpoints are sent to for cosigning
+    /// (`[[archiver.witnesses]]`, c2sp.org/tlog-witness).
+    #[serde(default)]
+    pub witnesses: Vec<RawCosigner>,
+    /// How many of `witnesses` must cosign a checkpoint before it is stored
+    /// as cosigned; 0 means all of them.
+    #[serde(default)]
+    pub witness_quorum: u32,
+}
+
+/// One `[[archiver.witnesses]]` entry.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCosigner {
+    /// The witness's base URL; requests go to `<url>/add-checkpoint`.
+    pub url: String,
+    /// The witness's cosignature/v1 verifier key (signature type 0x04),
+    /// as `auditlog witness --print-vkey` prints it.
+    pub public_key: String,
 }
 
 impl Default for RawArchiver {
@@ -398,6 +417,8 @@ impl Default for RawArchiver {
             group_max_age_ms: default_group_max_age_ms(),
             transparency_log: false,
             log_origin: String::new(),
+            witnesses: Vec::new(),
+            witness_quorum: 0,
         }
     }
 }

@@ -165,6 +165,8 @@ pub struct ArchiverConfig {
     /// `archiver.log_origin` as written (empty: the default), for a
     /// verifier reading another prefix ([`log_origin`]).
     pub log_origin_setting: String,
+    /// The witnesses that cosign the logs' checkpoints, and the quorum.
+    pub cosigning: crate::Cosigning,
 }
 
 impl ArchiverConfig {
@@ -535,6 +537,7 @@ impl Config {
             group_max_age_ms: ar.group_max_age_ms,
             log_origin,
             log_origin_setting: ar.log_origin.clone(),
+            cosigning: crate::witness::validate_cosigning(ar)?,
         };
         let log_format = match raw.telemetry.log_format.as_str() {
             "text" => LogFormat::Text,

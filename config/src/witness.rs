@@ -44,6 +44,90 @@ impl WitnessConfig {
     }
 }
 
+/// A witness the archiver asks to cosign its logs' checkpoints.
+#[derive(Debug, Clone)]
+pub struct Cosigner {
+    /// Base URL; requests go to `<url>/add-checkpoint`.
+    pub url: String,
+    /// The witness's cosignature/v1 key (its name is the witness's name).
+    pub key: tlog::CosignatureVerifier,
+}
+
+/// The witnesses the archiver collects cosignatures from, and the quorum.
+#[derive(Debug, Clone, Default)]
+pub struct Cosigning {
+    /// The witnesses, in the order listed.
+    pub witnesses: Vec<Cosigner>,
+    /// How many must cosign a checkpoint before it is stored cosigned
+    /// (1..=witnesses.len(); 0 when there are none).
+    pub quorum: usize,
+}
+
+/// Validates `[[archiver.witnesses]]` and `archiver.witness_quorum`.
+pub(crate) fn validate_cosigning(raw: &crate::raw::RawArchiver) -> Result<Cosigning, ConfigError> {
+    let mut witnesses: Vec<Cosigner> = Vec::new();
+    for (n, w) in raw.witnesses.iter().enumerate() {
+        let field = |f: &str| format!("archiver.witnesses[{n}].{f}");
+        let url = w.url.trim_end_matches('/');
+        let rest = url
+            .strip_prefix("http://")
+            .or_else(|| url.strip_prefix("https://"));
+        if rest.is_none_or(|r| r.is_empty() || r.contains(char::is_whitespace)) {
+            return Err(invalid(
+                &field("url"),
+                format!(
+                    "{:?} is not an http:// or https:// base URL such as http://127.0.0.1:8090",
+                    w.url
+                ),
+            ));
+        }
+        let key = tlog::CosignatureVerifier::from_vkey(&w.public_key).map_err(|e| {
+            invalid(
+                &field("public_key"),
+                format!(
+                    "{e}; expected the witness's cosignature/v1 verifier key (`auditlog witness --print-vkey`), <name>+<8 hex digits>+<base64 of 0x04 and the 32-byte public key>"
+                ),
+            )
+        })?;
+        if witnesses
+            .iter()
+            .any(|x| tlog::NoteVerifier::name(&x.key) == tlog::NoteVerifier::name(&key))
+        {
+            return Err(invalid(
+                &field("public_key"),
+                format!(
+                    "witness {:?} is listed twice",
+                    tlog::NoteVerifier::name(&key)
+                ),
+            ));
+        }
+        witnesses.push(Cosigner {
+            url: url.to_owned(),
+            key,
+        });
+    }
+    if !witnesses.is_empty() && !raw.transparency_log {
+        return Err(invalid(
+            "archiver.witnesses",
+            "witnesses cosign the transparency logs' checkpoints: set archiver.transparency_log = true",
+        ));
+    }
+    let quorum = match raw.witness_quorum as usize {
+        0 => witnesses.len(),
+        k if k <= witnesses.len() => k,
+        k => {
+            return Err(invalid(
+                "archiver.witness_quorum",
+                format!(
+                    "{k} is more than the {} witnesses listed in [[archiver.witnesses]]",
+                    witnesses.len()
+                ),
+            ));
+        }
+    };
+    Ok(Cosigning { witnesses, quorum })
+}
+
 pub(crate) fn validate(raw: &crate::raw::RawWitness) -> Result<WitnessConfig, ConfigError> {
     let listen = raw.listen.parse::<SocketAddr>().map_err(|_| {
         invalid(
@@ -164,6 +248,61 @@ mod tests {
             ("[witness]\nstray = 1\n", "stray"),
         ] {
             let e = load(text)
+                .map(|_| ())
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(e.contains(field), "{text}: {e}");
+        }
+    }
+
+    const BAD_ID_WITNESS_VKEY: &str =
+        "w.example/w1+5a8b7c44+BCeY2O0LkZBqnfG4UvyGrvw0YJ+ubEqCfW8YAWeWVDu6";
+
+    #[test]
+    fn archiver_witnesses_and_quorum_are_validated() {
+        let key = tlog::CosignatureSigner::new(
+            "w.example/w1",
+            ed25519_dalek::SigningKey::from_bytes(&[3; 32]),
+        )
+        .map(|s| s.verifier().vkey())
+        .unwrap_or_else(|e| panic!("{e}"));
+        let entry = |url: &str, k: &str| {
+            format!("[[archiver.witnesses]]\nurl = \"{url}\"\npublic_key = \"{k}\"\n")
+        };
+        let on = "[s3]\nbucket = \"b\"\n[archiver]\ntransparency_log = true\n";
+        let c = load(&format!("{on}{}", entry("http://127.0.0.1:8090/", &key)))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(c.archiver.cosigning.quorum, 1);
+        assert_eq!(
+            c.archiver.cosigning.witnesses[0].url,
+            "http://127.0.0.1:8090"
+        );
+        assert_eq!(load("").map(|c| c.archiver.cosigning.quorum).ok(), Some(0));
+        for (text, field) in [
+            (entry("http://w", &key), "archiver.witnesses"),
+            (
+                format!("{on}{}", entry("ftp://w", &key)),
+                "archiver.witnesses[0].url",
+            ),
+            (
+                format!("{on}{}", entry("http://w", LOG_VKEY)),
+                "archiver.witnesses[0].public_key",
+            ),
+            (
+                format!("{on}{}", entry("http://w", BAD_ID_WITNESS_VKEY)),
+                "archiver.witnesses[0].public_key",
+            ),
+            (
+                format!("{on}{}{}", entry("http://a", &key), entry("http://b", &key)),
+                "archiver.witnesses[1].public_key",
+            ),
+            (
+                format!("{on}witness_quorum = 2\n{}", entry("http://a", &key)),
+                "archiver.witness_quorum",
+            ),
+        ] {
+            let e = load(&text)
                 .map(|_| ())
                 .err()
                 .map(|e| e.to_string())

@@ -50,6 +50,9 @@ pub struct Options {
     /// `archiver.transparency_log` is on: a partition with ranges but no
     /// log is a finding.
     pub logs_expected: bool,
+    /// The witnesses trusted to cosign the logs' checkpoints; with none,
+    /// cosigned checkpoints are not checked (§11.12).
+    pub witnesses: crate::Witnesses,
 }
 
 impl Options {

@@ -90,6 +90,16 @@ pub enum FindingKind {
     /// log lacks archived ranges (beyond the newest, not yet logged), or a
     /// partition the archiver logs has no log.
     LogSizeMismatch,
+    /// A log's newest checkpoint does not carry the quorum of cosignatures
+    /// by trusted witnesses (§11.12): nobody independent has seen this
+    /// history, or it is not the one they saw.
+    WitnessQuorumMissing,
+    /// A cosigned checkpoint is not the log's own checkpoint of its size
+    /// (other text, or no valid log signature).
+    CheckpointInconsistent,
+    /// A cosignature line under a trusted witness's name and key id does
+    /// not verify.
+    CosignatureInvalid,
 }
 
 impl FindingKind {

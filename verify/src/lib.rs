@@ -30,12 +30,14 @@ pub mod rows;
 pub mod selection;
 pub mod state;
 pub mod tlogcheck;
+pub mod witnesscheck;
 
 pub use audit::{Options, verify};
 pub use finding::{Finding, FindingKind};
 pub use registry::{Registry, Role};
 pub use report::Report;
 pub use state::{Location, State};
+pub use witnesscheck::Witnesses;
 
 /// Why verification could not run (as opposed to what it found).
 #[derive(Debug, thiserror::Error)]

@@ -124,6 +124,8 @@ pub fn merge(reports: Vec<Report>) -> Result<Report, MergeError> {
         out.logs.leaves += r.logs.leaves;
         out.logs.pending += r.logs.pending;
         out.logs.bytes += r.logs.bytes;
+        out.logs.witnessed += r.logs.witnessed;
+        out.logs.witness_quorum = out.logs.witness_quorum.max(r.logs.witness_quorum);
         let s = &mut out.selection;
         s.keys_listed = s.keys_listed.max(r.selection.keys_listed);
         s.manifests_listed = s.manifests_listed.max(r.selection.manifests_listed);

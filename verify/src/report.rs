@@ -87,6 +87,14 @@ pub struct LogStatus {
     pub pending: u64,
     /// Bytes of tiles and checkpoints read.
     pub bytes: u64,
+    /// Logs whose newest checkpoint carries the witness quorum (when
+    /// witnesses are trusted: `witness_quorum` > 0).
+    #[serde(default)]
+    pub witnessed: u64,
+    /// The cosignatures by trusted witnesses a newest checkpoint needs; 0
+    /// when no witness is trusted (cosignatures not checked).
+    #[serde(default)]
+    pub witness_quorum: u64,
 }
 
 /// Everything a run found.
@@ -273,6 +281,13 @@ impl Report {
                     n => format!("; the newest range of {n} not logged yet"),
                 }
             ));
+            out.push_str(&match self.logs.witness_quorum {
+                0 => "witness cosignatures not checked (no trusted witness keys)\n".to_owned(),
+                q => format!(
+                    "{} of {} log(s): the newest checkpoint cosigned by at least {q} trusted witness(es)\n",
+                    self.logs.witnessed, self.logs.logs
+                ),
+            });
         }
         if let Some(why) = &self.nothing_verified {
             out.push_str(&format!(

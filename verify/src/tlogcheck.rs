@@ -43,6 +43,8 @@ pub struct LogObjects {
     pub checkpoints: BTreeMap<u64, (String, Vec<u8>)>,
     /// Tiles by path: (key, bytes).
     pub tiles: BTreeMap<String, (String, Vec<u8>)>,
+    /// Checkpoints with witness cosignatures, by size (§11.12).
+    pub cosigned: BTreeMap<u64, (String, Vec<u8>)>,
     /// Keys in the folder that are neither.
     pub other: Vec<String>,
 }

@@ -17,6 +17,7 @@ use crate::finding::{Finding, FindingKind};
 use crate::registry::{Registry, Role};
 use crate::report::LogStatus;
 use crate::tlogcheck::{LogObjects, LogRange, check_log};
+use crate::witnesscheck::check_cosigned;
 
 /// Each read key's Object Lock retention.
 type Locks<'a> = BTreeMap<&'a String, Retention>;
@@ -46,6 +47,11 @@ pub(super) async fn logs(
     let mut findings = Vec::new();
     let mut status = LogStatus {
         read: true,
+        witness_quorum: if opts.witnesses.keys.is_empty() {
+            0
+        } else {
+            opts.witnesses.quorum.max(1) as u64
+        },
         ..LogStatus::default()
     };
     if opts.logs_expected {
@@ -105,6 +111,8 @@ pub(super) async fn logs(
         retention.insert(key, lock);
         if let Some(size) = parse_tlog_checkpoint_key("checkpoint/", path) {
             objects.checkpoints.insert(size, (key.clone(), bytes));
+        } else if let Some(size) = parse_tlog_checkpoint_key("cosigned/", path) {
+            objects.cosigned.insert(size, (key.clone(), bytes));
         } else if path.starts_with("tile/") {
             objects.tiles.insert(path.clone(), (key.clone(), bytes));
         } else {
@@ -120,8 +128,29 @@ pub(super) async fn logs(
         status.leaves += v.size;
         status.pending += u64::from(v.pending.is_some());
         findings.extend(v.findings);
+        let mut written_by = v.written_by;
+        for (size, (key, _)) in &objects.cosigned {
+            // Locked as long as the checkpoint it cosigns.
+            let cp = objects.checkpoints.get(size).map(|(k, _)| k);
+            if let Some(t) = cp.and_then(|k| written_by.get(k)).copied() {
+                written_by.insert(key.clone(), t);
+            }
+        }
+        if status.witness_quorum > 0 {
+            let w = check_cosigned(
+                topic,
+                *partition,
+                &verifiers,
+                &opts.witnesses,
+                &objects.checkpoints,
+                &objects.cosigned,
+                v.size,
+            );
+            findings.extend(w.findings);
+            status.witnessed += u64::from(v.size > 0 && w.witnessed == Some(v.size));
+        }
         let actions = BTreeSet::new();
-        for (key, sealed_at_ms) in &v.written_by {
+        for (key, sealed_at_ms) in &written_by {
             if let Some(lock) = retention.get(key) {
                 let min = opts.min_retain_until(topic, &actions, *sealed_at_ms);
                 findings.extend(check_retention(key, topic, *partition, lock, min));

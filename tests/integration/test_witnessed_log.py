@@ -1,0 +1,192 @@
+"""Witnessed transparency logs end to end (docs/FORMAT.md §11.12): the archiver's collector has two
+`auditlog witness` processes cosign each partition's checkpoints and stores them with the quorum;
+`auditlog verify` requires the quorum on each log's newest checkpoint. A witness SIGKILLed delays
+cosigning, never archiving (the lag shows in a metric and a log line), and catches up when it is back.
+Then an insider with the archiver's key deletes the topic, republishes a different history under the
+same names and archives it into a fresh prefix: the witnesses refuse it, and verify of that prefix
+reports the missing quorum."""
+import json
+import re
+import signal
+import subprocess
+import uuid
+
+import requests
+from conftest import free_port, wait_until
+from test_archiver import s3client, start_archiver
+from test_tlog_bucket import BUCKET, keys_under, newest_size, publish
+
+LOG_ORIGIN = f"auditlog.test/{uuid.uuid4().hex[:8]}"
+
+
+class Witness:
+    """One `auditlog witness` process witnessing the given origins."""
+
+    def __init__(self, stack, directory, name, origins, log_vkey):
+        directory.mkdir(parents=True, exist_ok=True)
+        self.stack, self.dir, self.name = stack, directory, name
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        assert stack.run("keygen", "--out", str(directory / "witness.key")).returncode == 0
+        logs = "".join(f'[[witness.logs]]\norigin = "{o}"\npublic_key = "{log_vkey}"\n' for o in origins)
+        self.config = directory / "witness.toml"
+        self.config.write_text(f'[witness]\nlisten = "127.0.0.1:{self.port}"\nname = "{name}"\n'
+                               f'key_file = "witness.key"\nstate_dir = "state"\nmetrics_listen = ""\n{logs}')
+        r = stack.run("witness", "--print-vkey", config=self.config)
+        assert r.returncode == 0, r.stderr
+        self.vkey = r.stdout.strip()
+        self.proc = None
+
+    def start(self):
+        log = open(self.dir / "witness.log", "a")
+        self.proc = subprocess.Popen([self.stack.bin, "--config", str(self.config), "witness"], stdout=log,
+                                     stderr=subprocess.STDOUT)
+        wait_until(f"{self.name} listening",
+                   lambda: requests.post(self.url + "/add-checkpoint", data=b"", timeout=5).status_code == 400,
+                   timeout=30)
+
+    def kill(self):
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+
+
+def newest_cosigned(s3, log_dir):
+    return max((int(k.rsplit("/", 1)[1]) for k in keys_under(s3, log_dir + "cosigned/")), default=0)
+
+
+def verify(stack, cfg, env, *args):
+    r = subprocess.run([stack.bin, "--config", str(cfg), "verify", "--format", "json", *args], capture_output=True,
+                       text=True, env=env, timeout=300)
+    assert r.returncode in (0, 1), r.stderr
+    return json.loads(r.stdout)
+
+
+def lag_records(metrics_url, witness):
+    text = requests.get(metrics_url, timeout=5).text
+    m = re.search(r'auditlog_archiver_witness_lag_records\{witness="' + re.escape(witness) + r'"\} (\S+)', text)
+    return float(m.group(1)) if m else None
+
+
+def test_witnesses_cosign_a_down_witness_only_delays_and_a_rewritten_history_is_refused(
+        stack, tmp_path, sealers_factory):
+    topic = stack.create_topic(2, seals=True)
+    sealers = sealers_factory(topic, max_records=200)
+    sealers.start()
+    s3 = s3client(stack)
+    prefix = f"wl-{uuid.uuid4().hex[:8]}/"
+    dirs = {p: f"{prefix}tlog/{topic}/{p}/" for p in range(2)}
+    origins = [f"{LOG_ORIGIN}/{topic}/{p}" for p in range(2)]
+
+    # The log key is the archiver's key under the origin prefix's name.
+    key = tmp_path / "archiver.key"
+    assert stack.run("keygen", "--out", str(key)).returncode == 0
+    probe = stack.write_config(tmp_path / "probe.toml", topic, s3={"bucket": BUCKET},
+                               archiver={"key_file": str(key), "transparency_log": True, "log_origin": LOG_ORIGIN})
+    r = stack.run("archive", "--print-log-vkey", config=probe)
+    assert r.returncode == 0, r.stderr
+    log_vkey = r.stdout.strip()
+
+    ws = [Witness(stack, tmp_path / f"w{i}", f"witness.test/w{i}", origins, log_vkey) for i in (1, 2)]
+    for w in ws:
+        w.start()
+    metrics_port = free_port()
+    settings = {"transparency_log": True, "log_origin": LOG_ORIGIN, "group_max_records": 400, "group_max_seals": 2,
+                "metrics_listen": f"127.0.0.1:{metrics_port}",
+                "witnesses": [{"url": w.url, "public_key": w.vkey} for w in ws], "witness_quorum": 2}
+    metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
+
+    def cosigned_everything():
+        ends = stack.end_offsets(topic)
+        return all(newest_cosigned(s3, dirs[p]) == ends[p] > 0 for p in range(2))
+
+    def logged_everything():
+        ends = stack.end_offsets(topic)
+        return all(newest_size(s3, dirs[p]) == ends[p] for p in range(2))
+
+    archiver, cfg, env = start_archiver(stack, tmp_path, topic, sealers, BUCKET, prefix, **settings)
+    try:
+        publish(stack, tmp_path, topic, 0, 1200)
+        wait_until("every log's newest checkpoint cosigned by both", cosigned_everything, timeout=180, interval=1.0)
+        report = verify(stack, cfg, env)
+        assert report["findings"] == [], report["findings"]
+        assert report["logs"]["witnessed"] == 2 and report["logs"]["witness_quorum"] == 2, report["logs"]
+        # The cosigned note is the log's checkpoint plus a cosignature/v1 line by each witness.
+        size = newest_cosigned(s3, dirs[0])
+        note = s3.get_object(Bucket=BUCKET, Key=f"{dirs[0]}cosigned/{size:020}")["Body"].read().decode()
+        own = s3.get_object(Bucket=BUCKET, Key=f"{dirs[0]}checkpoint/{size:020}")["Body"].read().decode()
+        assert note.startswith(own) and {f"— {w.name} " in note for w in ws} == {True}, note
+
+        # A witness down: archiving goes on, its lag grows and is logged; verify names the short quorum.
+        ws[1].kill()
+        publish(stack, tmp_path, topic, 1200, 1200)
+        wait_until("the next 1200 events logged while w2 is down", logged_everything, timeout=180, interval=1.0)
+        assert archiver.poll() is None, "archiver exited"
+        wait_until("w2's lag in the metric", lambda: (lag_records(metrics_url, ws[1].name) or 0) > 0, timeout=30)
+        wait_until("w1's lag at 0", lambda: lag_records(metrics_url, ws[0].name) == 0, timeout=30)
+        log = (tmp_path / "archiver.log").read_text()
+        assert "witness did not cosign" in log and ws[1].name in log, log[-3000:]
+        kinds = {(f["kind"], f["partition"]) for f in verify(stack, cfg, env)["findings"]}
+        assert kinds == {("witness_quorum_missing", 0), ("witness_quorum_missing", 1)}, kinds
+
+        # Back: it is asked from the size it holds and catches up.
+        ws[1].start()
+        wait_until("w2 caught up", cosigned_everything, timeout=120, interval=1.0)
+        wait_until("w2's lag back to 0", lambda: lag_records(metrics_url, ws[1].name) == 0, timeout=30)
+        assert verify(stack, cfg, env)["findings"] == []
+        archiver.send_signal(signal.SIGTERM)
+        assert archiver.wait(60) == 0
+    finally:
+        if archiver.poll() is None:
+            archiver.kill()
+        sealers.stop_all()
+    real_sizes = {p: newest_cosigned(s3, dirs[p]) for p in range(2)}
+
+    # The insider: same topic names, a different history, the stolen archiver key, a fresh prefix.
+    admin = stack.admin()
+    for f in admin.delete_topics([topic, topic + ".seals"]).values():
+        f.result(30)
+    from confluent_kafka.admin import NewTopic
+
+    def recreated():
+        a = stack.admin()  # must outlive the futures
+        fs = a.create_topics([NewTopic(n, num_partitions=2, replication_factor=1) for n in (topic, topic + ".seals")])
+        for f in fs.values():
+            try:
+                f.result(30)
+            except Exception as e:  # still being deleted: asked again within the bound
+                if "TOPIC_ALREADY_EXISTS" not in str(e):
+                    return False
+        return len(stack.admin().list_topics(topic, timeout=5).topics[topic].partitions) == 2
+    wait_until("the topic recreated", recreated, timeout=60, interval=1.0)
+    forged_sealers = sealers_factory(topic, max_records=200, group_id=f"sealer-{uuid.uuid4().hex[:8]}")
+    forged_sealers.start()
+    forged = f"forged-{uuid.uuid4().hex[:8]}/"
+    forged_dirs = {p: f"{forged}tlog/{topic}/{p}/" for p in range(2)}
+    archiver, cfg, env = start_archiver(stack, tmp_path, topic, forged_sealers, BUCKET, forged,
+                                        **{**settings, "metrics_listen": ""})
+    try:
+        publish(stack, tmp_path, topic, 50_000, 3000)
+        wait_until("the forged history logged",
+                   lambda: all(newest_size(s3, forged_dirs[p]) == n for p, n in stack.end_offsets(topic).items()),
+                   timeout=180, interval=1.0)
+        # Bounded: the refusals are logged once the collector has asked.
+        wait_until("the witnesses' refusal logged",
+                   lambda: "HTTP 422" in (tmp_path / "archiver.log").read_text(), timeout=60, interval=0.5)
+    finally:
+        archiver.terminate()
+        archiver.wait(60)
+        forged_sealers.stop_all()
+        for w in ws:
+            w.stop()
+    assert all(newest_cosigned(s3, forged_dirs[p]) == 0 for p in range(2)), "a witness cosigned the forged log"
+    report = verify(stack, cfg, env)
+    kinds = {(f["kind"], f["partition"]) for f in report["findings"]}
+    assert kinds == {("witness_quorum_missing", 0), ("witness_quorum_missing", 1)}, report["findings"]
+    assert all("no checkpoint of this log does" in f["detail"] for f in report["findings"])
+    # The real prefix is untouched by all this, and still clean.
+    assert {p: newest_cosigned(s3, dirs[p]) for p in range(2)} == real_sizes
