@@ -97,3 +97,5 @@ apt_install() {
 # HAProxy balances the gateways in scripts/chaos.
 ensure_chromium() { ensure_apt chromium chromium; }
 ensure_haproxy() { ensure_apt haproxy haproxy; }
+# litewitness (test_litewitness.py) signs through ssh-agent.
+ensure_openssh_client() { ensure_apt openssh-client ssh-agent; }

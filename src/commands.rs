@@ -82,7 +82,13 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     if let Command::VerifyMerge(args) = cli.command {
         return Ok(crate::merge_cmd::verify_merge(args));
     }
-    if let Command::VerifyProof { file, keys } = &cli.command {
+    if let Command::VerifyProof {
+        file,
+        keys,
+        witness_keys,
+        witness_quorum,
+    } = &cli.command
+    {
         // Offline: the config is optional when --keys names the registry.
         let config = match (keys, &cli.config) {
             (Some(_), None) => None,
@@ -92,6 +98,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             config,
             file,
             keys.as_deref(),
+            (witness_keys, *witness_quorum),
         ));
     }
     let config = Config::load(cli.config.as_deref(), std::env::vars())?;

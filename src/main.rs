@@ -90,6 +90,14 @@ enum Command {
         /// Key registry (TOML) [default: from the config, as for verify].
         #[arg(long, value_name = "FILE")]
         keys: Option<PathBuf>,
+        /// A trusted witness's cosignature/v1 vkey (repeat for each): the
+        /// proof must carry a log checkpoint with their quorum [default: the
+        /// keys of [[archiver.witnesses]] when a config is read].
+        #[arg(long = "witness-key", value_name = "VKEY", value_parser = verify_cmd::parse_witness_key)]
+        witness_keys: Vec<tlog::CosignatureVerifier>,
+        /// How many trusted witnesses must have cosigned [default: as for verify].
+        #[arg(long, value_name = "K")]
+        witness_quorum: Option<usize>,
     },
     /// Run a C2SP tlog witness: cosign checkpoints of the logs in
     /// [witness] that consistently extend what it cosigned before.

@@ -185,26 +185,28 @@ fn registry(config: &Config, keys: Option<&Path>) -> Result<Registry> {
     Ok(reg)
 }
 
-fn parse_witness_key(s: &str) -> Result<tlog::CosignatureVerifier, String> {
+pub fn parse_witness_key(s: &str) -> Result<tlog::CosignatureVerifier, String> {
     tlog::CosignatureVerifier::from_vkey(s).map_err(|e| {
         format!("{e}; expected a witness's cosignature/v1 vkey (`auditlog witness --print-vkey`)")
     })
 }
 
-/// The trusted witnesses: `--witness-key`s, else `[[archiver.witnesses]]`.
+/// The trusted witnesses: `--witness-key`s, else `[[archiver.witnesses]]`
+/// (none without a config).
 fn witnesses(
-    config: &Config,
+    config: Option<&Config>,
     keys: &[tlog::CosignatureVerifier],
     quorum: Option<usize>,
 ) -> Result<verify::Witnesses> {
-    let (keys, default) = if keys.is_empty() {
-        let c = &config.archiver.cosigning;
-        (
-            c.witnesses.iter().map(|w| w.key.clone()).collect(),
-            c.quorum,
-        )
-    } else {
-        (keys.to_vec(), keys.len())
+    let (keys, default) = match (keys, config) {
+        ([], Some(config)) => {
+            let c = &config.archiver.cosigning;
+            (
+                c.witnesses.iter().map(|w| w.key.clone()).collect(),
+                c.quorum,
+            )
+        }
+        (keys, _) => (keys.to_vec(), keys.len()),
     };
     let quorum = quorum.unwrap_or(default);
     if !keys.is_empty() && !(1..=keys.len()).contains(&quorum) {
@@ -254,7 +256,7 @@ async fn run(config: Config, args: VerifyArgs) -> Result<u8> {
             &prefix,
         )?,
         logs_expected: config.archiver.log_origin.is_some() && prefix == config.archiver.prefix,
-        witnesses: witnesses(&config, &args.witness_keys, args.witness_quorum)?,
+        witnesses: witnesses(Some(&config), &args.witness_keys, args.witness_quorum)?,
     };
     let bar = std::io::stderr().is_terminal().then(|| {
         let b = indicatif::ProgressBar::new(0);
@@ -395,28 +397,44 @@ async fn run_prove(config: Config, a: ProveArgs) -> Result<()> {
 }
 
 /// `verify-proof`: exit 0 valid, 1 invalid, 2 cannot run.
-pub fn verify_proof(config: Option<Config>, file: &Path, keys: Option<&Path>) -> ExitCode {
-    let run = || -> Result<Vec<String>> {
+pub fn verify_proof(
+    config: Option<Config>,
+    file: &Path,
+    keys: Option<&Path>,
+    (witness_keys, quorum): (&[tlog::CosignatureVerifier], Option<usize>),
+) -> ExitCode {
+    type Checked = Result<Option<(String, u64)>, Vec<String>>;
+    let run = || -> Result<Checked> {
         let registry = match (keys, &config) {
             (Some(path), _) => Registry::load(path)?,
             (None, Some(c)) => registry(c, None)?,
             (None, None) => anyhow::bail!("give --keys FILE (or --config with archiver keys)"),
         };
+        let trusted = witnesses(config.as_ref(), witness_keys, quorum)?;
         let text = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
         let proof: verify::proof::Proof = match serde_json::from_slice(&text) {
             Ok(p) => p,
-            Err(e) => return Ok(vec![format!("{} is not a proof: {e}", file.display())]),
+            Err(e) => return Ok(Err(vec![format!("{} is not a proof: {e}", file.display())])),
         };
-        Ok(verify::proof::check(&proof, &registry))
+        Ok(verify::proof::check_witnessed(&proof, &registry, &trusted))
     };
-    let verdict = run().and_then(|bad| {
-        if bad.is_empty() {
-            outln!(
-                "proof {} holds: record, Merkle path, seal and manifest signatures all verify",
-                file.display()
-            )?;
-            return Ok(CLEAN);
-        }
+    let verdict = run().and_then(|checked| {
+        let bad = match checked {
+            Ok(logged) => {
+                let log = match logged {
+                    Some((origin, size)) => format!(
+                        "; the record is leaf of log {origin} at its checkpoint of size {size}, with the trusted witnesses' cosignatures"
+                    ),
+                    None => String::new(),
+                };
+                outln!(
+                    "proof {} holds: record, Merkle path, seal and manifest signatures all verify{log}",
+                    file.display()
+                )?;
+                return Ok(CLEAN);
+            }
+            Err(bad) => bad,
+        };
         let lines: Vec<String> = bad.iter().map(|b| format!("  {b}\n")).collect();
         print(&format!(
             "proof {} FAILS:\n{}",

@@ -72,6 +72,42 @@ def lag_records(metrics_url, witness):
     return float(m.group(1)) if m else None
 
 
+def prove_against_the_witnesses(stack, tmp_path, cfg, env, ws, topic):
+    """`prove` puts the record's log inclusion and the newest cosigned checkpoint in the proof;
+    `verify-proof` checks it with the witnesses' keys, and refuses it without their quorum."""
+    def prove(offset):
+        out = tmp_path / f"proof-{offset}.json"
+        r = subprocess.run([stack.bin, "--config", str(cfg), "prove", "--partition", "1", "--offset", str(offset),
+                            "--out", str(out)], capture_output=True, text=True, env=env, timeout=120)
+        assert r.returncode == 0, r.stderr
+        return out, json.loads(out.read_text())
+    # A fresh topic's offsets are its chain positions: the leaf index is the offset, in the first
+    # range and in the newest (whose index counts every range before it).
+    last = stack.end_offsets(topic)[1] - 1
+    late, p_late = prove(last)
+    assert p_late["log"]["index"] == last, p_late["log"]
+    proof, p = prove(7)
+    assert p["log"]["index"] == 7 and "— witness.test/w1 " in p["log"]["checkpoint"], p["log"]
+
+    def check(path, *args):
+        return subprocess.run([stack.bin, "--config", str(cfg), "verify-proof", str(path), *args],
+                              capture_output=True, text=True, env=env, timeout=60)
+    assert check(late).returncode == 0
+    r = check(proof)
+    assert r.returncode == 0 and f"/{p['record']['topic']}/1 at its checkpoint of size" in r.stdout, r.stdout + r.stderr
+    assert check(proof, "--witness-key", ws[0].vkey, "--witness-quorum", "1").returncode == 0
+    # Without the witnesses' lines the checkpoint still proves inclusion, but not the quorum.
+    bare = dict(p, log=dict(p["log"], checkpoint="".join(
+        line for line in p["log"]["checkpoint"].splitlines(keepends=True) if "witness.test" not in line)))
+    (tmp_path / "bare.json").write_text(json.dumps(bare))
+    r = check(tmp_path / "bare.json")
+    assert r.returncode == 1 and "0 valid cosignatures of trusted witnesses, 2 needed" in r.stdout, r.stdout
+    # Another leaf index does not lead to the cosigned root.
+    (tmp_path / "moved.json").write_text(json.dumps(dict(p, log=dict(p["log"], index=8))))
+    r = check(tmp_path / "moved.json")
+    assert r.returncode == 1 and "not leaf 8" in r.stdout, r.stdout
+
+
 def test_witnesses_cosign_a_down_witness_only_delays_and_a_rewritten_history_is_refused(
         stack, tmp_path, sealers_factory):
     topic = stack.create_topic(2, seals=True)
@@ -138,6 +174,7 @@ def test_witnesses_cosign_a_down_witness_only_delays_and_a_rewritten_history_is_
         wait_until("w2 caught up", cosigned_everything, timeout=120, interval=1.0)
         wait_until("w2's lag back to 0", lambda: lag_records(metrics_url, ws[1].name) == 0, timeout=30)
         assert verify(stack, cfg, env)["findings"] == []
+        prove_against_the_witnesses(stack, tmp_path, cfg, env, ws, topic)
         archiver.send_signal(signal.SIGTERM)
         assert archiver.wait(60) == 0
     finally:

@@ -20,6 +20,7 @@ pub mod derived;
 pub mod finding;
 pub mod html;
 pub mod incremental;
+pub mod logproof;
 pub mod merge;
 pub mod metrics;
 pub mod proof;

@@ -48,6 +48,10 @@ pub struct Proof {
     /// For people: the record value as JSON when it is JSON; must equal it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub event: Option<serde_json::Value>,
+    /// The record in its partition's transparency log, against a cosigned
+    /// checkpoint (§9.1), when the archive has one that covers it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log: Option<crate::logproof::LogInclusion>,
 }
 
 /// The seal of a manifest whose range holds `offset`.
@@ -94,7 +98,56 @@ pub fn build(
             .value
             .as_deref()
             .and_then(|v| serde_json::from_slice(v).ok()),
+        log: None,
     })
+}
+
+/// The record digest of the proof's record, if its bytes decode.
+pub fn record_digest_of(proof: &Proof) -> Option<Hash> {
+    let r = &proof.record;
+    let bytes = |v: &Option<String>| -> Option<Option<Vec<u8>>> {
+        match v {
+            None => Some(None),
+            Some(h) => hex::decode(h).map(Some),
+        }
+    };
+    Some(digest(&Row {
+        offset: r.offset,
+        timestamp_ms: r.timestamp_ms,
+        key: bytes(&r.key)?,
+        value: bytes(&r.value)?,
+    }))
+}
+
+/// [`check`], plus the log inclusion (§9.1): with trusted `witnesses`, a
+/// proof must carry one whose checkpoint has their quorum. On success, the
+/// log's origin and size when the proof carries one.
+pub fn check_witnessed(
+    proof: &Proof,
+    reg: &Registry,
+    witnesses: &crate::Witnesses,
+) -> Result<Option<(String, u64)>, Vec<String>> {
+    let mut bad = check(proof, reg);
+    let mut logged = None;
+    match (&proof.log, record_digest_of(proof)) {
+        (None, _) if !witnesses.keys.is_empty() => bad.push(
+            "the proof carries no cosigned log checkpoint, and trusted witnesses are given".into(),
+        ),
+        (None, _) => {}
+        (Some(_), None) => {} // the record's bytes are reported by check
+        (Some(inc), Some(d)) => match crate::logproof::check(
+            inc,
+            &d,
+            &proof.record.topic,
+            proof.record.partition,
+            &reg.keys(Role::Archiver),
+            witnesses,
+        ) {
+            Ok(at) => logged = Some(at),
+            Err(e) => bad.extend(e),
+        },
+    }
+    if bad.is_empty() { Ok(logged) } else { Err(bad) }
 }
 
 fn digest(r: &Row) -> Hash {
