@@ -374,16 +374,26 @@ pub async fn store<'c>(
     Ok((store, s3))
 }
 
-/// `archive --print-log-vkey`: the vkey that verifies the checkpoints of
-/// the partitions' transparency logs (docs/FORMAT.md §11.11).
+/// `archive --print-log-vkey`: the vkey of each partition's transparency
+/// log (docs/FORMAT.md §11.11), whose key name is the log's origin: one
+/// line per topic and partition, so each line gives a witness both the
+/// origin (the name before the first `+`) and the key.
 fn print_log_vkey(config: &Config) -> Result<ExitCode> {
     let ac = &config.archiver;
-    let origin = ac.log_origin.as_deref().context(
+    let prefix = ac.log_origin.as_deref().context(
         "config field archiver.transparency_log is false: no transparency log, so no log vkey",
     )?;
     let key = sealer::keys::load_signing_key(&ac.key_file)?;
-    let signer = tlog::Ed25519Signer::new(origin, key)?;
-    outln!("{}", signer.verifier().vkey())?;
+    let mut out = String::new();
+    for topic in &ac.topics {
+        for partition in 0..config.kafka.partitions {
+            let origin = archiver::translog::log_origin(prefix, topic, partition);
+            let signer = tlog::Ed25519Signer::new(&origin, key.clone())?;
+            out.push_str(&signer.verifier().vkey());
+            out.push('\n');
+        }
+    }
+    crate::output::print(&out)?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -67,8 +67,10 @@ enum Command {
     /// manifests (and, with archiver.transparency_log, each partition as a
     /// C2SP transparency log).
     Archive {
-        /// Print the note verifier key (vkey) of the partitions' transparency
-        /// log checkpoints (archiver.log_origin, archiver.key_file) and exit.
+        /// Print the note verifier key (vkey) of each partition's transparency
+        /// log, one per line (its key name is the log's origin,
+        /// <archiver.log_origin>/<topic>/<partition>, for the archiver's topics
+        /// and kafka.partitions partitions; key archiver.key_file), and exit.
         #[arg(long)]
         print_log_vkey: bool,
     },

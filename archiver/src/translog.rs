@@ -38,7 +38,8 @@ use sha2::{Digest, Sha256};
 use std::sync::mpsc::Sender;
 use tlog::tile::tiles_for_size;
 use tlog::{
-    Checkpoint, Ed25519Signer, Note, NoteSigner, NoteVerifier, Tile, TileBuilder, TlogError,
+    Checkpoint, Ed25519Signer, Ed25519Verifier, Note, NoteSigner, NoteVerifier, Tile, TileBuilder,
+    TlogError,
 };
 use tokio::runtime::Handle;
 
@@ -75,26 +76,44 @@ pub fn append_digests(builder: &mut TileBuilder, digests: &[Hash]) -> Vec<(Tile,
     tiles
 }
 
-/// The signed checkpoint note of a log at `size` with `root`.
+/// The signed checkpoint note of a log at `size` with `root`: signed with
+/// `key` under the key name `origin`, as c2sp.org/tlog-checkpoint asks
+/// (the key name matches the origin line), so each log has its own vkey.
 pub fn signed_checkpoint(
-    signer: &Ed25519Signer,
+    key: &SigningKey,
     origin: &str,
     size: u64,
     root: tlog::Hash,
 ) -> Result<Vec<u8>, TlogError> {
+    let signer = Ed25519Signer::new(origin, key.clone())?;
     let text = Checkpoint::new(origin, size, root).to_text();
-    Ok(Note::sign(&text, &[signer as &dyn NoteSigner])?.to_bytes())
+    Ok(Note::sign(&text, &[&signer as &dyn NoteSigner])?.to_bytes())
 }
 
-/// Opens a checkpoint this log wrote: signed by `verifier`, of `origin`,
-/// at `size`. The error says what is wrong.
+/// The verifiers of a log's checkpoints made with `key`: under the key
+/// name `origin`, and (archives written before the name matched the
+/// origin) under the origin prefix.
+pub fn log_verifiers(
+    key: &ed25519_dalek::VerifyingKey,
+    origin_prefix: &str,
+    origin: &str,
+) -> Vec<Ed25519Verifier> {
+    [origin, origin_prefix]
+        .into_iter()
+        .filter_map(|name| Ed25519Verifier::new(name, *key).ok())
+        .collect()
+}
+
+/// Opens a checkpoint this log wrote: signed by one of `verifiers`, of
+/// `origin`, at `size`. The error says what is wrong.
 pub fn open_checkpoint(
-    verifier: &dyn NoteVerifier,
+    verifiers: &[Ed25519Verifier],
     origin: &str,
     size: u64,
     bytes: &[u8],
 ) -> Result<Checkpoint, String> {
-    let (c, _) = Checkpoint::open(bytes, &[verifier]).map_err(|e| e.to_string())?;
+    let known: Vec<&dyn NoteVerifier> = verifiers.iter().map(|v| v as &dyn NoteVerifier).collect();
+    let (c, _) = Checkpoint::open(bytes, &known).map_err(|e| e.to_string())?;
     if c.origin != origin || c.size != size {
         return Err(format!(
             "it names {} at size {}, expected {origin} at size {size}",
@@ -124,7 +143,7 @@ enum LogState {
 pub struct TransparencyLog {
     prefix: String,
     origin_prefix: String,
-    signer: Ed25519Signer,
+    key: SigningKey,
     logs: HashMap<(String, i32), LogState>,
     /// Where stored checkpoints go to be cosigned, when witnesses are set.
     collector: Option<Sender<CollectorInput>>,
@@ -145,7 +164,11 @@ impl TransparencyLog {
         Ok(Self {
             prefix: prefix.to_owned(),
             origin_prefix: origin_prefix.to_owned(),
-            signer: Ed25519Signer::new(origin_prefix, key)?,
+            key: {
+                // The origin prefix must be a key name (the legacy one).
+                Ed25519Signer::new(origin_prefix, key.clone())?;
+                key
+            },
             logs: HashMap::new(),
             collector: None,
         })
@@ -162,11 +185,6 @@ impl TransparencyLog {
             // A collector that has stopped only stops cosigning.
             let _ = c.send(input);
         }
-    }
-
-    /// The note verifier key (vkey) of the checkpoints.
-    pub fn vkey(&self) -> String {
-        self.signer.verifier().vkey()
     }
 
     /// A partition was (re)assigned: its log holds `size` leaves (the
@@ -251,7 +269,7 @@ impl TransparencyLog {
         // The checkpoint only once every tile it needs is stored.
         let origin = log_origin(&self.origin_prefix, topic, partition);
         let size = builder.size();
-        let note = signed_checkpoint(&self.signer, &origin, size, builder.root())?;
+        let note = signed_checkpoint(&self.key, &origin, size, builder.root())?;
         let key = tlog_checkpoint_key(&self.prefix, topic, partition, size);
         put_all(
             store,
@@ -301,7 +319,8 @@ impl TransparencyLog {
             ));
         };
         let origin = log_origin(&self.origin_prefix, topic, partition);
-        let checkpoint = open_checkpoint(self.signer.verifier(), &origin, size, &bytes)
+        let verifiers = log_verifiers(&self.key.verifying_key(), &self.origin_prefix, &origin);
+        let checkpoint = open_checkpoint(&verifiers, &origin, size, &bytes)
             .map_err(|m| Self::inconsistent(at, format!("checkpoint {key}: {m}")))?;
         let mut partial = Vec::new();
         for t in partial_tiles_at(size) {
@@ -404,34 +423,39 @@ mod tests {
     }
 
     #[test]
-    fn a_checkpoint_note_is_the_c2sp_text_signed_by_the_origin_key() {
-        let signer =
-            Ed25519Signer::new("auditlog.local/b", SigningKey::from_bytes(&[9; 32])).expect("key");
+    fn a_checkpoint_note_is_the_c2sp_text_signed_under_its_origin() {
+        let key = SigningKey::from_bytes(&[9; 32]);
         let origin = log_origin("auditlog.local/b", "audit.events", 4);
         assert_eq!(origin, "auditlog.local/b/audit.events/4");
         let root = tree_hash_of(&[record_leaf_hash(&[1; 32])]);
-        let note = signed_checkpoint(&signer, &origin, 1, root).expect("signs");
+        let note = signed_checkpoint(&key, &origin, 1, root).expect("signs");
         let text = String::from_utf8(note.clone()).expect("utf-8");
         let mut lines = text.lines();
         assert_eq!(lines.next(), Some("auditlog.local/b/audit.events/4"));
         assert_eq!(lines.next(), Some("1"));
         assert_eq!(lines.nth(1), Some(""));
+        // The key name is the origin (c2sp.org/tlog-checkpoint: SHOULD match).
         assert!(
             lines
                 .next()
-                .is_some_and(|l| l.starts_with("— auditlog.local/b "))
+                .is_some_and(|l| l.starts_with("— auditlog.local/b/audit.events/4 "))
         );
         // Deterministic: a rewrite is byte-identical, so it is adopted.
-        assert_eq!(
-            signed_checkpoint(&signer, &origin, 1, root),
-            Ok(note.clone())
-        );
-        assert!(open_checkpoint(signer.verifier(), &origin, 1, &note).is_ok());
-        assert!(open_checkpoint(signer.verifier(), &origin, 2, &note).is_err());
-        assert!(open_checkpoint(signer.verifier(), "other/t/4", 1, &note).is_err());
-        let other =
-            Ed25519Signer::new("auditlog.local/b", SigningKey::from_bytes(&[8; 32])).expect("key");
-        assert!(open_checkpoint(other.verifier(), &origin, 1, &note).is_err());
+        assert_eq!(signed_checkpoint(&key, &origin, 1, root), Ok(note.clone()));
+        let vs = log_verifiers(&key.verifying_key(), "auditlog.local/b", &origin);
+        assert!(open_checkpoint(&vs, &origin, 1, &note).is_ok());
+        assert!(open_checkpoint(&vs, &origin, 2, &note).is_err());
+        assert!(open_checkpoint(&vs, "other/t/4", 1, &note).is_err());
+        let other = SigningKey::from_bytes(&[8; 32]).verifying_key();
+        let others = log_verifiers(&other, "auditlog.local/b", &origin);
+        assert!(open_checkpoint(&others, &origin, 1, &note).is_err());
+        // A checkpoint of an older archive, signed under the origin prefix.
+        let legacy = Ed25519Signer::new("auditlog.local/b", key.clone()).expect("key");
+        let text = Checkpoint::new(&origin, 1, root).to_text();
+        let old = Note::sign(&text, &[&legacy as &dyn NoteSigner])
+            .expect("signs")
+            .to_bytes();
+        assert!(open_checkpoint(&vs, &origin, 1, &old).is_ok());
     }
 
     #[test]

@@ -20,6 +20,7 @@ import requests
 from conftest import ROOT, free_port, wait_until
 from test_archiver import s3client, start_archiver
 from test_tlog_bucket import BUCKET, publish
+from test_tlog_bucket import log_vkeys as vkeys_of
 from test_witnessed_log import newest_cosigned, verify
 
 LOG_ORIGIN = f"auditlog.test/{uuid.uuid4().hex[:8]}"
@@ -61,8 +62,8 @@ class LiteWitness:
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc = self.agent = None
 
-    def setup(self, log_vkey):
-        """Its key in its ssh-agent; our logs, each with our log vkey, in its database."""
+    def setup(self, log_vkeys):
+        """Its key in its ssh-agent; our logs, each with its log vkey, in its database."""
         key = self.dir / "witness"
         assert subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "", "-f", str(key)],
                               capture_output=True, timeout=30).returncode == 0
@@ -80,7 +81,7 @@ class LiteWitness:
                            timeout=30)
         assert r.returncode == 0, r.stderr
         for origin in self.origins:
-            for args in (["add-log"], ["add-key", "-key", log_vkey]):
+            for args in (["add-log"], ["add-key", "-key", log_vkeys[origin]]):
                 r = subprocess.run([str(self.ctl), args[0], "-db", str(self.db), "-origin", origin, *args[1:]],
                                    capture_output=True, text=True, timeout=30)
                 assert r.returncode == 0, r.stderr
@@ -125,9 +126,7 @@ def test_litewitness_cosigns_our_checkpoints_and_verify_accepts_them(stack, tmp_
     assert stack.run("keygen", "--out", str(key)).returncode == 0
     probe = stack.write_config(tmp_path / "probe.toml", topic, s3={"bucket": BUCKET},
                                archiver={"key_file": str(key), "transparency_log": True, "log_origin": LOG_ORIGIN})
-    r = stack.run("archive", "--print-log-vkey", config=probe)
-    assert r.returncode == 0, r.stderr
-    log_vkey = r.stdout.strip()
+    log_vkeys = vkeys_of(stack, probe)
 
     def cosigned_everything():
         ends = stack.end_offsets(topic)
@@ -136,7 +135,7 @@ def test_litewitness_cosigns_our_checkpoints_and_verify_accepts_them(stack, tmp_
     w = LiteWitness(torchwood, tmp_path / "lw", origins.values())
     archiver = None
     try:
-        w.setup(log_vkey)
+        w.setup(log_vkeys)
         w.start()
         settings = {"transparency_log": True, "log_origin": LOG_ORIGIN, "witness_quorum": 1,
                     "witnesses": [{"url": w.url, "public_key": w.vkey}], "group_max_records": 400,

@@ -1,6 +1,6 @@
 """Each archived (topic, partition) is a C2SP transparency log in the bucket (docs/FORMAT.md §11.11),
 checked by an independent Go program on golang.org/x/mod/sumdb (tests/tlogcheck): signatures under the
-vkey `auditlog archive --print-log-vkey` prints, tree hashes from the tiles, consistency between
+vkeys `auditlog archive --print-log-vkey` prints (one per log, named by its origin), tree hashes from the tiles, consistency between
 successive checkpoints, and inclusion of record digests computed here from the events read back from
 Kafka. The archiver is stopped (SIGTERM) and started again halfway; the log goes on consistently."""
 import json
@@ -30,6 +30,13 @@ def keys_under(s3, prefix):
 def newest_size(s3, log_dir):
     sizes = [int(k.rsplit("/", 1)[1]) for k in keys_under(s3, log_dir + "checkpoint/")]
     return max(sizes, default=0)
+
+
+def log_vkeys(stack, cfg):
+    """`auditlog archive --print-log-vkey`: one vkey per partition log, its key name the log's origin."""
+    r = stack.run("archive", "--print-log-vkey", config=cfg)
+    assert r.returncode == 0, r.stderr
+    return {line.split("+", 1)[0]: line for line in r.stdout.split()}
 
 
 def publish(stack, tmp_path, topic, first, n):
@@ -76,11 +83,9 @@ def test_each_partition_is_a_tlog_that_x_mod_verifies_across_an_archiver_restart
         archiver.wait(30)
         sealers.stop_all()
 
-    r = stack.run("archive", "--print-log-vkey", config=cfg)
-    assert r.returncode == 0, r.stderr
-    vkey = r.stdout.strip()
+    vkeys = log_vkeys(stack, cfg)
     origin_prefix = f"auditlog.local/{BUCKET}/{prefix.rstrip('/')}"
-    assert vkey.startswith(origin_prefix + "+"), vkey
+    assert {f"{origin_prefix}/{topic}/{p}" for p in range(2)} <= set(vkeys), vkeys
 
     for p in range(2):
         keys = keys_under(s3, dirs[p])
@@ -98,7 +103,8 @@ def test_each_partition_is_a_tlog_that_x_mod_verifies_across_an_archiver_restart
         _, _, records = read_partition(stack.kafka, topic, p)
         leaves = [digest(*rec).hex() for rec in records]
         (local / "leaves.json").write_text(json.dumps(leaves))
-        out = subprocess.run([str(tlogcheck), "-dir", str(local), "-vkey", vkey, "-origin", f"{origin_prefix}/{topic}/{p}",
+        out = subprocess.run([str(tlogcheck), "-dir", str(local), "-vkey", vkeys[f"{origin_prefix}/{topic}/{p}"],
+                              "-origin", f"{origin_prefix}/{topic}/{p}",
                               "-leaves", str(local / "leaves.json")], capture_output=True, text=True, timeout=300)
         assert out.returncode == 0, out.stderr
         summary = json.loads(out.stdout)

@@ -15,6 +15,7 @@ import requests
 from conftest import free_port, wait_until
 from test_archiver import s3client, start_archiver
 from test_tlog_bucket import BUCKET, keys_under, newest_size, publish
+from test_tlog_bucket import log_vkeys as vkeys_of
 
 LOG_ORIGIN = f"auditlog.test/{uuid.uuid4().hex[:8]}"
 
@@ -22,13 +23,13 @@ LOG_ORIGIN = f"auditlog.test/{uuid.uuid4().hex[:8]}"
 class Witness:
     """One `auditlog witness` process witnessing the given origins."""
 
-    def __init__(self, stack, directory, name, origins, log_vkey):
+    def __init__(self, stack, directory, name, origins, log_vkeys):
         directory.mkdir(parents=True, exist_ok=True)
         self.stack, self.dir, self.name = stack, directory, name
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         assert stack.run("keygen", "--out", str(directory / "witness.key")).returncode == 0
-        logs = "".join(f'[[witness.logs]]\norigin = "{o}"\npublic_key = "{log_vkey}"\n' for o in origins)
+        logs = "".join(f'[[witness.logs]]\norigin = "{o}"\npublic_key = "{log_vkeys[o]}"\n' for o in origins)
         self.config = directory / "witness.toml"
         self.config.write_text(f'[witness]\nlisten = "127.0.0.1:{self.port}"\nname = "{name}"\n'
                                f'key_file = "witness.key"\nstate_dir = "state"\nmetrics_listen = ""\n{logs}')
@@ -118,16 +119,14 @@ def test_witnesses_cosign_a_down_witness_only_delays_and_a_rewritten_history_is_
     dirs = {p: f"{prefix}tlog/{topic}/{p}/" for p in range(2)}
     origins = [f"{LOG_ORIGIN}/{topic}/{p}" for p in range(2)]
 
-    # The log key is the archiver's key under the origin prefix's name.
+    # Each log's key is the archiver's key under the log's origin as its name.
     key = tmp_path / "archiver.key"
     assert stack.run("keygen", "--out", str(key)).returncode == 0
     probe = stack.write_config(tmp_path / "probe.toml", topic, s3={"bucket": BUCKET},
                                archiver={"key_file": str(key), "transparency_log": True, "log_origin": LOG_ORIGIN})
-    r = stack.run("archive", "--print-log-vkey", config=probe)
-    assert r.returncode == 0, r.stderr
-    log_vkey = r.stdout.strip()
+    log_vkeys = vkeys_of(stack, probe)
 
-    ws = [Witness(stack, tmp_path / f"w{i}", f"witness.test/w{i}", origins, log_vkey) for i in (1, 2)]
+    ws = [Witness(stack, tmp_path / f"w{i}", f"witness.test/w{i}", origins, log_vkeys) for i in (1, 2)]
     for w in ws:
         w.start()
     metrics_port = free_port()

@@ -39,8 +39,8 @@ pub fn build(index: u64, note: &[u8], tiles: &dyn TileSource) -> Result<LogInclu
 
 /// Every reason the log inclusion of a record with `record_digest`, of
 /// `topic`/`partition`, fails: the checkpoint must be signed by one of
-/// `archiver_keys` (under the key name its signature line gives, its origin
-/// `<name>/<topic>/<partition>`), carry `witnesses.quorum` valid
+/// `archiver_keys` (under the key name its signature line gives: the origin
+/// itself, `<prefix>/<topic>/<partition>`, or in older archives the prefix), carry `witnesses.quorum` valid
 /// cosignatures by `witnesses.keys`, and the leaf and path must lead to its
 /// root. Returns the checkpoint's origin and size when it holds.
 pub fn check(
@@ -80,11 +80,15 @@ pub fn check(
         Ok(c) => c,
         Err(e) => return Err(vec![format!("log checkpoint: {e}")]),
     };
-    let origin = format!("{}/{topic}/{partition}", log_key.name());
-    if c.origin != origin {
+    // The key name is the origin (or, in archives written before, the
+    // origin prefix); either way the origin ends in this record's log.
+    let suffix = format!("/{topic}/{partition}");
+    let named = c.origin == log_key.name() || c.origin == format!("{}{suffix}", log_key.name());
+    if !named || !c.origin.ends_with(&suffix) {
         bad.push(format!(
-            "the log checkpoint is of {}, not of this record's log {origin}",
-            c.origin
+            "the log checkpoint is of {} (signed as {}), not of this record's log …{suffix}",
+            c.origin,
+            log_key.name()
         ));
     }
     let mut cosigned = 0;
@@ -176,7 +180,7 @@ mod tests {
 
     fn setup(n: u64, cosigners: &[&CosignatureSigner]) -> (Vec<u8>, Mem, SigningKey) {
         let sk = SigningKey::from_bytes(&[5; 32]);
-        let signer = Ed25519Signer::new("auditlog.test/b", sk.clone()).expect("key");
+        let signer = Ed25519Signer::new("auditlog.test/b/t/3", sk.clone()).expect("key");
         let leaves: Vec<tlog::Hash> = digests(n).iter().map(|d| tlog::leaf_hash(d)).collect();
         let log = MemoryLog::from_leaf_hashes(&leaves);
         let text = Checkpoint::new("auditlog.test/b/t/3", n, log.root()).to_text();

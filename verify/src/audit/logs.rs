@@ -69,13 +69,7 @@ pub(super) async fn logs(
     if keys.is_empty() {
         return Ok((findings, status));
     }
-    let verifiers: Vec<Ed25519Verifier> = registry
-        .keys(Role::Archiver)
-        .into_iter()
-        .filter_map(|k| Ed25519Verifier::new(&opts.log_origin, k).ok())
-        .collect();
-    let verifiers: Vec<&dyn NoteVerifier> =
-        verifiers.iter().map(|v| v as &dyn NoteVerifier).collect();
+    let archiver_keys = registry.keys(Role::Archiver);
 
     let all: Vec<(&(String, i32), &String, &String)> = keys
         .iter()
@@ -122,6 +116,18 @@ pub(super) async fn logs(
     let none = Vec::new();
     for ((topic, partition), (objects, retention)) in &per_log {
         let origin = format!("{}/{topic}/{partition}", opts.log_origin);
+        // Checkpoints are signed under the key name `origin`; archives
+        // written before that, under the origin prefix (§11.11).
+        let verifiers: Vec<Ed25519Verifier> = archiver_keys
+            .iter()
+            .flat_map(|k| {
+                [origin.as_str(), opts.log_origin.as_str()]
+                    .map(|name| Ed25519Verifier::new(name, *k).ok())
+            })
+            .flatten()
+            .collect();
+        let verifiers: Vec<&dyn NoteVerifier> =
+            verifiers.iter().map(|v| v as &dyn NoteVerifier).collect();
         let rs = ranges.get(&(topic.clone(), *partition)).unwrap_or(&none);
         let v = check_log(topic, *partition, &origin, &verifiers, rs, objects);
         status.logs += 1;
