@@ -474,6 +474,7 @@ async fn archive(config: Config) -> Result<ExitCode> {
         seal_keys,
         limits: config.limits.clone(),
         checkpoint_interval: ac.checkpoint_interval,
+        checkpoint_idle: ac.checkpoint_idle,
         memory: ac.memory,
         seal_max_bytes: config.sealer.max_bytes,
         group: archiver::group::GroupRule {

@@ -1,7 +1,10 @@
 //! Writing checkpoints (`docs/FORMAT.md` §7a): every interval, one archiver
 //! (the member holding seals partition 0 of the first topic) lists the newest
 //! manifest of every partition in the bucket and writes a signed checkpoint
-//! chained to the previous one.
+//! chained to the previous one — when a partition moved since it, or when
+//! the last is older than the idle bound (a liveness heartbeat). An
+//! unchanged checkpoint would say nothing new and still be locked for the
+//! longest retention.
 //!
 //! The listing is incremental: each partition's listing starts after the
 //! manifest key the last checkpoint recorded, so a checkpoint costs one LIST
@@ -27,6 +30,7 @@ pub struct Checkpointer {
     topics: Vec<String>,
     retention: Duration,
     key: SigningKey,
+    idle: Option<Duration>,
     last: Option<Checkpoint>,
 }
 
@@ -48,8 +52,16 @@ impl Checkpointer {
             topics: topics.to_vec(),
             retention,
             key,
+            idle: None,
             last: None,
         }
+    }
+
+    /// With no partition moved, write a checkpoint only when the last is
+    /// `idle` old (`None`: never).
+    pub fn idle_for(mut self, idle: Option<Duration>) -> Self {
+        self.idle = idle;
+        self
     }
 
     fn decode_err(&self, store: &Store, key: &str, e: impl std::fmt::Display) -> ArchiverError {
@@ -137,12 +149,20 @@ impl Checkpointer {
         Ok(out)
     }
 
-    /// Writes the next checkpoint and returns it. A refused PUT (another
-    /// member wrote that seq first) is [`StoreError::Conflict`]; the next
-    /// call builds on the winner.
-    pub async fn write(&mut self, store: &Store, now_ms: i64) -> Result<Checkpoint, ArchiverError> {
+    /// Writes the next checkpoint and returns it, or `None` when nothing
+    /// moved and the last is younger than the idle bound ([`due`]). A
+    /// refused PUT (another member wrote that seq first) is
+    /// [`StoreError::Conflict`]; the next call builds on the winner.
+    pub async fn write(
+        &mut self,
+        store: &Store,
+        now_ms: i64,
+    ) -> Result<Option<Checkpoint>, ArchiverError> {
         self.load_latest(store).await?;
         let latest = self.latest_manifests(store).await?;
+        if !due(self.last.as_ref(), latest.is_empty(), self.idle, now_ms) {
+            return Ok(None);
+        }
         let mut c = Checkpoint::next(self.last.as_ref(), latest, now_ms);
         c.sign(&self.key);
         let key = checkpoint_key(&self.prefix, c.seq);
@@ -159,6 +179,50 @@ impl Checkpointer {
             );
         }
         self.last = Some(c.clone());
-        Ok(c)
+        Ok(Some(c))
+    }
+}
+
+/// The cadence rule: a checkpoint is due when a partition moved since the
+/// last one, or (nothing moved) when there is a last one at least `idle`
+/// old. With no manifest at all there is nothing to record.
+pub fn due(
+    last: Option<&Checkpoint>,
+    unchanged: bool,
+    idle: Option<Duration>,
+    now_ms: i64,
+) -> bool {
+    if !unchanged {
+        return true;
+    }
+    match (last, idle) {
+        (Some(c), Some(idle)) => {
+            let idle_ms = i64::try_from(idle.as_millis()).unwrap_or(i64::MAX);
+            now_ms.saturating_sub(c.written_at_ms) >= idle_ms
+        }
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_checkpoint_is_written_when_a_partition_moved_or_the_last_is_idle_long() {
+        let c = Checkpoint::next(None, BTreeMap::new(), 1_000);
+        let day = Some(Duration::from_secs(86_400));
+        assert!(due(None, false, day, 0), "the first with manifests");
+        assert!(!due(None, true, day, 0), "no manifest: nothing to record");
+        assert!(due(Some(&c), false, day, 2_000), "a partition moved");
+        assert!(
+            !due(Some(&c), true, day, 2_000),
+            "nothing new an instant later"
+        );
+        assert!(
+            due(Some(&c), true, day, 1_000 + 86_400_000),
+            "a day later: liveness"
+        );
+        assert!(!due(Some(&c), true, None, i64::MAX), "heartbeats off");
     }
 }

@@ -83,6 +83,8 @@ pub struct Settings {
     pub limits: Limits,
     /// Time between checkpoints; `None` writes none.
     pub checkpoint_interval: Option<Duration>,
+    /// How long an unchanged archive goes without a checkpoint.
+    pub checkpoint_idle: Option<Duration>,
     /// How memory is shared between reading and uploading.
     pub memory: MemoryPlan,
     /// `sealer.max_bytes`: a seal's records hold at most this many key and
@@ -219,7 +221,8 @@ impl Archiver {
         let refs: Vec<&str> = seals.iter().map(String::as_str).collect();
         consumer.subscribe(&refs).map_err(kafka_err)?;
         let checkpoints = s.checkpoint_interval.map(|every| {
-            let cp = Checkpointer::new(&s.prefix, &s.topics, s.retention.longest(), s.key.clone());
+            let cp = Checkpointer::new(&s.prefix, &s.topics, s.retention.longest(), s.key.clone())
+                .idle_for(s.checkpoint_idle);
             (cp, every, Instant::now() + every)
         });
         Ok(Self {
@@ -277,7 +280,8 @@ impl Archiver {
             tokio::time::timeout(Duration::from_secs(30), cp.write(&self.store, now_ms())).await
         });
         match written {
-            Ok(Ok(c)) => telemetry::checkpoint_written(c.seq),
+            Ok(Ok(Some(c))) => telemetry::checkpoint_written(c.seq),
+            Ok(Ok(None)) => {} // nothing moved: nothing new to say
             Ok(Err(error)) => {
                 tracing::warn!(%error, "checkpoint not written; retrying at the next interval");
             }

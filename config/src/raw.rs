@@ -352,6 +352,11 @@ pub struct RawArchiver {
     /// Seconds between signed checkpoints across all partitions; 0 writes none.
     #[serde(default = "default_checkpoint_interval_secs")]
     pub checkpoint_interval_secs: u64,
+    /// With no partition moved since the last checkpoint, the next is
+    /// written only this many seconds after it (a liveness heartbeat); 0
+    /// writes none that says nothing new.
+    #[serde(default = "default_checkpoint_idle_secs")]
+    pub checkpoint_idle_secs: u64,
     /// Memory for records in flight, in MiB: how many sealed ranges (each at
     /// most `sealer.max_bytes`) are read and uploaded at once.
     #[serde(default = "default_memory_budget_mib")]
@@ -411,6 +416,7 @@ impl Default for RawArchiver {
             retention_days_by_action: BTreeMap::new(),
             metrics_listen: default_archiver_metrics(),
             checkpoint_interval_secs: default_checkpoint_interval_secs(),
+            checkpoint_idle_secs: default_checkpoint_idle_secs(),
             memory_budget_mib: default_memory_budget_mib(),
             group_max_records: default_group_max_records(),
             group_max_seals: default_group_max_seals(),
@@ -425,6 +431,9 @@ impl Default for RawArchiver {
 
 fn default_checkpoint_interval_secs() -> u64 {
     300
+}
+fn default_checkpoint_idle_secs() -> u64 {
+    86_400
 }
 fn default_memory_budget_mib() -> u64 {
     256

@@ -147,6 +147,9 @@ pub struct ArchiverConfig {
     pub metrics_listen: Option<SocketAddr>,
     /// Time between checkpoints, if they are written.
     pub checkpoint_interval: Option<Duration>,
+    /// How long an unchanged archive goes without a checkpoint; `None`:
+    /// none is written unless a partition moved.
+    pub checkpoint_idle: Option<Duration>,
     /// The archiver's memory, in bytes (`crate::memory`).
     pub memory_budget: u64,
     /// How the archiver shares `memory_budget` between reading and
@@ -530,6 +533,8 @@ impl Config {
             metrics_listen,
             checkpoint_interval: (ar.checkpoint_interval_secs > 0)
                 .then(|| Duration::from_secs(ar.checkpoint_interval_secs)),
+            checkpoint_idle: (ar.checkpoint_idle_secs > 0)
+                .then(|| Duration::from_secs(ar.checkpoint_idle_secs)),
             memory_budget,
             memory,
             group_max_records,

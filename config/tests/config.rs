@@ -160,14 +160,14 @@ fn a_memory_budget_too_small_for_its_ranges_is_refused_by_name() {
         "{err}"
     );
     assert!(err.to_string().contains("sealer.max_bytes"), "{err}");
-    // Ranges of 8 seals of 32 MiB: 96 MiB fixed + 4.7 × 256 MiB.
-    assert!(err.to_string().contains("at least 1300 MiB"), "{err}");
+    // Ranges of 8 seals of 32 MiB: 104 MiB fixed + 4.7 × 256 MiB.
+    assert!(err.to_string().contains("at least 1308 MiB"), "{err}");
     let ok =
-        "[sealer]\nmax_bytes = 1048576\n[archiver]\nmemory_budget_mib = 136\ngroup_max_seals = 8\n";
-    let c = Config::from_toml(ok, "f.toml", vars(&[])).expect("136 MiB holds ranges of 8 MiB");
-    assert_eq!(c.archiver.memory_budget, 136 << 20);
+        "[sealer]\nmax_bytes = 1048576\n[archiver]\nmemory_budget_mib = 144\ngroup_max_seals = 8\n";
+    let c = Config::from_toml(ok, "f.toml", vars(&[])).expect("144 MiB holds ranges of 8 MiB");
+    assert_eq!(c.archiver.memory_budget, 144 << 20);
     assert_eq!(c.archiver.max_run_bytes(c.sealer.max_bytes), 8 << 20);
-    // Runs of 30 seals of 1 MiB need 96 + 4.7 × 30 = 237 MiB.
+    // Runs of 30 seals of 1 MiB need 104 + 4.7 × 30 = 245 MiB.
     let long = "[sealer]\nmax_bytes = 1048576\n[archiver]\nmemory_budget_mib = 128\ngroup_max_seals = 30\n";
     let err = Config::from_toml(long, "f.toml", vars(&[])).expect_err("too small");
     assert!(

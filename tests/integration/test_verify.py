@@ -54,7 +54,7 @@ class Archives:
             archiver={"key_file": str(self.archiver_key), "seal_keys": [str(self.sealers.public)],
                       "prefix": self.prefix(scenario), "retention_days": RETENTION_DAYS,
                       "group_id": f"verify-{self.run_id}-{scenario}", "metrics_listen": "",
-                      "checkpoint_interval_secs": 2, "group_max_seals": 3, "group_max_age_ms": 2000})
+                      "checkpoint_interval_secs": 2, "checkpoint_idle_secs": 2, "group_max_seals": 3, "group_max_age_ms": 2000})
 
     def rows_archived(self, scenario):
         total = 0

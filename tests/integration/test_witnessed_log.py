@@ -11,6 +11,7 @@ import signal
 import subprocess
 import uuid
 
+import pytest
 import requests
 from conftest import free_port, wait_until
 from test_archiver import s3client, start_archiver
@@ -54,6 +55,15 @@ class Witness:
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
             self.proc.wait(10)
+
+
+@pytest.fixture
+def started():
+    """Witnesses a test starts: each stopped at teardown, whatever happened."""
+    procs = []
+    yield procs
+    for p in procs:
+        p.stop()
 
 
 def newest_cosigned(s3, log_dir):
@@ -110,7 +120,7 @@ def prove_against_the_witnesses(stack, tmp_path, cfg, env, ws, topic):
 
 
 def test_witnesses_cosign_a_down_witness_only_delays_and_a_rewritten_history_is_refused(
-        stack, tmp_path, sealers_factory):
+        stack, tmp_path, sealers_factory, started):
     topic = stack.create_topic(2, seals=True)
     sealers = sealers_factory(topic, max_records=200)
     sealers.start()
@@ -127,6 +137,7 @@ def test_witnesses_cosign_a_down_witness_only_delays_and_a_rewritten_history_is_
     log_vkeys = vkeys_of(stack, probe)
 
     ws = [Witness(stack, tmp_path / f"w{i}", f"witness.test/w{i}", origins, log_vkeys) for i in (1, 2)]
+    started.extend(ws)
     for w in ws:
         w.start()
     metrics_port = free_port()
@@ -217,8 +228,6 @@ def test_witnesses_cosign_a_down_witness_only_delays_and_a_rewritten_history_is_
         archiver.terminate()
         archiver.wait(60)
         forged_sealers.stop_all()
-        for w in ws:
-            w.stop()
     assert all(newest_cosigned(s3, forged_dirs[p]) == 0 for p in range(2)), "a witness cosigned the forged log"
     report = verify(stack, cfg, env)
     kinds = {(f["kind"], f["partition"]) for f in report["findings"]}
