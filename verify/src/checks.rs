@@ -273,7 +273,19 @@ fn summarise(offsets: &[i64]) -> String {
 /// The rows of a range's objects against its run of seals. `objects` holds
 /// each object's key and rows in stored order.
 pub fn check_rows(seals: &Seals, objects: Vec<(String, Vec<Row>)>) -> Vec<Finding> {
+    check_rows_hashed(seals, objects).0
+}
+
+/// [`check_rows`], also returning the record digests of the range's
+/// distinct rows in offset order (computed once, for the seals; the
+/// transparency-log check takes them as leaves) — all of them only when
+/// there is no finding.
+pub fn check_rows_hashed(
+    seals: &Seals,
+    objects: Vec<(String, Vec<Row>)>,
+) -> (Vec<Finding>, Vec<Hash>) {
     let mut out = Vec::new();
+    let mut digests = Vec::new();
     let key = objects.first().map(|(k, _)| k.clone()).unwrap_or_default();
     let (first, last) = (seals.first_offset(), seals.last_offset());
     let f = |kind, key: &str, detail: String, s: &Seal| {
@@ -334,21 +346,24 @@ pub fn check_rows(seals: &Seals, objects: Vec<(String, Vec<Row>)>) -> Vec<Findin
             .count();
         let (mine, after) = rest.split_at(n);
         rest = after;
-        out.extend(check_seal_rows(seal, mine, &key, &f));
+        let (finding, hashed) = check_seal_rows(seal, mine, &key, &f);
+        out.extend(finding);
+        digests.extend(hashed);
     }
-    out
+    (out, digests)
 }
 
-/// One seal against the distinct in-range rows of its range.
+/// One seal against the distinct in-range rows of its range; the rows'
+/// record digests when they were computed.
 fn check_seal_rows(
     seal: &Seal,
     rows: &[Row],
     key: &str,
     f: &impl Fn(K, &str, String, &Seal) -> Finding,
-) -> Option<Finding> {
+) -> (Option<Finding>, Vec<Hash>) {
     let present = rows.len() as u64;
     if present > seal.count {
-        return Some(f(
+        let finding = f(
             K::RecordInjected,
             key,
             format!(
@@ -356,7 +371,8 @@ fn check_seal_rows(
                 seal.seq, seal.count
             ),
             seal,
-        ));
+        );
+        return (Some(finding), Vec::new());
     }
     if present < seal.count {
         let dense =
@@ -374,7 +390,7 @@ fn check_seal_rows(
         } else {
             format!("{present} rows for seal {} of {}", seal.seq, seal.count)
         };
-        return Some(f(K::RecordMissing, key, detail, seal));
+        return (Some(f(K::RecordMissing, key, detail, seal)), Vec::new());
     }
     let digests: Vec<Hash> = rows
         .iter()
@@ -388,7 +404,7 @@ fn check_seal_rows(
         })
         .collect();
     let head = digests.iter().fold(seal.prev_head, |h, d| link(&h, d));
-    (head != seal.head || merkle::root(&digests) != seal.merkle_root).then(|| {
+    let altered = (head != seal.head || merkle::root(&digests) != seal.merkle_root).then(|| {
         f(
             K::RecordAltered,
             key,
@@ -398,7 +414,8 @@ fn check_seal_rows(
             ),
             seal,
         )
-    })
+    });
+    (altered, digests)
 }
 
 /// One version's retention against the policy's minimum.

@@ -11,11 +11,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use chain::link::{RecordRef, record_digest};
 use tlog::{Checkpoint, Hash, NoteVerifier, Tile, TileBuilder};
 
 use crate::finding::{Finding, FindingKind as K};
-use crate::rows::Row;
 
 /// One archived range, in chain order.
 #[derive(Debug, Clone)]
@@ -64,29 +62,12 @@ pub struct LogVerdict {
     pub written_by: BTreeMap<String, i64>,
 }
 
-/// The tree hash of a range's records (`first..=last`), from the rows of
-/// its objects: each distinct offset once, in offset order, as the leaf
-/// hash of its record digest. What the range's stretch of the log's
-/// leaves must hash to, when the rows match the seals.
-pub fn rows_root(first: i64, last: i64, objects: &[(String, Vec<Row>)]) -> Hash {
-    let mut rows: Vec<&Row> = objects
-        .iter()
-        .flat_map(|(_, rs)| rs)
-        .filter(|r| r.offset >= first && r.offset <= last)
-        .collect();
-    rows.sort_by_key(|r| r.offset);
-    rows.dedup_by_key(|r| r.offset);
-    let leaves: Vec<Hash> = rows
-        .iter()
-        .map(|r| {
-            tlog::leaf_hash(&record_digest(&RecordRef {
-                offset: r.offset,
-                timestamp_ms: r.timestamp_ms,
-                key: r.key.as_deref(),
-                value: r.value.as_deref(),
-            }))
-        })
-        .collect();
+/// The tree hash of a range's records from their record digests (each
+/// distinct offset once, in offset order, as `check_rows_hashed` returns
+/// them): what the range's stretch of the log's leaves must hash to, when
+/// the rows match the seals.
+pub fn digests_root(digests: &[Hash]) -> Hash {
+    let leaves: Vec<Hash> = digests.iter().map(|d| tlog::leaf_hash(d)).collect();
     tlog::hash::tree_hash_of(&leaves)
 }
 

@@ -12,12 +12,13 @@ use sha2::{Digest, Sha256};
 use super::Options;
 use crate::VerifyError;
 use crate::checks::{
-    check_fork, check_placement, check_retention, check_rows, check_signatures, current_version,
+    check_fork, check_placement, check_retention, check_rows_hashed, check_signatures,
+    current_version,
 };
 use crate::finding::{Finding, FindingKind};
 use crate::registry::Registry;
 use crate::rows::{read_events, read_rows};
-use crate::tlogcheck::rows_root;
+use crate::tlogcheck::digests_root;
 
 /// An object's rows, decoded off the IO task.
 enum Decoded {
@@ -289,9 +290,8 @@ pub(super) async fn check_manifest(
         // Re-hashing the chain is CPU-bound too.
         let seals = m.seals.clone();
         let (row_findings, root) = tokio::task::spawn_blocking(move || {
-            let root = logged.then(|| rows_root(seals.first_offset(), seals.last_offset(), &rows));
-            let findings = check_rows(&seals, rows);
-            let root = root.filter(|_| findings.is_empty());
+            let (findings, digests) = check_rows_hashed(&seals, rows);
+            let root = (logged && findings.is_empty()).then(|| digests_root(&digests));
             (findings, root)
         })
         .await
