@@ -6,7 +6,7 @@
 //! `SHA-256(0x00 ‖ digest)`. After a range's objects and manifest are
 //! stored, the uploader appends its digests (already computed when the
 //! records were checked against their seals), PUTs the full tiles they
-//! completed and the partial tiles of the new size, then one signed
+//! completed and the partial tiles of the new size it did not have, then one signed
 //! checkpoint at `checkpoint/<size, 20 digits>`; all create-only under
 //! COMPLIANCE retention, so a retry or a second member writing the same key
 //! with the same bytes is adopted, and different bytes are a conflict that
@@ -66,13 +66,21 @@ pub fn record_leaf_hash(record_digest: &Hash) -> tlog::Hash {
 
 /// Appends record digests to `builder`; returns every tile to store for
 /// the new size: the full tiles they completed, then the partial tiles of
-/// the new size (lowest level first).
+/// the new size (lowest level first) that the old size did not already
+/// have (a level the append did not reach keeps its partial tile, path and
+/// bytes, and storing it again would only be refused and adopted).
 pub fn append_digests(builder: &mut TileBuilder, digests: &[Hash]) -> Vec<(Tile, Vec<u8>)> {
+    let before = partial_tiles_at(builder.size());
     let mut tiles = Vec::new();
     for d in digests {
         tiles.extend(builder.append(record_leaf_hash(d)));
     }
-    tiles.extend(builder.partial_tiles());
+    tiles.extend(
+        builder
+            .partial_tiles()
+            .into_iter()
+            .filter(|(t, _)| !before.contains(t)),
+    );
     tiles
 }
 
@@ -420,6 +428,13 @@ mod tests {
         let mut resumed = TileBuilder::resume(300, &partial).expect("resumes");
         let redo = append_digests(&mut resumed, &all[300..700]);
         assert!(redo.iter().all(|t| stored.contains(t)));
+        // An append that stays inside one level-0 tile leaves the level-1
+        // partial tile as it was: only the new level-0 partial tile is due.
+        let mut b = TileBuilder::new();
+        append_digests(&mut b, &all[..300]);
+        let small = append_digests(&mut b, &all[300..310]);
+        let paths: Vec<String> = small.iter().map(|(t, _)| t.path()).collect();
+        assert_eq!(paths, ["tile/0/001.p/54"]);
     }
 
     #[test]
