@@ -3,6 +3,7 @@ of the same events topic, same run. The topic is produced and sealed first
 (not measured); then the baseline counts it and the archiver archives it from
 a fresh group. CPU is utime+stime from /proc; RSS is the peak (VmHWM)."""
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -55,6 +56,24 @@ def run_until(cmd, env, port, name, target, log, deadline_s=900):
     if counted != done:
         sys.exit(f"the log says {done} rows were archived but /metrics says {counted:.0f}; log: {log}")
     return wall, t10, t90, cpu, rss
+
+
+def stored(s3, bucket, prefix):
+    """What the archive stored under `prefix`: (events Parquet objects, their bytes, all objects, all bytes,
+    {partition: the first offset of each of its events objects})."""
+    import boto3
+
+    client = boto3.client("s3", endpoint_url=s3, region_name="us-east-1", aws_access_key_id="test",
+                          aws_secret_access_key="test")
+    objs = [o for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+            for o in page.get("Contents", [])]
+    parquet = [o for o in objs if o["Key"].startswith(f"{prefix}events/") and o["Key"].endswith(".parquet")]
+    cuts = {}
+    for o in parquet:
+        p, first = o["Key"].rsplit("/partition=", 1)[1].removesuffix(".parquet").split("/")
+        cuts.setdefault(int(p), []).append(int(first))
+    return (len(parquet), sum(o["Size"] for o in parquet), len(objs), sum(o["Size"] for o in objs),
+            {p: sorted(c) for p, c in cuts.items()})
 
 
 def main():
@@ -126,6 +145,11 @@ transparency_log = {"true" if os.environ.get("BENCH_TRANSPARENCY_LOG") == "1" el
     print(f"{'':28} {'steady ev/s':>12} {'end-to-end ev/s':>16} {'MiB/s in':>9} {'CPU s per 1M':>13} {'peak RSS MiB':>13}")
     print(f"{'plain counting consumer':28} {base_steady:>12.0f} {base_rate:>16.0f} {base_rate * size / 2**20:>9.1f} {base_cpu:>13.2f} {'':>13}")
     print(f"{'auditlog archive':28} {steady:>12.0f} {rate:>16.0f} {rate * size / 2**20:>9.1f} {cpu_m:>13.2f} {rss:>13.0f}")
+    raw = round(a.events * size)  # the Kafka values' bytes: the NDJSON without its newlines
+    n_pq, pq_bytes, n_all, all_bytes, cuts = stored(s3, bucket, f"{run}/")
+    print(f"archive stored {pq_bytes / a.events:.1f} bytes per event in {n_pq} events Parquet objects "
+          f"({a.events / max(n_pq, 1):.0f} rows each; raw NDJSON / stored = {raw / max(pq_bytes, 1):.2f}); "
+          f"{all_bytes / a.events:.1f} with the {n_all - n_pq} manifests, checkpoints and logs")
     sr = steady / base_steady
     print(f"{'ratio (archiver / plain)':28} {sr:>12.2f} {rate / base_rate:>16.2f}")
     print(f"goals: steady rate ratio >= 0.95 -> {'met' if sr >= 0.95 else 'NOT met'}; "
@@ -138,6 +162,11 @@ transparency_log = {"true" if os.environ.get("BENCH_TRANSPARENCY_LOG") == "1" el
     record(f"archiver: RSS, {a.partitions} partitions", f"{rss:.0f} MiB", "", None, "<= 256 MiB", rss <= 256, rss)
     sealer.terminate()
     sealer.wait(30)
+    if os.environ.get("BENCH_ARCHIVER_STATE"):  # for scripts/baseline_archiver.py --compare (issue 23)
+        json.dump({"topic": topic, "events": a.events, "partitions": a.partitions, "raw_bytes": raw,
+                   "ours": {"cpu": cpu, "rss": rss, "objects": n_pq, "parquet_bytes": pq_bytes,
+                            "all_objects": n_all, "all_bytes": all_bytes, "cuts": cuts}},
+                  open(os.environ["BENCH_ARCHIVER_STATE"], "w"))
 
 
 if __name__ == "__main__":
