@@ -2,6 +2,7 @@
 //! This file only parses arguments and dispatches; the work is in the
 //! library crates.
 
+mod archive_cmd;
 mod commands;
 #[cfg(test)]
 mod dependency_rules;

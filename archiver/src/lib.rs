@@ -61,6 +61,10 @@ pub enum ArchiverError {
         /// What does not line up.
         message: String,
     },
+    /// The HTTP client for the witnesses could not be built (the system's
+    /// root certificates could not be read).
+    #[error("the witness client: {0}")]
+    WitnessClient(std::io::Error),
     /// A transparency-log artefact could not be built (an invalid key name).
     #[error(transparent)]
     Tlog(#[from] tlog::TlogError),

@@ -56,7 +56,10 @@ use archive::Retention;
 use archive::store::Store;
 
 mod batch;
+mod context;
 mod resume;
+
+use context::Ctx;
 
 use batch::Pending;
 
@@ -107,60 +110,6 @@ struct Part {
     /// The next seals offset to process; earlier deliveries (fetched before
     /// the seek) are ignored.
     next: i64,
-}
-
-/// Records revocations so the loop drops a partition's state before it can
-/// act on a stale tip; never blocks.
-#[derive(Default)]
-struct Ctx {
-    revoked: std::sync::Mutex<Vec<(String, i32)>>,
-}
-
-impl rdkafka::ClientContext for Ctx {
-    fn log(&self, level: rdkafka::config::RDKafkaLogLevel, fac: &str, log_message: &str) {
-        auditlog_kafka::quiet::client_log(level, fac, log_message);
-    }
-
-    fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
-        auditlog_kafka::quiet::client_error(&error, reason);
-    }
-}
-
-impl rdkafka::consumer::ConsumerContext for Ctx {
-    fn pre_rebalance(&self, _: &BaseConsumer<Self>, r: &rdkafka::consumer::Rebalance<'_>) {
-        if let rdkafka::consumer::Rebalance::Revoke(tpl) = r {
-            let mut v = match self.revoked.lock() {
-                Ok(v) => v,
-                Err(poisoned) => poisoned.into_inner(),
-            };
-            v.extend(
-                tpl.elements()
-                    .iter()
-                    .map(|e| (e.topic().to_owned(), e.partition())),
-            );
-        }
-    }
-
-    /// After every assignment change: how many seals partitions this member
-    /// now owns (operators watch it settle when scaling, docs/OPERATIONS.md).
-    fn post_rebalance(&self, consumer: &BaseConsumer<Self>, _: &rdkafka::consumer::Rebalance<'_>) {
-        if let Ok(tpl) = consumer.assignment() {
-            telemetry::partitions_owned(tpl.count());
-        }
-    }
-
-    /// Asynchronous commits report here: a failed one is only logged (
-    /// was committed is durable already; a lost commit means a range is
-    /// redone and adopted after a restart or rebalance).
-    fn commit_callback(
-        &self,
-        result: rdkafka::error::KafkaResult<()>,
-        offsets: &rdkafka::TopicPartitionList,
-    ) {
-        if let Some(failure) = auditlog_kafka::commit::commit_failure(&result, offsets) {
-            tracing::warn!(%failure, "offset commit failed; ranges after the last committed offset will be redone and adopted");
-        }
-    }
 }
 
 /// The running archiver.
@@ -313,18 +262,12 @@ impl Archiver {
         let (jobs, jobs_rx) = std::sync::mpsc::sync_channel::<Job>(MAX_BATCH_RANGES);
         let (done_tx, done) = std::sync::mpsc::channel::<Done>();
         let (to_collector, collector_rx) = std::sync::mpsc::channel::<CollectorInput>();
-        let collector = if self.s.log_origin.is_some() && !self.s.cosigning.witnesses.is_empty() {
-            let c = Collector::new(
-                &self.s.prefix,
-                self.store.clone(),
-                self.rt.clone(),
-                self.s.cosigning.clone(),
-            )
-            .map_err(|e| ArchiverError::Kafka(format!("the witness client: {e}")))?;
-            Some(c)
-        } else {
-            None
-        };
+        let collector = Collector::if_configured(
+            &self.s.prefix,
+            &self.store,
+            &self.rt,
+            self.s.log_origin.is_some().then_some(&self.s.cosigning),
+        )?;
         let log = match &self.s.log_origin {
             Some(origin) => Some(
                 TransparencyLog::new(&self.s.prefix, origin, self.s.key.clone())?

@@ -91,19 +91,12 @@ pub fn check(
             log_key.name()
         ));
     }
-    let mut cosigned = 0;
-    for w in &witnesses.keys {
-        let theirs = note
-            .signatures()
-            .iter()
-            .any(|s| s.name == w.name() && s.key_id == w.key_id());
-        if theirs {
-            match note.verify(&[w as &dyn NoteVerifier]) {
-                Ok(_) => cosigned += 1,
-                Err(e) => bad.push(format!("cosignature of {}: {e}", w.name())),
-            }
-        }
-    }
+    let (cosigned, forged) = crate::witnesscheck::trusted_cosignatures(&note, &witnesses.keys);
+    bad.extend(
+        forged
+            .into_iter()
+            .map(|(name, e)| format!("cosignature of {name}: {e}")),
+    );
     let quorum = witnesses.quorum.max(1);
     if !witnesses.keys.is_empty() && cosigned < quorum {
         bad.push(format!(

@@ -36,6 +36,30 @@ pub struct WitnessVerdict {
     pub witnessed: Option<u64>,
 }
 
+/// How many of `keys` have a valid cosignature on `note`, each once; and
+/// each of them whose line (its name and key id) is there but does not
+/// verify, with why.
+pub fn trusted_cosignatures(
+    note: &Note,
+    keys: &[CosignatureVerifier],
+) -> (usize, Vec<(String, tlog::TlogError)>) {
+    let mut count = 0;
+    let mut bad = Vec::new();
+    for w in keys {
+        let theirs = note
+            .signatures()
+            .iter()
+            .any(|s| s.name == w.name() && s.key_id == w.key_id());
+        if theirs {
+            match note.verify(&[w as &dyn NoteVerifier]) {
+                Ok(_) => count += 1,
+                Err(e) => bad.push((w.name().to_owned(), e)),
+            }
+        }
+    }
+    (count, bad)
+}
+
 /// Checks one log's `cosigned` checkpoints against its `checkpoints`
 /// (signed by one of `log_keys`) and `witnesses`; `newest` is the size of
 /// its newest valid checkpoint.
@@ -79,25 +103,15 @@ pub fn check_cosigned(
                 continue;
             }
         };
-        let mut count = 0;
-        for w in &witnesses.keys {
-            let theirs = note
-                .signatures()
-                .iter()
-                .any(|s| s.name == w.name() && s.key_id == w.key_id());
-            if !theirs {
-                continue;
-            }
-            match note.verify(&[w as &dyn NoteVerifier]) {
-                Ok(_) => count += 1,
-                Err(e) => v.findings.push(
-                    f(
-                        K::CosignatureInvalid,
-                        format!("the cosignature of trusted witness {}: {e}", w.name()),
-                    )
-                    .at(key),
-                ),
-            }
+        let (count, bad) = trusted_cosignatures(&note, &witnesses.keys);
+        for (name, e) in bad {
+            v.findings.push(
+                f(
+                    K::CosignatureInvalid,
+                    format!("the cosignature of trusted witness {name}: {e}"),
+                )
+                .at(key),
+            );
         }
         counts.insert(*size, count);
     }

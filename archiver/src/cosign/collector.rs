@@ -112,6 +112,24 @@ impl Collector {
         })
     }
 
+    /// The collector of a member whose logs are written (`cosigning` is
+    /// `Some`) with witnesses configured; `None` otherwise.
+    pub fn if_configured(
+        prefix: &str,
+        store: &Store,
+        rt: &Handle,
+        cosigning: Option<&Cosigning>,
+    ) -> Result<Option<Self>, crate::ArchiverError> {
+        match cosigning {
+            Some(c) if !c.witnesses.is_empty() => {
+                Self::new(prefix, store.clone(), rt.clone(), c.clone())
+                    .map(Some)
+                    .map_err(crate::ArchiverError::WitnessClient)
+            }
+            _ => Ok(None),
+        }
+    }
+
     /// Runs until the uploader drops its sender (then one last pass) or
     /// `stop` is set.
     pub fn run(mut self, input: &Receiver<Input>, stop: &AtomicBool) {
