@@ -3,12 +3,15 @@
 //! and retention reads the verifier needs.
 
 use aws_sdk_s3::Client;
-use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{ChecksumAlgorithm, ChecksumMode, ObjectLockEnabled, ObjectLockMode};
+use aws_sdk_s3::types::{ChecksumMode, ObjectLockEnabled};
 use aws_smithy_types::DateTime;
 
 use crate::StoreError;
 use crate::announce::Announce;
+
+mod put;
+
+pub use put::error_chain;
 
 /// What a create-only PUT found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,7 +69,13 @@ pub struct Retention {
 pub struct Store {
     client: Client,
     bucket: String,
+    /// Create-only PUTs (`put.rs`), or why they cannot be sent.
+    put: Result<put::SignedPut, String>,
 }
+
+/// Why no request can be signed.
+pub(crate) const NO_CREDENTIALS: &str = "no AWS credentials: the default chain (AWS_ACCESS_KEY_ID and \
+     AWS_SECRET_ACCESS_KEY, AWS_PROFILE and ~/.aws, web identity, container or instance role) found none";
 
 /// The SDK's message, except where it buries a plain cause under pages of
 /// debug output: no credentials anywhere in the default chain.
@@ -76,15 +85,12 @@ fn plain(message: String) -> String {
         "no providers in chain provided credentials",
     ];
     if no_credentials.iter().any(|m| message.contains(m)) {
-        return "no AWS credentials: the default chain (AWS_ACCESS_KEY_ID and \
-                AWS_SECRET_ACCESS_KEY, AWS_PROFILE and ~/.aws, web identity, \
-                container or instance role) found none"
-            .into();
+        return NO_CREDENTIALS.into();
     }
     message
 }
 
-fn b64(bytes: &[u8]) -> String {
+pub(crate) fn b64(bytes: &[u8]) -> String {
     aws_smithy_types::base64::encode(bytes)
 }
 
@@ -114,6 +120,7 @@ impl Store {
         Self {
             client: Client::from_conf(b.build()),
             bucket: bucket.to_owned(),
+            put: put::SignedPut::new(&shared, endpoint, region, bucket, path_style),
         }
     }
 
@@ -207,26 +214,21 @@ impl Store {
         content_type: &str,
     ) -> Result<Put, StoreError> {
         let ours = b64(sha256);
-        let sent = self
-            .client
-            .put_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .body(ByteStream::from(bytes))
-            .content_type(content_type)
-            .checksum_algorithm(ChecksumAlgorithm::Sha256)
-            .checksum_sha256(&ours)
-            .object_lock_mode(ObjectLockMode::Compliance)
-            .object_lock_retain_until_date(DateTime::from_secs(retain_until_secs))
-            .if_none_match("*")
-            .send()
+        let signed = self.put.as_ref().map_err(|m| self.s3_error(key, m))?;
+        let sent = signed
+            .put(put::Object {
+                key,
+                bytes: bytes.into(),
+                sha256,
+                retain_until_secs,
+                content_type,
+            })
             .announced(|| self.waiting("PutObject", key))
             .await;
         match sent {
-            Ok(out) => Ok(Put::Created {
-                version_id: out.version_id().unwrap_or_default().to_owned(),
-            }),
-            Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 412) => {
+            put::Outcome::Created(version_id) => Ok(Put::Created { version_id }),
+            put::Outcome::Failed(message) => Err(self.s3_error(key, message)),
+            put::Outcome::Exists => {
                 let head = self
                     .client
                     .head_object()
@@ -251,7 +253,6 @@ impl Store {
                     })
                 }
             }
-            Err(e) => Err(self.s3_error(key, aws_sdk_s3::error::DisplayErrorContext(e))),
         }
     }
 

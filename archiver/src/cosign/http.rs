@@ -11,6 +11,8 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
+use archive::store::error_chain;
+
 use super::{Answer, parse_conflict};
 
 /// Bytes of an answer read at most (a cosignature line is ~100).
@@ -101,19 +103,6 @@ pub fn answer(status: u16, body: Vec<u8>) -> Answer {
             Answer::Refused { status, body: line }
         }
     }
-}
-
-/// An error and its sources on one line ("connection refused" is usually a
-/// source of hyper's "client error (Connect)").
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
 }
 
 #[cfg(test)]
