@@ -235,3 +235,53 @@ def test_witnesses_cosign_a_down_witness_only_delays_and_a_rewritten_history_is_
     assert all("no checkpoint of this log does" in f["detail"] for f in report["findings"])
     # The real prefix is untouched by all this, and still clean.
     assert {p: newest_cosigned(s3, dirs[p]) for p in range(2)} == real_sizes
+
+
+def test_a_restarted_archiver_has_the_checkpoint_it_resumed_at_cosigned(stack, tmp_path, sealers_factory, started):
+    """The witness is down while everything is archived, and comes back only after the archiver has
+    stopped: nothing new is ever appended, so the only way the newest checkpoints get cosigned is the
+    restarted archiver reading back the checkpoint each partition resumed at and submitting it."""
+    topic = stack.create_topic(2, seals=True)
+    sealers = sealers_factory(topic, max_records=200)
+    sealers.start()
+    s3 = s3client(stack)
+    prefix = f"wr-{uuid.uuid4().hex[:8]}/"
+    dirs = {p: f"{prefix}tlog/{topic}/{p}/" for p in range(2)}
+    key = tmp_path / "archiver.key"
+    assert stack.run("keygen", "--out", str(key)).returncode == 0
+    probe = stack.write_config(tmp_path / "probe.toml", topic, s3={"bucket": BUCKET},
+                               archiver={"key_file": str(key), "transparency_log": True, "log_origin": LOG_ORIGIN})
+    witness = Witness(stack, tmp_path / "w", "witness.test/resume", [f"{LOG_ORIGIN}/{topic}/{p}" for p in range(2)],
+                      vkeys_of(stack, probe))
+    started.append(witness)
+    settings = {"transparency_log": True, "log_origin": LOG_ORIGIN, "group_max_records": 400,
+                "group_id": f"archiver-{uuid.uuid4().hex[:8]}",
+                "witnesses": [{"url": witness.url, "public_key": witness.vkey}], "witness_quorum": 1}
+    try:
+        archiver, cfg, env = start_archiver(stack, tmp_path, topic, sealers, BUCKET, prefix, **settings)
+        try:
+            publish(stack, tmp_path, topic, 0, 900)
+            wait_until("every partition logged", lambda: all(
+                newest_size(s3, dirs[p]) == n > 0 for p, n in stack.end_offsets(topic).items()),
+                timeout=180, interval=1.0)
+            archiver.send_signal(signal.SIGTERM)
+            assert archiver.wait(60) == 0
+        finally:
+            if archiver.poll() is None:
+                archiver.kill()
+        assert all(newest_cosigned(s3, dirs[p]) == 0 for p in range(2)), "cosigned with the witness down"
+        ends = stack.end_offsets(topic)
+
+        witness.start()
+        archiver, cfg, env = start_archiver(stack, tmp_path, topic, sealers, BUCKET, prefix, **settings)
+        try:
+            wait_until("the resumed checkpoints cosigned", lambda: all(
+                newest_cosigned(s3, dirs[p]) == ends[p] for p in range(2)), timeout=120, interval=1.0)
+            assert {p: newest_size(s3, dirs[p]) for p in range(2)} == ends, "the restart appended to a log"
+            report = verify(stack, cfg, env)
+            assert report["findings"] == [] and report["logs"]["witnessed"] == 2, report
+        finally:
+            archiver.terminate()
+            archiver.wait(60)
+    finally:
+        sealers.stop_all()
