@@ -163,10 +163,13 @@ def main():
     topic, events = (state["topic"], state["events"]) if state else (a.topic, a.events)
     if not topic:
         sys.exit("--topic or --compare is required")
-    b = archive(env["AUDITLOG_STACK_BOOTSTRAP"], f"http://127.0.0.1:{env['AUDITLOG_STACK_S3_PORT']}",
-                env.get("AUDITLOG_STACK_BUCKET", "audit-archive"), topic, events,
-                prefix=f"baseline-{uuid.uuid4().hex[:8]}/", batch_rows=a.batch_rows,
-                cuts=state and {int(p): set(c) for p, c in state["ours"]["cuts"].items()})
+    from s3front import keepalive_front
+
+    # The same S3 front as ours in bench_archiver.py.
+    with keepalive_front(f"http://127.0.0.1:{env['AUDITLOG_STACK_S3_PORT']}") as (s3_url, _):
+        b = archive(env["AUDITLOG_STACK_BOOTSTRAP"], s3_url, env.get("AUDITLOG_STACK_BUCKET", "audit-archive"),
+                    topic, events, prefix=f"baseline-{uuid.uuid4().hex[:8]}/", batch_rows=a.batch_rows,
+                    cuts=state and {int(p): set(c) for p, c in state["ours"]["cuts"].items()})
     print(f"\nplain Python archiver (confluent-kafka, json, pyarrow zstd Parquet, boto3 PUT with Object Lock) "
           f"on {topic}: {b['events']} events, {b['raw'] / 2**20:.1f} MiB of raw NDJSON (values, no newlines), "
           f"{b['wall']:.1f} s wall, peak RSS {b['rss']:.0f} MiB; CPU {b['cpu']:.2f} s after imports "

@@ -14,6 +14,7 @@ import uuid
 from bench_sealer import (LogTail, bootstrap, count_baseline, cpu_seconds, free_port, metric, peak_rss_mib, produce,
                           record)
 from confluent_kafka.admin import AdminClient, NewTopic
+from s3front import keepalive_front
 
 
 def start_until(cmd, env, port, name, target, log, deadline_s=900):
@@ -58,6 +59,17 @@ def run_until(cmd, env, port, name, target, log, deadline_s=900):
     return wall, t10, t90, cpu, rss
 
 
+def stored_log(s3, bucket, prefix):
+    """The transparency logs' objects under `prefix`: (count, bytes)."""
+    import boto3
+
+    client = boto3.client("s3", endpoint_url=s3, region_name="us-east-1", aws_access_key_id="test",
+                          aws_secret_access_key="test")
+    objs = [o for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix + "tlog/")
+            for o in page.get("Contents", [])]
+    return len(objs), sum(o["Size"] for o in objs)
+
+
 def stored(s3, bucket, prefix):
     """What the archive stored under `prefix`: (events Parquet objects, their bytes, all objects, all bytes,
     {partition: the first offset of each of its events objects})."""
@@ -98,12 +110,13 @@ def main():
     for k in ("sealer", "archiver"):
         subprocess.run([a.bin, "keygen", "--out", f"{tmp}/{k}.key"], check=True, capture_output=True)
     sport, aport = free_port(), free_port()
-    cfg = f"{tmp}/bench.toml"
-    open(cfg, "w").write(f"""[kafka]
+    def config(name, endpoint, log, prefix):
+        cfg = f"{tmp}/{name}.toml"
+        open(cfg, "w").write(f"""[kafka]
 bootstrap_servers = "{kafka}"
 events_topic = "{topic}"
 [s3]
-endpoint = "{s3}"
+endpoint = "{endpoint}"
 bucket = "{bucket}"
 force_path_style = true
 [sealer]
@@ -114,16 +127,18 @@ heartbeat_interval_ms = 1000
 [archiver]
 key_file = "{tmp}/archiver.key"
 seal_keys = ["{tmp}/sealer.pub"]
-group_id = "{run}-archiver"
-prefix = "{run}/"
+group_id = "{prefix}-archiver"
+prefix = "{prefix}/"
 retention_days = 1
 metrics_listen = "127.0.0.1:{aport}"
 # Throughput, not the time rule: every range here is sealed before the archiver starts, so
 # with the default 60 s a quiet partition's last range would wait for seal time to pass.
 group_max_age_ms = {os.environ.get("BENCH_GROUP_MAX_AGE_MS", "1000")}
-# BENCH_TRANSPARENCY_LOG=1 also writes each partition's transparency log (FORMAT.md §11.11).
-transparency_log = {"true" if os.environ.get("BENCH_TRANSPARENCY_LOG") == "1" else "false"}
+# The second run also writes each partition's transparency log (FORMAT.md §11.11).
+transparency_log = {"true" if log else "false"}
 """)
+        return cfg
+    cfg = config("bench", s3, False, run)
     env = dict(os.environ, AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test",
                AUDITLOG_LOG=os.environ.get("AUDITLOG_LOG", "warn,archiver::upload=info"))
     print(f"sealing {a.events} events first (not measured)…", file=sys.stderr)
@@ -133,8 +148,20 @@ transparency_log = {"true" if os.environ.get("BENCH_TRANSPARENCY_LOG") == "1" el
 
     base_rate, base_steady, base_cpu = count_baseline(a.count_bin, kafka, topic, a.events)
     prefix = os.environ.get("BENCH_ARCHIVE_PREFIX", "").split()  # e.g. "perf record -g -o /tmp/archive.perf"
-    wall, t10, t90, cpu, rss = run_until(prefix + [a.bin, "--config", cfg, "archive"], env, aport,
-                                    "auditlog_archiver_rows_written_total", a.events, f"{tmp}/archive.log")
+    pairs = int(os.environ.get("BENCH_LOG_PAIRS", "2"))
+    with keepalive_front(s3) as (front, how):
+        # Without, then with the transparency logs (issue 21: their tiles and checkpoints may add at most
+        # 10% CPU per event), A B A B so that a drift of the machine's speed hits both alike; each run
+        # archives the same events from a fresh group into a prefix of its own.
+        runs = {False: [], True: []}
+        for i in range(pairs):
+            for log in (False, True):
+                name = f"{run}{'-log' if log else ''}{'-' + str(i) if i else ''}"
+                runs[log].append(run_until(
+                    prefix + [a.bin, "--config", config(f"archive-{name}", front, log, name), "archive"], env, aport,
+                    "auditlog_archiver_rows_written_total", a.events, f"{tmp}/archive-{name}.log"))
+    wall, t10, t90, cpu, rss = runs[False][0]
+    log_run = runs[True][0]
     rate = a.events / wall
     steady = (t90[1] - t10[1]) / (t90[0] - t10[0])
     cpu_m = cpu / a.events * 1e6
@@ -152,6 +179,17 @@ transparency_log = {"true" if os.environ.get("BENCH_TRANSPARENCY_LOG") == "1" el
           f"{all_bytes / a.events:.1f} with the {n_all - n_pq} manifests, checkpoints and logs")
     sr = steady / base_steady
     print(f"{'ratio (archiver / plain)':28} {sr:>12.2f} {rate / base_rate:>16.2f}")
+    cpu_off = [r[3] / a.events * 1e6 for r in runs[False]]
+    cpu_on = [r[3] / a.events * 1e6 for r in runs[True]]
+    log_cpu_m = sum(cpu_on) / len(cpu_on)
+    log_ratio = sum(cpu_on) / sum(cpu_off)
+    print(f"CPU s per 1M, {pairs} pair(s) A B: without logs {', '.join(f'{c:.2f}' for c in cpu_off)}; "
+          f"with logs {', '.join(f'{c:.2f}' for c in cpu_on)}")
+    n_log, log_bytes = stored_log(s3, bucket, f"{run}-log/")
+    print(f"with transparency logs: {log_cpu_m:.2f} CPU s per 1M ({log_ratio:.2f}x without them, goal <= 1.10 -> "
+          f"{'met' if log_ratio <= 1.10 else 'NOT met'}), {a.events / log_run[0]:.0f} ev/s end to end, "
+          f"peak RSS {log_run[4]:.0f} MiB; {n_log} tiles and checkpoints, {log_bytes / a.events:.1f} bytes per event")
+    print(f"S3 endpoint of both archiver runs: {how}")
     print(f"goals: steady rate ratio >= 0.95 -> {'met' if sr >= 0.95 else 'NOT met'}; "
           f"CPU <= 5 s per 1M -> {'met' if cpu_m <= 5 else 'NOT met'}; "
           f"RSS <= 256 MiB with {a.partitions} partitions -> {'met' if rss <= 256 else 'NOT met'}")
@@ -159,6 +197,9 @@ transparency_log = {"true" if os.environ.get("BENCH_TRANSPARENCY_LOG") == "1" el
     record("archiver: rate", measured, f"{base_steady:.0f} ev/s (plain consumer)", sr, ">= 0.95", sr >= 0.95, rss)
     record("archiver: CPU", f"{cpu_m:.2f} s per 1M", f"{base_cpu:.2f} s per 1M", cpu_m / base_cpu, "<= 5 s per 1M",
            cpu_m <= 5, rss)
+    record("archiver: transparency log CPU", f"{log_cpu_m:.2f} s per 1M",
+           f"{sum(cpu_off) / len(cpu_off):.2f} s per 1M without",
+           log_ratio, "<= 1.10", log_ratio <= 1.10, log_run[4])
     record(f"archiver: RSS, {a.partitions} partitions", f"{rss:.0f} MiB", "", None, "<= 256 MiB", rss <= 256, rss)
     sealer.terminate()
     sealer.wait(30)
