@@ -148,7 +148,7 @@ transparency_log = {"true" if log else "false"}
 
     base_rate, base_steady, base_cpu = count_baseline(a.count_bin, kafka, topic, a.events)
     prefix = os.environ.get("BENCH_ARCHIVE_PREFIX", "").split()  # e.g. "perf record -g -o /tmp/archive.perf"
-    pairs = int(os.environ.get("BENCH_LOG_PAIRS", "2"))
+    pairs = int(os.environ.get("BENCH_LOG_PAIRS", "3"))
     with keepalive_front(s3) as (front, how):
         # Without, then with the transparency logs (issue 21: their tiles and checkpoints may add at most
         # 10% CPU per event), A B A B so that a drift of the machine's speed hits both alike; each run
