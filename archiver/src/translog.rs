@@ -36,7 +36,6 @@ use chain::link::Hash;
 use ed25519_dalek::SigningKey;
 use sha2::{Digest, Sha256};
 use std::sync::mpsc::Sender;
-use tlog::tile::tiles_for_size;
 use tlog::{
     Checkpoint, Ed25519Signer, Ed25519Verifier, Note, NoteSigner, NoteVerifier, Tile, TileBuilder,
     TlogError,
@@ -133,10 +132,7 @@ pub fn open_checkpoint(
 
 /// The partial tiles a tree of `size` leaves has.
 pub fn partial_tiles_at(size: u64) -> Vec<Tile> {
-    tiles_for_size(size)
-        .into_iter()
-        .filter(|t| !t.is_full())
-        .collect()
+    tlog::tile::partial_tiles_for_size(size)
 }
 
 /// Where a partition's log stands in this member's memory.

@@ -1,7 +1,7 @@
 """Witnessed transparency logs end to end (docs/FORMAT.md §11.12): the archiver's collector has two
 `auditlog witness` processes cosign each partition's checkpoints and stores them with the quorum;
-`auditlog verify` requires the quorum on each log's newest checkpoint. A witness SIGKILLed delays
-cosigning, never archiving (the lag shows in a metric and a log line), and catches up when it is back.
+`auditlog verify` requires the quorum on each log's newest checkpoint, incrementally (`--state`) too.
+A witness SIGKILLed delays cosigning, never archiving (the lag shows in a metric and a log line), and catches up when it is back.
 Then an insider with the archiver's key deletes the topic, republishes a different history under the
 same names and archives it into a fresh prefix: the witnesses refuse it, and verify of that prefix
 reports the missing quorum."""
@@ -161,6 +161,11 @@ def test_witnesses_cosign_a_down_witness_only_delays_and_a_rewritten_history_is_
         report = verify(stack, cfg, env)
         assert report["findings"] == [], report["findings"]
         assert report["logs"]["witnessed"] == 2 and report["logs"]["witness_quorum"] == 2, report["logs"]
+        # An incremental run (--state) checks the quorum on the newest checkpoint too; this first one
+        # reads everything and remembers each log's newest checkpoint.
+        state = tmp_path / "verify.state.json"
+        inc = verify(stack, cfg, env, "--state", str(state))
+        assert inc["findings"] == [] and inc["logs"]["witnessed"] == 2, inc
         # The cosigned note is the log's checkpoint plus a cosignature/v1 line by each witness.
         size = newest_cosigned(s3, dirs[0])
         note = s3.get_object(Bucket=BUCKET, Key=f"{dirs[0]}cosigned/{size:020}")["Body"].read().decode()
@@ -178,12 +183,20 @@ def test_witnesses_cosign_a_down_witness_only_delays_and_a_rewritten_history_is_
         assert "witness did not cosign" in log and ws[1].name in log, log[-3000:]
         kinds = {(f["kind"], f["partition"]) for f in verify(stack, cfg, env)["findings"]}
         assert kinds == {("witness_quorum_missing", 0), ("witness_quorum_missing", 1)}, kinds
+        inc = verify(stack, cfg, env, "--state", str(state))
+        assert {(f["kind"], f["partition"]) for f in inc["findings"]} == kinds, inc["findings"]
+        assert inc["logs"]["resumed"] == 2, "the logs are resumed, and the short quorum still named"
 
         # Back: it is asked from the size it holds and catches up.
         ws[1].start()
         wait_until("w2 caught up", cosigned_everything, timeout=120, interval=1.0)
         wait_until("w2's lag back to 0", lambda: lag_records(metrics_url, ws[1].name) == 0, timeout=30)
         assert verify(stack, cfg, env)["findings"] == []
+        # Resumed, with the new cosigned notes; then with nothing new, the newest one read again.
+        for _ in range(2):
+            inc = verify(stack, cfg, env, "--state", str(state))
+            assert inc["findings"] == [], inc["findings"]
+            assert (inc["logs"]["resumed"], inc["logs"]["witnessed"]) == (2, 2), inc["logs"]
         prove_against_the_witnesses(stack, tmp_path, cfg, env, ws, topic)
         archiver.send_signal(signal.SIGTERM)
         assert archiver.wait(60) == 0

@@ -329,6 +329,15 @@ pub fn tiles_for_size(size: u64) -> Vec<Tile> {
     new_tiles(0, size)
 }
 
+/// The partial tiles a tree of `size` leaves has, lowest level first: all a
+/// [`TileBuilder`] needs to resume at that size.
+pub fn partial_tiles_for_size(size: u64) -> Vec<Tile> {
+    tiles_for_size(size)
+        .into_iter()
+        .filter(|t| !t.is_full())
+        .collect()
+}
+
 /// Encodes an entry bundle: each entry as a big-endian u16 length and its bytes.
 pub fn encode_entry_bundle<E: AsRef<[u8]>>(entries: &[E]) -> Result<Vec<u8>, TlogError> {
     if entries.is_empty() || entries.len() > usize::from(TILE_WIDTH) {

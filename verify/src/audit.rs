@@ -345,16 +345,19 @@ pub async fn verify(
             checkpoint::checkpoints(store, registry, opts, &by_key, &present, verified).await?;
         report.findings.extend(findings);
         report.checkpoints = read.status;
-        let (findings, logs) = logs::logs(store, registry, opts, &by_key, &log_ranges).await?;
+        let (findings, logs) =
+            logs::logs(store, registry, opts, &by_key, &log_ranges, verified).await?;
         report.findings.extend(findings);
-        report.logs = logs;
+        report.logs = logs.status;
         report.coverage.checkpoints_full = read.full;
         report.coverage.checkpoints_listed = read.listed;
         verified_keys.extend(read.docs.keys().cloned());
+        verified_keys.extend(logs.keys);
         next_state.accept(&present);
         next_state
             .verified
             .record(&by_key, &verified_keys, manifest_docs, read.docs);
+        next_state.verified.record_logs(&by_key, logs.heads);
     } else {
         next_state
             .verified

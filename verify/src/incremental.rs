@@ -12,6 +12,8 @@ use chain::manifest::Manifest;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
+use crate::tlogcheck::LogHead;
+
 /// The one version of a key that a clean run verified, as the listing gave
 /// it. S3 never changes the bytes of a version, so the same version id is the
 /// same bytes; size and ETag are compared as well, in case a store reuses ids.
@@ -51,6 +53,69 @@ pub struct Verified {
     /// Checkpoint key → the checkpoint read.
     #[serde(default)]
     pub checkpoints: BTreeMap<String, Box<RawValue>>,
+    /// `"<topic>/<partition>"` → the newest checkpoint of its transparency
+    /// log a clean run verified (absent in state files written before logs
+    /// were verified incrementally: those logs are read in full once).
+    #[serde(default)]
+    pub logs: BTreeMap<String, LogMark>,
+}
+
+/// The newest checkpoint of a log a clean run verified, as the state keeps
+/// it: where the next run resumes the log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogMark {
+    /// Its size.
+    pub size: u64,
+    /// Its root, hex.
+    pub root: String,
+    /// Its key.
+    pub checkpoint: String,
+}
+
+impl LogMark {
+    /// The state's form of a verified head.
+    pub fn of(h: &LogHead) -> Self {
+        LogMark {
+            size: h.size,
+            root: chain::hex::encode(&h.root),
+            checkpoint: h.key.clone(),
+        }
+    }
+
+    /// The head it remembers; `None` if the root does not decode.
+    pub fn head(&self) -> Option<LogHead> {
+        let root = chain::hex::decode_array::<32>(&self.root)?;
+        Some(LogHead {
+            size: self.size,
+            root,
+            key: self.checkpoint.clone(),
+        })
+    }
+}
+
+/// What an incremental run reads of one log, resumed at `from`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogPlan {
+    /// The newest checkpoint a clean run verified.
+    pub from: LogHead,
+    /// The keys to read: every key of the log that run did not verify, the
+    /// partial tiles of `from.size`, and the checkpoints the cosigned notes
+    /// read are compared with.
+    pub read: BTreeSet<String>,
+}
+
+/// One log: its (topic, partition) and its listed keys with their paths in
+/// the log's folder.
+#[derive(Debug, Clone, Copy)]
+pub struct LogKeys<'a> {
+    /// The archive's prefix.
+    pub prefix: &'a str,
+    /// Its topic.
+    pub topic: &'a str,
+    /// Its partition.
+    pub partition: i32,
+    /// (key, path) of every listed key under its folder.
+    pub keys: &'a [(&'a String, String)],
 }
 
 /// The key lists exactly the one version verified: no version added, none
@@ -97,6 +162,87 @@ impl Verified {
             return None;
         }
         Checkpoint::from_json(self.checkpoints.get(key)?.get().as_bytes()).ok()
+    }
+
+    /// How an incremental run reads `log`: resumed at the newest checkpoint
+    /// a clean run verified, reading only what is new, when every key of
+    /// the log that run verified still lists exactly that version and no
+    /// checkpoint has appeared at or below its size. `None`: read the log in
+    /// full (and so report by their usual names whatever changed).
+    /// `witnessed`: cosigned notes are checked, so the newest one is read
+    /// (again, if no checkpoint is new), each with its checkpoint.
+    pub fn log_plan(
+        &self,
+        log: LogKeys<'_>,
+        by_key: &BTreeMap<String, Vec<VersionEntry>>,
+        witnessed: bool,
+    ) -> Option<LogPlan> {
+        use archive::layout::{
+            parse_tlog_checkpoint_key as size_of, tlog_checkpoint_key, tlog_cosigned_key, tlog_dir,
+        };
+        let LogKeys {
+            prefix,
+            topic,
+            partition,
+            keys,
+        } = log;
+        let from = self.logs.get(&format!("{topic}/{partition}"))?.head()?;
+        let folder = tlog_dir(prefix, topic, partition);
+        let listed = |k: &str| by_key.get(k).map(Vec::as_slice).unwrap_or_default();
+        let old: BTreeSet<&String> = self
+            .versions
+            .range(folder.clone()..)
+            .take_while(|(k, _)| k.starts_with(&folder))
+            .map(|(k, seen)| unchanged(Some(seen), listed(k)).then_some(k))
+            .collect::<Option<_>>()?;
+        if !old.contains(&from.key) {
+            return None;
+        }
+        let mut read = BTreeSet::new();
+        let mut newest = from.size;
+        for (key, path) in keys.iter().filter(|(k, _)| !old.contains(k)) {
+            if let Some(size) = size_of("checkpoint/", path) {
+                if size <= from.size {
+                    return None;
+                }
+                newest = newest.max(size);
+            }
+            read.insert((*key).clone());
+        }
+        let mut want: Vec<String> = tlog::tile::partial_tiles_for_size(from.size)
+            .iter()
+            .map(|t| archive::layout::tlog_tile_key(prefix, topic, partition, &t.path()))
+            .collect();
+        if witnessed {
+            if newest == from.size {
+                want.push(tlog_cosigned_key(prefix, topic, partition, newest));
+            }
+            let folder_len = folder.len();
+            let cosigned = read
+                .iter()
+                .chain(&want)
+                .filter_map(|k| size_of("cosigned/", k.get(folder_len..)?))
+                .collect::<Vec<_>>();
+            want.extend(
+                cosigned
+                    .into_iter()
+                    .map(|s| tlog_checkpoint_key(prefix, topic, partition, s)),
+            );
+        }
+        read.extend(want.into_iter().filter(|k| by_key.contains_key(k)));
+        Some(LogPlan { from, read })
+    }
+
+    /// Records the logs' heads a clean run verified (`"<topic>/<partition>"`
+    /// → head); heads whose checkpoint the listing no longer holds are
+    /// dropped, others kept.
+    pub fn record_logs(
+        &mut self,
+        by_key: &BTreeMap<String, Vec<VersionEntry>>,
+        heads: BTreeMap<String, LogMark>,
+    ) {
+        self.logs.retain(|_, m| by_key.contains_key(&m.checkpoint));
+        self.logs.extend(heads);
     }
 
     /// Records what a clean run verified: `docs` are the manifests and
@@ -310,5 +456,137 @@ mod tests {
             BTreeMap::new(),
         );
         assert!(!verified.versions.contains_key("d"));
+    }
+
+    /// A log verified up to 305 leaves (partial tiles `tile/0/001.p/49`
+    /// and `tile/1/000.p/1`), then grown to 555.
+    fn log_listing(grown: bool) -> Vec<VersionEntry> {
+        let mut keys = vec![
+            "tlog/t/0/checkpoint/00000000000000000300",
+            "tlog/t/0/checkpoint/00000000000000000305",
+            "tlog/t/0/cosigned/00000000000000000305",
+            "tlog/t/0/tile/0/000",
+            "tlog/t/0/tile/0/001.p/44",
+            "tlog/t/0/tile/0/001.p/49",
+            "tlog/t/0/tile/1/000.p/1",
+            "tlog/t/10/tile/0/000",
+        ];
+        if grown {
+            keys.extend([
+                "tlog/t/0/checkpoint/00000000000000000555",
+                "tlog/t/0/tile/0/001",
+                "tlog/t/0/tile/0/002.p/43",
+                "tlog/t/0/tile/1/000.p/2",
+            ]);
+        }
+        keys.iter().map(|k| entry(k, "v1", 8)).collect()
+    }
+
+    fn verified_log() -> Verified {
+        let by_key = listing(&log_listing(false));
+        let mut v = Verified::default();
+        let keys = by_key.keys().cloned().collect();
+        v.record(&by_key, &keys, BTreeMap::new(), BTreeMap::new());
+        let head = LogHead {
+            size: 305,
+            root: [7; 32],
+            key: "tlog/t/0/checkpoint/00000000000000000305".into(),
+        };
+        v.record_logs(
+            &by_key,
+            BTreeMap::from([("t/0".to_owned(), LogMark::of(&head))]),
+        );
+        v
+    }
+
+    fn plan(v: &Verified, entries: &[VersionEntry], witnessed: bool) -> Option<LogPlan> {
+        let by_key = listing(entries);
+        let keys: Vec<(&String, String)> = by_key
+            .keys()
+            .filter_map(|k| Some((k, k.strip_prefix("tlog/t/0/")?.to_owned())))
+            .collect();
+        let log = LogKeys {
+            prefix: "",
+            topic: "t",
+            partition: 0,
+            keys: &keys,
+        };
+        v.log_plan(log, &by_key, witnessed)
+    }
+
+    fn read(p: &LogPlan) -> Vec<&str> {
+        p.read
+            .iter()
+            .map(|k| k.strip_prefix("tlog/t/0/").unwrap_or(k))
+            .collect()
+    }
+
+    #[test]
+    fn a_grown_log_is_resumed_reading_only_what_is_new_and_the_partial_tiles() {
+        let v = verified_log();
+        let back: Verified =
+            serde_json::from_str(&serde_json::to_string(&v).expect("json")).expect("reads back");
+        let p = plan(&back, &log_listing(true), true).expect("resumed");
+        assert_eq!((p.from.size, p.from.root), (305, [7; 32]));
+        assert_eq!(
+            read(&p),
+            [
+                "checkpoint/00000000000000000555",
+                "tile/0/001",
+                "tile/0/001.p/49",
+                "tile/0/002.p/43",
+                "tile/1/000.p/1",
+                "tile/1/000.p/2"
+            ]
+        );
+        // Nothing new: the partial tiles, and with witnesses the newest
+        // cosigned note with its checkpoint, read again.
+        let p = plan(&v, &log_listing(false), false).expect("resumed");
+        assert_eq!(read(&p), ["tile/0/001.p/49", "tile/1/000.p/1"]);
+        let p = plan(&v, &log_listing(false), true).expect("resumed");
+        assert_eq!(
+            read(&p),
+            [
+                "checkpoint/00000000000000000305",
+                "cosigned/00000000000000000305",
+                "tile/0/001.p/49",
+                "tile/1/000.p/1"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_log_with_a_changed_old_key_or_a_new_old_size_is_read_in_full() {
+        let v = verified_log();
+        let grown = log_listing(true);
+        // An old full tile given a new version; an old checkpoint deleted
+        // (a delete marker) or gone; a checkpoint added below the head.
+        let mut newer = grown.clone();
+        newer.push(entry("tlog/t/0/tile/0/000", "v2", 8));
+        let mut marked = grown.clone();
+        let mut marker = entry("tlog/t/0/checkpoint/00000000000000000300", "v2", 0);
+        marker.delete_marker = true;
+        marked.push(marker);
+        let gone: Vec<VersionEntry> = grown
+            .iter()
+            .filter(|e| !e.key.ends_with("00000000000000000300"))
+            .cloned()
+            .collect();
+        let mut below = grown.clone();
+        below.push(entry("tlog/t/0/checkpoint/00000000000000000301", "v1", 8));
+        for (what, entries) in [
+            ("new version", newer),
+            ("delete marker", marked),
+            ("gone", gone),
+            ("below", below),
+        ] {
+            assert!(plan(&v, &entries, false).is_none(), "{what}");
+        }
+        // A key of another log changing does not count.
+        let mut other = grown;
+        other.push(entry("tlog/t/10/tile/0/000", "v2", 8));
+        assert!(plan(&v, &other, false).is_some());
+        // No head remembered (an older state), or --deep: read in full.
+        assert!(plan(&Verified::default(), &log_listing(true), false).is_none());
     }
 }

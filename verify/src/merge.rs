@@ -125,6 +125,8 @@ pub fn merge(reports: Vec<Report>) -> Result<Report, MergeError> {
         out.logs.pending += r.logs.pending;
         out.logs.bytes += r.logs.bytes;
         out.logs.witnessed += r.logs.witnessed;
+        out.logs.resumed += r.logs.resumed;
+        out.logs.listed += r.logs.listed;
         out.logs.witness_quorum = out.logs.witness_quorum.max(r.logs.witness_quorum);
         let s = &mut out.selection;
         s.keys_listed = s.keys_listed.max(r.selection.keys_listed);

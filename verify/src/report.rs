@@ -95,6 +95,13 @@ pub struct LogStatus {
     /// when no witness is trusted (cosignatures not checked).
     #[serde(default)]
     pub witness_quorum: u64,
+    /// Logs resumed at the newest checkpoint a clean run verified
+    /// (`--state`): only what was written since was read.
+    #[serde(default)]
+    pub resumed: u64,
+    /// Log objects not read: unchanged since a clean run verified them.
+    #[serde(default)]
+    pub listed: u64,
 }
 
 /// Everything a run found.
@@ -273,12 +280,19 @@ impl Report {
         }
         if self.logs.logs > 0 {
             out.push_str(&format!(
-                "{} transparency log(s): {} leaves held against the archived records{}\n",
+                "{} transparency log(s): {} leaves held against the archived records{}{}\n",
                 self.logs.logs,
                 self.logs.leaves,
                 match self.logs.pending {
                     0 => String::new(),
                     n => format!("; the newest range of {n} not logged yet"),
+                },
+                match self.logs.resumed {
+                    0 => String::new(),
+                    n => format!(
+                        "; {n} resumed at the size a clean run verified, {} object(s) checked by listing",
+                        self.logs.listed
+                    ),
                 }
             ));
             out.push_str(&match self.logs.witness_quorum {

@@ -8,6 +8,11 @@
 //! the RFC 6962 tree hash of its records' leaf hashes against the leaves at
 //! its position. So the log the witnesses cosign and the records the
 //! manifests name are the same records, in the same order.
+//!
+//! An incremental run (`--state`) resumes a log at the newest checkpoint a
+//! clean run verified ([`check_log_from`]): a [`TileBuilder`] rebuilt from
+//! that size's partial tiles must give the root verified then, and only the
+//! leaves, tiles and checkpoints past it are read and checked, the same way.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -47,6 +52,18 @@ pub struct LogObjects {
     pub other: Vec<String>,
 }
 
+/// The newest checkpoint of a log that a clean run verified: where an
+/// incremental run resumes the log (docs/FORMAT.md §8, "Incremental runs").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogHead {
+    /// Its size: the leaves verified.
+    pub size: u64,
+    /// Its root.
+    pub root: Hash,
+    /// Its key.
+    pub key: String,
+}
+
 /// What checking one log found.
 #[derive(Debug, Default)]
 pub struct LogVerdict {
@@ -57,9 +74,14 @@ pub struct LogVerdict {
     /// The newest range, archived but not yet in the log (the archiver
     /// logs a range just after storing its manifest).
     pub pending: Option<String>,
-    /// For each key the log needs: the seal time of the range whose append
-    /// wrote it (its retention is counted from there).
+    /// For each key the log needs and this check read: the seal time of
+    /// the range whose append wrote it (its retention is counted from
+    /// there). Objects an incremental check resumed from are not in it:
+    /// their retention was proven by the run that verified them.
     pub written_by: BTreeMap<String, i64>,
+    /// The newest checkpoint, when the replay reached it with its root:
+    /// where the next incremental run may resume.
+    pub head: Option<LogHead>,
 }
 
 /// The tree hash of a range's records from their record digests (each
@@ -71,35 +93,110 @@ pub fn digests_root(digests: &[Hash]) -> Hash {
     tlog::hash::tree_hash_of(&leaves)
 }
 
-/// Checks the log of (`topic`, `partition`) whose origin line is `origin`,
-/// its checkpoints signed by one of `verifiers`, against `ranges`.
-pub fn check_log(
-    topic: &str,
-    partition: i32,
-    origin: &str,
-    verifiers: &[&dyn NoteVerifier],
+/// Whether a range that ends within the first `size` leaves was read in
+/// full this run (its records hashed): then its stretch of leaves is to be
+/// checked, which needs the log read from its start.
+pub fn reads_old_ranges(ranges: &[LogRange], size: u64) -> bool {
+    let mut end = 0u64;
+    ranges.iter().any(|r| {
+        end = end.saturating_add(r.count);
+        end <= size && r.root.is_some()
+    })
+}
+
+/// Which log is checked: (`topic`, `partition`), whose origin line is
+/// `origin` and whose checkpoints are signed by one of `verifiers`.
+#[derive(Clone, Copy)]
+pub struct LogId<'a> {
+    /// Its topic.
+    pub topic: &'a str,
+    /// Its partition.
+    pub partition: i32,
+    /// Its origin line.
+    pub origin: &'a str,
+    /// The keys its checkpoints may be signed with.
+    pub verifiers: &'a [&'a dyn NoteVerifier],
+}
+
+impl std::fmt::Debug for LogId<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LogId")
+            .field("topic", &self.topic)
+            .field("partition", &self.partition)
+            .field("origin", &self.origin)
+            .field("verifiers", &self.verifiers.len())
+            .finish()
+    }
+}
+
+/// Checks the log `id` against `ranges`, from its first leaf.
+pub fn check_log(id: LogId<'_>, ranges: &[LogRange], objects: &LogObjects) -> LogVerdict {
+    check_log_from(None, id, ranges, objects)
+}
+
+/// [`check_log`], resumed at `from` when given: the newest checkpoint an
+/// earlier clean run verified. Then `objects` need only hold the partial
+/// tiles of `from.size`, the tiles and checkpoints written since, and the
+/// cosigned notes to check with their checkpoints; the partial tiles must
+/// give `from.root` (else `log_root_mismatch` on `from.key`, and the log
+/// takes no further part), the ranges up to `from.size` are passed over
+/// (one must end there), and checkpoints at smaller sizes are taken as
+/// verified. What follows is checked exactly as by [`check_log`].
+pub fn check_log_from(
+    from: Option<&LogHead>,
+    id: LogId<'_>,
     ranges: &[LogRange],
     objects: &LogObjects,
 ) -> LogVerdict {
+    let LogId {
+        topic,
+        partition,
+        origin,
+        verifiers,
+    } = id;
     let mut v = LogVerdict::default();
     let f = |kind, detail: String| Finding::new(kind, topic, partition, detail);
     let roots = open_checkpoints(origin, verifiers, objects, &mut v.findings, &f);
-    v.size = roots.keys().next_back().copied().unwrap_or(0);
-    let Some(leaves) = read_leaves(v.size, objects, &mut v.findings, &f) else {
+    let start = from.map_or(0, |h| h.size);
+    v.size = roots.keys().next_back().copied().unwrap_or(0).max(start);
+    let Some(mut builder) = resume(from, objects, &roots, &mut v.findings, &f) else {
+        return v;
+    };
+    let Some(leaves) = read_leaves(start, v.size, objects, &mut v.findings, &f) else {
         return v;
     };
 
-    let mut builder = TileBuilder::new();
-    let mut expected: BTreeMap<String, (Vec<u8>, i64)> = BTreeMap::new();
-    let mut ends = BTreeSet::new();
+    // Tile path → (bytes, seal time of the range that wrote it; `None`:
+    // written before `start`).
+    let mut expected: BTreeMap<String, (Vec<u8>, Option<i64>)> = builder
+        .partial_tiles()
+        .into_iter()
+        .map(|(t, bytes)| (t.path(), (bytes, None)))
+        .collect();
+    let mut ends: BTreeSet<u64> = from.map(|h| h.size).into_iter().collect();
     let mut pos = 0u64;
     let mut logged = 0;
     for r in ranges {
         let end = pos.saturating_add(r.count);
+        if pos < start {
+            if end > start {
+                let key = from.map_or("", |h| h.key.as_str());
+                v.findings.push(
+                    f(
+                        K::LogSizeMismatch,
+                        format!("size {start}, which an earlier clean run verified, is not where an archived range ends"),
+                    )
+                    .at(key),
+                );
+                return v;
+            }
+            (pos, logged) = (end, logged + 1);
+            continue;
+        }
         if end > v.size {
             break;
         }
-        let (Ok(a), Ok(b)) = (usize::try_from(pos), usize::try_from(end)) else {
+        let (Ok(a), Ok(b)) = (usize::try_from(pos - start), usize::try_from(end - start)) else {
             break;
         };
         let stretch = leaves.get(a..b).unwrap_or_default();
@@ -117,11 +214,13 @@ pub fn check_log(
         }
         for leaf in stretch {
             for (t, bytes) in builder.append(*leaf) {
-                expected.insert(t.path(), (bytes, r.sealed_at_ms));
+                expected.insert(t.path(), (bytes, Some(r.sealed_at_ms)));
             }
         }
         for (t, bytes) in builder.partial_tiles() {
-            expected.entry(t.path()).or_insert((bytes, r.sealed_at_ms));
+            expected
+                .entry(t.path())
+                .or_insert((bytes, Some(r.sealed_at_ms)));
         }
         match (roots.get(&end), objects.checkpoints.get(&end)) {
             (Some(root), Some((key, _))) => {
@@ -172,7 +271,7 @@ pub fn check_log(
             .offsets(first.first_offset, last.last_offset),
         ),
     }
-    for (size, (key, _)) in &objects.checkpoints {
+    for (size, (key, _)) in objects.checkpoints.range(start..) {
         if roots.contains_key(size) && !ends.contains(size) && *size <= pos {
             v.findings.push(
                 f(
@@ -184,7 +283,85 @@ pub fn check_log(
         }
     }
     compare_tiles(&expected, objects, &mut v, &f);
+    if pos == v.size && v.size > 0 {
+        let key = match objects.checkpoints.get(&pos) {
+            Some((key, _)) => Some(key.clone()),
+            None => from.filter(|h| h.size == pos).map(|h| h.key.clone()),
+        };
+        v.head = key.map(|key| LogHead {
+            size: pos,
+            root: builder.root(),
+            key,
+        });
+    }
     v
+}
+
+/// The builder at `from` (an empty one without): resumed from the partial
+/// tiles of its size, whose root must be the one verified then (and the
+/// root of its checkpoint, if this run read it). `None` after a finding.
+fn resume(
+    from: Option<&LogHead>,
+    objects: &LogObjects,
+    roots: &BTreeMap<u64, Hash>,
+    findings: &mut Vec<Finding>,
+    f: &impl Fn(K, String) -> Finding,
+) -> Option<TileBuilder> {
+    let Some(h) = from else {
+        return Some(TileBuilder::new());
+    };
+    let mut partial = Vec::new();
+    for t in tlog::tile::partial_tiles_for_size(h.size) {
+        let path = t.path();
+        let Some((key, bytes)) = objects.tiles.get(&path) else {
+            findings.push(f(
+                K::LogTileMissing,
+                format!(
+                    "tile {path}, which the checkpoint at size {} needs, is not stored",
+                    h.size
+                ),
+            ));
+            return None;
+        };
+        if bytes.len() != t.byte_len() {
+            findings.push(f(K::LogTileAltered, wrong_length(bytes.len(), &t)).at(key));
+            return None;
+        }
+        partial.push((t, bytes.clone()));
+    }
+    let root = TileBuilder::resume(h.size, &partial)
+        .map_err(|e| findings.push(f(K::LogTileAltered, e.to_string()).at(&h.key)))
+        .ok()?;
+    let read = roots.get(&h.size).filter(|r| **r != h.root);
+    if root.root() != h.root || read.is_some() {
+        let paths: Vec<String> = partial.iter().map(|(t, _)| t.path()).collect();
+        findings.push(
+            f(
+                K::LogRootMismatch,
+                format!(
+                    "an earlier clean run verified this checkpoint's root at size {}; the partial tiles {} {} now",
+                    h.size,
+                    paths.join(", "),
+                    if read.is_some() {
+                        "agree, but the checkpoint names another root"
+                    } else {
+                        "give another one"
+                    }
+                ),
+            )
+            .at(&h.key),
+        );
+        return None;
+    }
+    Some(root)
+}
+
+fn wrong_length(len: usize, tile: &Tile) -> String {
+    format!(
+        "{len} bytes; a tile of {} hashes has {}",
+        tile.width(),
+        tile.byte_len()
+    )
 }
 
 /// Opens every checkpoint; the valid ones' roots by size.
@@ -217,17 +394,18 @@ fn open_checkpoints(
     roots
 }
 
-/// The log's first `size` leaf hashes, from its level-0 tiles (full ones,
+/// The log's leaf hashes `from..size`, from its level-0 tiles (full ones,
 /// then the partial tile of `size`); `None` after a finding if one is
 /// missing or the wrong length.
 fn read_leaves(
+    from: u64,
     size: u64,
     objects: &LogObjects,
     findings: &mut Vec<Finding>,
     f: &impl Fn(K, String) -> Finding,
 ) -> Option<Vec<Hash>> {
-    let mut leaves = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
-    let mut n = 0u64;
+    let mut leaves = Vec::with_capacity(usize::try_from(size - from).unwrap_or(0));
+    let mut n = from / 256;
     while n * 256 < size {
         let width = (size - n * 256).min(256);
         let tile = Tile::new(0, n, u16::try_from(width).unwrap_or(256)).ok()?;
@@ -240,22 +418,15 @@ fn read_leaves(
             return None;
         };
         if bytes.len() != tile.byte_len() {
-            findings.push(
-                f(
-                    K::LogTileAltered,
-                    format!(
-                        "{} bytes; a tile of {width} hashes has {}",
-                        bytes.len(),
-                        tile.byte_len()
-                    ),
-                )
-                .at(key),
-            );
+            findings.push(f(K::LogTileAltered, wrong_length(bytes.len(), &tile)).at(key));
             return None;
         }
+        // Leaves before `from` are verified already (and in the builder).
+        let skip = usize::try_from(from.saturating_sub(n * 256)).unwrap_or(0);
         leaves.extend(
             bytes
                 .chunks_exact(32)
+                .skip(skip)
                 .filter_map(|c| Hash::try_from(c).ok()),
         );
         n += 1;
@@ -265,7 +436,7 @@ fn read_leaves(
 
 /// Every tile the log's sizes need against what is stored.
 fn compare_tiles(
-    expected: &BTreeMap<String, (Vec<u8>, i64)>,
+    expected: &BTreeMap<String, (Vec<u8>, Option<i64>)>,
     objects: &LogObjects,
     v: &mut LogVerdict,
     f: &impl Fn(K, String) -> Finding,
@@ -276,7 +447,9 @@ fn compare_tiles(
                 .findings
                 .push(f(K::LogTileMissing, format!("tile {path} is not stored"))),
             Some((key, stored)) => {
-                v.written_by.insert(key.clone(), *sealed_at_ms);
+                if let Some(t) = sealed_at_ms {
+                    v.written_by.insert(key.clone(), *t);
+                }
                 if stored != bytes {
                     v.findings.push(
                         f(
@@ -307,174 +480,4 @@ fn compare_tiles(
 }
 
 #[cfg(test)]
-mod tests {
-    use ed25519_dalek::SigningKey;
-    use tlog::{Ed25519Signer, Note, NoteSigner};
-
-    use super::*;
-
-    const ORIGIN: &str = "auditlog.local/b/t/0";
-
-    fn digest(i: u64) -> Hash {
-        <sha2::Sha256 as sha2::Digest>::digest(i.to_be_bytes()).into()
-    }
-
-    fn signer(seed: u8) -> Ed25519Signer {
-        Ed25519Signer::new("auditlog.local/b", SigningKey::from_bytes(&[seed; 32])).expect("signer")
-    }
-
-    /// A log as the archiver writes it: ranges of `counts` records, the
-    /// first `logged` of them appended, each with its tiles and checkpoint.
-    fn build(counts: &[u64], logged: usize) -> (Vec<LogRange>, LogObjects) {
-        let s = signer(7);
-        let (mut ranges, mut objects) = (Vec::new(), LogObjects::default());
-        let (mut b, mut next) = (TileBuilder::new(), 0u64);
-        for (i, n) in counts.iter().enumerate() {
-            let leaves: Vec<Hash> = (next..next + n)
-                .map(|j| tlog::leaf_hash(&digest(j)))
-                .collect();
-            ranges.push(LogRange {
-                key: format!("m{i}"),
-                first_offset: next as i64,
-                last_offset: (next + n) as i64 - 1,
-                count: *n,
-                root: Some(tlog::hash::tree_hash_of(&leaves)),
-                sealed_at_ms: 1_000 * i as i64,
-            });
-            next += n;
-            if i >= logged {
-                continue;
-            }
-            for l in leaves {
-                for (t, bytes) in b.append(l) {
-                    objects
-                        .tiles
-                        .insert(t.path(), (format!("k/{}", t.path()), bytes));
-                }
-            }
-            for (t, bytes) in b.partial_tiles() {
-                objects
-                    .tiles
-                    .insert(t.path(), (format!("k/{}", t.path()), bytes));
-            }
-            objects.checkpoints.insert(
-                b.size(),
-                (format!("k/cp/{}", b.size()), note(&s, b.size(), b.root())),
-            );
-        }
-        (ranges, objects)
-    }
-
-    fn note(s: &Ed25519Signer, size: u64, root: Hash) -> Vec<u8> {
-        let text = Checkpoint::new(ORIGIN, size, root).to_text();
-        Note::sign(&text, &[s as &dyn NoteSigner])
-            .expect("signs")
-            .to_bytes()
-    }
-
-    fn run(ranges: &[LogRange], objects: &LogObjects) -> LogVerdict {
-        let s = signer(7);
-        check_log(
-            "t",
-            0,
-            ORIGIN,
-            &[s.verifier() as &dyn NoteVerifier],
-            ranges,
-            objects,
-        )
-    }
-
-    fn kinds(v: &LogVerdict) -> Vec<K> {
-        v.findings.iter().map(|f| f.kind).collect()
-    }
-
-    #[test]
-    fn a_log_as_written_holds_every_range_and_tile() {
-        let (ranges, objects) = build(&[300, 5, 250, 1], 4);
-        let v = run(&ranges, &objects);
-        assert_eq!(kinds(&v), [], "{:?}", v.findings);
-        assert_eq!((v.size, v.pending.as_deref()), (556, None));
-        // Every stored object is one the log needs, with the seal time of its range.
-        assert_eq!(
-            v.written_by.len(),
-            objects.tiles.len() + objects.checkpoints.len()
-        );
-    }
-
-    #[test]
-    fn an_archived_range_whose_records_are_not_the_leaves_is_named() {
-        let (mut ranges, objects) = build(&[300, 5, 250], 3);
-        ranges[1].root = Some(digest(99));
-        let v = run(&ranges, &objects);
-        assert_eq!(kinds(&v), [K::LogLeafMismatch]);
-        assert_eq!(v.findings[0].key.as_deref(), Some("m1"));
-    }
-
-    #[test]
-    fn a_rewritten_leaf_tile_breaks_its_checkpoints_and_its_range() {
-        let (ranges, mut objects) = build(&[300, 5, 250], 3);
-        let (_, bytes) = objects.tiles.get_mut("tile/0/000").expect("full tile");
-        bytes[40] ^= 1;
-        let v = run(&ranges, &objects);
-        let k = kinds(&v);
-        assert!(
-            k.contains(&K::LogLeafMismatch) && k.contains(&K::LogRootMismatch),
-            "{k:?}"
-        );
-    }
-
-    #[test]
-    fn a_checkpoint_by_another_key_or_of_another_log_is_refused() {
-        let (ranges, mut objects) = build(&[300, 5], 2);
-        let root = TileBuilder::new().root();
-        objects.checkpoints.get_mut(&300).expect("cp").1 = note(&signer(8), 300, root);
-        let text = Checkpoint::new("auditlog.local/b/t/1", 305, root).to_text();
-        objects.checkpoints.get_mut(&305).expect("cp").1 =
-            Note::sign(&text, &[&signer(7) as &dyn NoteSigner])
-                .expect("signs")
-                .to_bytes();
-        let v = run(&ranges, &objects);
-        assert_eq!(
-            kinds(&v)
-                .iter()
-                .filter(|k| **k == K::LogCheckpointBad)
-                .count(),
-            2,
-            "{:?}",
-            v.findings
-        );
-    }
-
-    #[test]
-    fn only_the_newest_range_may_wait_for_the_log() {
-        let (ranges, objects) = build(&[10, 20, 30], 2);
-        let v = run(&ranges, &objects);
-        assert_eq!((kinds(&v), v.pending.as_deref()), (vec![], Some("m2")));
-        let (ranges, objects) = build(&[10, 20, 30], 1);
-        let v = run(&ranges, &objects);
-        assert_eq!(kinds(&v), [K::LogSizeMismatch], "{:?}", v.findings);
-    }
-
-    #[test]
-    fn a_missing_checkpoint_or_tile_and_a_stray_object_are_named() {
-        let (ranges, mut objects) = build(&[300, 5, 250], 3);
-        objects.checkpoints.remove(&305);
-        objects.tiles.remove("tile/1/000.p/2");
-        objects
-            .tiles
-            .insert("tile/0/999".into(), ("k/stray".into(), vec![0; 32 * 256]));
-        let v = run(&ranges, &objects);
-        let k = kinds(&v);
-        for want in [K::LogSizeMismatch, K::LogTileMissing, K::UnreferencedObject] {
-            assert!(k.contains(&want), "{want:?} in {k:?}");
-        }
-    }
-
-    #[test]
-    fn leaves_no_range_accounts_for_are_named() {
-        let (mut ranges, objects) = build(&[10, 20], 2);
-        ranges.pop();
-        let v = run(&ranges, &objects);
-        assert!(kinds(&v).contains(&K::LogSizeMismatch), "{:?}", v.findings);
-    }
-}
+mod tests;

@@ -67,10 +67,7 @@ impl TileBuilder {
             size,
             open: Vec::new(),
         };
-        let want: Vec<Tile> = super::tiles_for_size(size)
-            .into_iter()
-            .filter(|t| !t.is_full())
-            .collect();
+        let want = super::partial_tiles_for_size(size);
         if partial.len() != want.len() {
             return Err(TlogError::TileData {
                 tile: format!("partial tiles of size {size}"),

@@ -1,6 +1,10 @@
 //! §8 step 9 at the IO edge: read every partition's transparency log (its
 //! tiles and checkpoints, one GET each, retention from the same GET) and
-//! hold it against the archived ranges (`crate::tlogcheck`).
+//! hold it against the archived ranges (`crate::tlogcheck`). With a state
+//! file, a log unchanged since a clean run verified it is resumed at the
+//! newest checkpoint that run verified, and only what was written since
+//! (and the few partial tiles of that size) is read
+//! (`crate::incremental::Verified::log_plan`).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -14,13 +18,27 @@ use super::manifest::unlocked;
 use crate::VerifyError;
 use crate::checks::{check_retention, current_version};
 use crate::finding::{Finding, FindingKind};
+use crate::incremental::{LogKeys, LogMark, LogPlan, Verified};
 use crate::registry::{Registry, Role};
 use crate::report::LogStatus;
-use crate::tlogcheck::{LogObjects, LogRange, check_log};
+use crate::tlogcheck::{LogId, LogObjects, LogRange, check_log_from, reads_old_ranges};
 use crate::witnesscheck::check_cosigned;
 
 /// Each read key's Object Lock retention.
 type Locks<'a> = BTreeMap<&'a String, Retention>;
+
+/// What step 9 produced, besides findings.
+#[derive(Debug, Default)]
+pub(super) struct LogsRead {
+    /// For the report.
+    pub status: LogStatus,
+    /// Every key of the logs checked (read, or unchanged since a clean run
+    /// verified it), for the state file.
+    pub keys: Vec<String>,
+    /// `"<topic>/<partition>"` → the newest checkpoint checked, for the
+    /// state file.
+    pub heads: BTreeMap<String, LogMark>,
+}
 
 /// Step 9: every log of a selected partition, and a finding for a partition
 /// with ranges but no log when `opts.logs_expected`.
@@ -30,7 +48,8 @@ pub(super) async fn logs(
     opts: &Options,
     by_key: &BTreeMap<String, Vec<VersionEntry>>,
     ranges: &BTreeMap<(String, i32), Vec<LogRange>>,
-) -> Result<(Vec<Finding>, LogStatus), VerifyError> {
+    verified: Option<&Verified>,
+) -> Result<(Vec<Finding>, LogsRead), VerifyError> {
     let mut keys: BTreeMap<(String, i32), Vec<(&String, String)>> = BTreeMap::new();
     for k in by_key.keys() {
         if let KeyKind::Tlog {
@@ -66,15 +85,44 @@ pub(super) async fn logs(
             }
         }
     }
+    let mut out = LogsRead::default();
     if keys.is_empty() {
-        return Ok((findings, status));
+        out.status = status;
+        return Ok((findings, out));
     }
     let archiver_keys = registry.keys(Role::Archiver);
+    let none = Vec::new();
+    let witnessed = status.witness_quorum > 0;
+    // Logs a clean run verified and nothing of which changed since: resumed.
+    let plans: BTreeMap<&(String, i32), LogPlan> = keys
+        .iter()
+        .filter_map(|(at, ks)| {
+            let log = LogKeys {
+                prefix: &opts.prefix,
+                topic: &at.0,
+                partition: at.1,
+                keys: ks,
+            };
+            let plan = verified?.log_plan(log, by_key, witnessed)?;
+            let rs = ranges.get(at).unwrap_or(&none);
+            (!reads_old_ranges(rs, plan.from.size)).then_some((at, plan))
+        })
+        .collect();
+    for ks in keys.values() {
+        out.keys.extend(ks.iter().map(|(k, _)| (*k).clone()));
+    }
 
     let all: Vec<(&(String, i32), &String, &String)> = keys
         .iter()
-        .flat_map(|(at, ks)| ks.iter().map(move |(k, path)| (at, *k, path)))
+        .flat_map(|(at, ks)| {
+            let plan = plans.get(at);
+            ks.iter()
+                .filter(move |(k, _)| plan.is_none_or(|p| p.read.contains(*k)))
+                .map(move |(k, path)| (at, *k, path))
+        })
         .collect();
+    status.listed = keys.values().map(|ks| ks.len() as u64).sum::<u64>() - all.len() as u64;
+    status.resumed = plans.len() as u64;
     let read: Vec<Result<_, VerifyError>> = futures::stream::iter(all)
         .map(|(at, key, path)| async move {
             let versions = by_key.get(key).map(Vec::as_slice).unwrap_or_default();
@@ -93,7 +141,8 @@ pub(super) async fn logs(
         .collect()
         .await;
 
-    let mut per_log: BTreeMap<&(String, i32), (LogObjects, Locks<'_>)> = BTreeMap::new();
+    let mut per_log: BTreeMap<&(String, i32), (LogObjects, Locks<'_>)> =
+        keys.keys().map(|at| (at, Default::default())).collect();
     for r in read {
         let (at, key, path, got, found) = r?;
         findings.extend(found);
@@ -113,8 +162,8 @@ pub(super) async fn logs(
             objects.other.push(key.clone());
         }
     }
-    let none = Vec::new();
-    for ((topic, partition), (objects, retention)) in &per_log {
+    for (at, (objects, retention)) in &per_log {
+        let (topic, partition) = at;
         let origin = format!("{}/{topic}/{partition}", opts.log_origin);
         // Checkpoints are signed under the key name `origin`; archives
         // written before that, under the origin prefix (§11.11).
@@ -129,7 +178,18 @@ pub(super) async fn logs(
         let verifiers: Vec<&dyn NoteVerifier> =
             verifiers.iter().map(|v| v as &dyn NoteVerifier).collect();
         let rs = ranges.get(&(topic.clone(), *partition)).unwrap_or(&none);
-        let v = check_log(topic, *partition, &origin, &verifiers, rs, objects);
+        let from = plans.get(at).map(|p| &p.from);
+        let id = LogId {
+            topic,
+            partition: *partition,
+            origin: &origin,
+            verifiers: &verifiers,
+        };
+        let v = check_log_from(from, id, rs, objects);
+        if let Some(h) = &v.head {
+            out.heads
+                .insert(format!("{topic}/{partition}"), LogMark::of(h));
+        }
         status.logs += 1;
         status.leaves += v.size;
         status.pending += u64::from(v.pending.is_some());
@@ -163,5 +223,6 @@ pub(super) async fn logs(
             }
         }
     }
-    Ok((findings, status))
+    out.status = status;
+    Ok((findings, out))
 }
