@@ -18,6 +18,33 @@ from botocore.config import Config
 CONCURRENCY = 16
 
 
+def s3_client(url):
+    return boto3.client("s3", endpoint_url=url, region_name="us-east-1", aws_access_key_id="test",
+                        aws_secret_access_key="test",
+                        config=Config(s3={"addressing_style": "path"}, max_pool_connections=CONCURRENCY))
+
+
+def naive_check(s3, bucket, keys, work):
+    """The naive integrity check: download every key (CONCURRENCY threads), then sha256sum the files.
+    Returns (bytes, seconds)."""
+    d = tempfile.mkdtemp(prefix="naive", dir=work)
+    t0 = time.monotonic()
+
+    def fetch(ik):
+        i, k = ik
+        path = f"{d}/{i}"
+        s3.download_file(bucket, k, path)
+        return path
+    with ThreadPoolExecutor(CONCURRENCY) as ex:
+        paths = list(ex.map(fetch, enumerate(keys)))
+    subprocess.run(["sha256sum", *paths], check=True, stdout=subprocess.DEVNULL)
+    secs = time.monotonic() - t0
+    size = sum(os.path.getsize(p) for p in paths)
+    for p in paths:
+        os.remove(p)
+    return size, secs
+
+
 def stack_env():
     return dict(line.split("=", 1) for line in open(".stack/env").read().split() if "=" in line)
 
@@ -69,8 +96,7 @@ group_max_age_ms = 2000
                               stderr=subprocess.STDOUT) for cmd in ("seal", "archive")]
     events = subprocess.run([a.bin, "sample", "--count", str(a.events)], check=True, capture_output=True).stdout
     subprocess.run([a.bin, "--config", cfg, "publish", "-"], input=events, check=True, env=penv, stdout=subprocess.DEVNULL)
-    s3 = boto3.client("s3", endpoint_url=s3url, region_name="us-east-1", aws_access_key_id="test",
-                      aws_secret_access_key="test", config=Config(s3={"addressing_style": "path"}, max_pool_connections=CONCURRENCY))
+    s3 = s3_client(s3url)
     deadline = time.monotonic() + 900
     rows_seen = {}
     while True:
@@ -92,19 +118,7 @@ group_max_age_ms = 2000
             for o in page.get("Contents", [])]
 
     def naive():
-        d = tempfile.mkdtemp(prefix="naive", dir=work)
-        t0 = time.monotonic()
-
-        def fetch(ik):
-            i, k = ik
-            path = f"{d}/{i}"
-            s3.download_file(bucket, k, path)
-            return path
-        with ThreadPoolExecutor(CONCURRENCY) as ex:
-            paths = list(ex.map(fetch, enumerate(keys)))
-        subprocess.run(["sha256sum", *paths], check=True, stdout=subprocess.DEVNULL)
-        secs = time.monotonic() - t0
-        return sum(os.path.getsize(p) for p in paths), secs
+        return naive_check(s3, bucket, keys, work)
 
     rss = []
 
