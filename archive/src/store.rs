@@ -2,6 +2,8 @@
 //! check the archiver refuses to run without, and the listings and version
 //! and retention reads the verifier needs.
 
+use std::sync::{Arc, OnceLock};
+
 use aws_sdk_s3::Client;
 use aws_sdk_s3::types::{ChecksumMode, ObjectLockEnabled};
 use aws_smithy_types::DateTime;
@@ -69,8 +71,21 @@ pub struct Retention {
 pub struct Store {
     client: Client,
     bucket: String,
-    /// Create-only PUTs (`put.rs`), or why they cannot be sent.
-    put: Result<put::SignedPut, String>,
+    /// Create-only PUTs (`put.rs`), or why they cannot be sent: set up at
+    /// the first PUT, so readers (verify, prove) never resolve an endpoint
+    /// or load root certificates for it. Shared by clones.
+    put: Arc<OnceLock<Result<put::SignedPut, String>>>,
+    /// What the first PUT sets `put` up from.
+    put_setup: PutSetup,
+}
+
+/// The SDK configuration and addressing a [`put::SignedPut`] is made from.
+#[derive(Debug, Clone)]
+struct PutSetup {
+    shared: aws_config::SdkConfig,
+    endpoint: Option<String>,
+    region: String,
+    path_style: bool,
 }
 
 /// Why no request can be signed.
@@ -120,7 +135,13 @@ impl Store {
         Self {
             client: Client::from_conf(b.build()),
             bucket: bucket.to_owned(),
-            put: put::SignedPut::new(&shared, endpoint, region, bucket, path_style),
+            put: Arc::new(OnceLock::new()),
+            put_setup: PutSetup {
+                shared,
+                endpoint: endpoint.map(str::to_owned),
+                region: region.to_owned(),
+                path_style,
+            },
         }
     }
 
@@ -214,7 +235,20 @@ impl Store {
         content_type: &str,
     ) -> Result<Put, StoreError> {
         let ours = b64(sha256);
-        let signed = self.put.as_ref().map_err(|m| self.s3_error(key, m))?;
+        let signed = self
+            .put
+            .get_or_init(|| {
+                let p = &self.put_setup;
+                put::SignedPut::new(
+                    &p.shared,
+                    p.endpoint.as_deref(),
+                    &p.region,
+                    &self.bucket,
+                    p.path_style,
+                )
+            })
+            .as_ref()
+            .map_err(|m| self.s3_error(key, m))?;
         let sent = signed
             .put(put::Object {
                 key,
