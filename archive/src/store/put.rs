@@ -163,7 +163,7 @@ impl SignedPut {
             if attempt > 0 {
                 tokio::time::sleep(Duration::from_millis(200 << attempt)).await;
             }
-            let req = match self.request(&o, o.bytes.clone()).await {
+            let req = match self.request(&o).await {
                 Ok(r) => r,
                 Err(m) => return Outcome::Failed(m),
             };
@@ -204,11 +204,7 @@ impl SignedPut {
     }
 
     /// The signed request.
-    async fn request(
-        &self,
-        o: &Object<'_>,
-        body: Bytes,
-    ) -> Result<hyper::Request<Full<Bytes>>, String> {
+    async fn request(&self, o: &Object<'_>) -> Result<hyper::Request<Full<Bytes>>, String> {
         let url = self.url(o.key);
         let retain = DateTime::from_secs(o.retain_until_secs)
             .fmt(Format::DateTime)
@@ -228,7 +224,7 @@ impl SignedPut {
             req = req.header(*name, value);
         }
         let mut req = req
-            .body(Full::new(body))
+            .body(Full::new(o.bytes.clone()))
             .map_err(|e| format!("building the request to {url}: {e}"))?;
         let identity: Identity = self.credentials().await?.into();
         let mut settings = SigningSettings::default();
