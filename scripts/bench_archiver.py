@@ -59,26 +59,26 @@ def run_until(cmd, env, port, name, target, log, deadline_s=900):
     return wall, t10, t90, cpu, rss
 
 
-def stored_log(s3, bucket, prefix):
-    """The transparency logs' objects under `prefix`: (count, bytes)."""
+def listed(s3, bucket, prefix):
+    """Every object under `prefix` (boto3's listing entries)."""
     import boto3
 
     client = boto3.client("s3", endpoint_url=s3, region_name="us-east-1", aws_access_key_id="test",
                           aws_secret_access_key="test")
-    objs = [o for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix + "tlog/")
+    return [o for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
             for o in page.get("Contents", [])]
+
+
+def stored_log(s3, bucket, prefix):
+    """The transparency logs' objects under `prefix`: (count, bytes)."""
+    objs = listed(s3, bucket, prefix + "tlog/")
     return len(objs), sum(o["Size"] for o in objs)
 
 
 def stored(s3, bucket, prefix):
     """What the archive stored under `prefix`: (events Parquet objects, their bytes, all objects, all bytes,
     {partition: the first offset of each of its events objects})."""
-    import boto3
-
-    client = boto3.client("s3", endpoint_url=s3, region_name="us-east-1", aws_access_key_id="test",
-                          aws_secret_access_key="test")
-    objs = [o for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
-            for o in page.get("Contents", [])]
+    objs = listed(s3, bucket, prefix)
     parquet = [o for o in objs if o["Key"].startswith(f"{prefix}events/") and o["Key"].endswith(".parquet")]
     cuts = {}
     for o in parquet:
