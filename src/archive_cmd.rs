@@ -109,6 +109,7 @@ pub async fn archive(config: Config) -> Result<ExitCode> {
         key,
         seal_keys,
         limits: config.limits.clone(),
+        store_every_value: ac.store_every_value,
         checkpoint_interval: ac.checkpoint_interval,
         checkpoint_idle: ac.checkpoint_idle,
         memory: ac.memory,

@@ -181,7 +181,7 @@ pub fn check_against_seal(
     Ok(leaves)
 }
 
-fn properties(seals: &Seals, table: &str) -> Result<WriterProperties, ArchiverError> {
+fn properties(seals: &Seals, table: &str, format: &str) -> Result<WriterProperties, ArchiverError> {
     let hex = chain::hex::encode;
     let kv = |k: &str, v: String| KeyValue::new(format!("auditlog.{k}"), v);
     let json: Vec<String> = seals
@@ -189,7 +189,7 @@ fn properties(seals: &Seals, table: &str) -> Result<WriterProperties, ArchiverEr
         .map(|s| String::from_utf8_lossy(&s.to_json()).into_owned())
         .collect();
     let metadata = vec![
-        kv("format", "1".into()),
+        kv("format", format.into()),
         kv("table", table.into()),
         kv("topic", seals.topic().to_owned()),
         kv("partition", seals.partition().to_string()),
@@ -243,7 +243,17 @@ pub fn encode_events_table(
     seals: &Seals,
     batch: &arrow_array::RecordBatch,
 ) -> Result<EncodedTable, ArchiverError> {
-    write(batch, properties(seals, "events")?)
+    // Format 2: the table has `kafka_value_canonical` (docs/FORMAT.md §2).
+    let format = if batch
+        .schema()
+        .column_with_name(schemas::canonical::MARKER_COLUMN)
+        .is_some()
+    {
+        "2"
+    } else {
+        "1"
+    };
+    write(batch, properties(seals, "events", format)?)
 }
 
 /// Encodes the records of the range of `seals` (after checking them against
@@ -253,19 +263,25 @@ pub fn encode_range(
     records: Vec<KafkaRecord>,
     limits: &Limits,
 ) -> Result<Encoded, ArchiverError> {
-    encode_range_keeping(seals, records, limits, true)
+    encode_range_keeping(seals, records, limits, true, false)
 }
 
 /// [`encode_range`]; [`Encoded::record_digests`] is empty unless
-/// `keep_digests` (the transparency log is on).
+/// `keep_digests` (the transparency log is on). A value that is the
+/// canonical JSON of its row is rebuilt by readers, not stored
+/// (docs/FORMAT.md §1a), unless `store_every_value`.
 pub fn encode_range_keeping(
     seals: &Seals,
     records: Vec<KafkaRecord>,
     limits: &Limits,
     keep_digests: bool,
+    store_every_value: bool,
 ) -> Result<Encoded, ArchiverError> {
     let record_digests = check_seals(seals, &records, keep_digests)?;
     let mut events = EventsBuilder::with_capacity(records.len());
+    if store_every_value {
+        events = events.storing_every_value();
+    }
     let mut dead = Vec::new();
     let mut actions = std::collections::BTreeSet::new();
     let mut note = |action: &str| {
@@ -317,7 +333,7 @@ pub fn encode_range_keeping(
     } else {
         Some(write(
             &to_dead_letter_batch(&dead)?,
-            properties(seals, "dead_letters")?,
+            properties(seals, "dead_letters", "1")?,
         )?)
     };
     Ok(Encoded {

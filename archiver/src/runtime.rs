@@ -84,6 +84,8 @@ pub struct Settings {
     pub seal_keys: Vec<VerifyingKey>,
     /// Event validation bounds.
     pub limits: Limits,
+    /// Store every value, canonical or not (`encode::encode_range_keeping`).
+    pub store_every_value: bool,
     /// Time between checkpoints; `None` writes none.
     pub checkpoint_interval: Option<Duration>,
     /// How long an unchanged archive goes without a checkpoint.
@@ -284,7 +286,8 @@ impl Archiver {
             self.rt.clone(),
             Arc::clone(&self.in_flight),
         )
-        .with_log(log);
+        .with_log(log)
+        .storing_every_value(self.s.store_every_value);
         let (looped, uploaded) = std::thread::scope(|scope| {
             let up = scope.spawn(move || uploader.run(&jobs_rx, &done_tx, stop));
             if let Some(c) = collector {

@@ -77,6 +77,8 @@ pub(crate) struct Uploader {
     retention: Retention,
     key: SigningKey,
     limits: Limits,
+    /// Store every value, canonical or not.
+    store_every_value: bool,
     store: Store,
     rt: Handle,
     chains: HashMap<(String, i32), Option<(Hash, u64)>>,
@@ -130,6 +132,7 @@ impl Uploader {
             retention,
             key,
             limits,
+            store_every_value: false,
             store,
             rt,
             chains: HashMap::new(),
@@ -141,6 +144,12 @@ impl Uploader {
     /// Also appends each stored range to its partition's transparency log.
     pub fn with_log(mut self, log: Option<TransparencyLog>) -> Self {
         self.log = log;
+        self
+    }
+
+    /// Stores every value, canonical or not, if `yes` (format 1).
+    pub fn storing_every_value(mut self, yes: bool) -> Self {
+        self.store_every_value = yes;
         self
     }
 
@@ -181,7 +190,7 @@ impl Uploader {
                     let first_ts = records.first().and_then(|r| r.timestamp_ms);
                     let seq = seals.first().seq;
                     let keep = self.log.is_some();
-                    let encoded = encode_range_keeping(&seals, records, &self.limits, keep).inspect_err(|e| {
+                    let encoded = encode_range_keeping(&seals, records, &self.limits, keep, self.store_every_value).inspect_err(|e| {
                         tracing::error!(topic = %at.0, partition = at.1, seq, error = %e, "cannot archive this range; the archiver stops");
                     })?;
                     let encoded_ms = started.elapsed().as_millis() as u64;

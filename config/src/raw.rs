@@ -390,6 +390,12 @@ pub struct RawArchiver {
     /// as cosigned; 0 means all of them.
     #[serde(default)]
     pub witness_quorum: u32,
+    /// Store every record's value in `kafka_value`, as archives did before
+    /// `kafka_value_canonical` (format 1). By default a value that is the
+    /// canonical JSON of its row (docs/FORMAT.md §1a) is rebuilt from the
+    /// row, not stored.
+    #[serde(default)]
+    pub store_every_value: bool,
 }
 
 /// One `[[archiver.witnesses]]` entry.
@@ -422,6 +428,7 @@ impl Default for RawArchiver {
             group_max_seals: default_group_max_seals(),
             group_max_age_ms: default_group_max_age_ms(),
             transparency_log: false,
+            store_every_value: false,
             log_origin: String::new(),
             witnesses: Vec::new(),
             witness_quorum: 0,

@@ -158,6 +158,8 @@ pub struct ArchiverConfig {
     pub memory: MemoryPlan,
     /// Records in one archived run of seals, at most.
     pub group_max_records: u64,
+    /// Whether every value is stored, canonical or not (format 1).
+    pub store_every_value: bool,
     /// Seals in one archived run, at most.
     pub group_max_seals: u32,
     /// Seal time one archived run spans, at most, in ms.
@@ -538,6 +540,7 @@ impl Config {
             memory_budget,
             memory,
             group_max_records,
+            store_every_value: ar.store_every_value,
             group_max_seals,
             group_max_age_ms: ar.group_max_age_ms,
             log_origin,

@@ -11,7 +11,8 @@
 use std::sync::Arc;
 
 use arrow_array::builder::{
-    ArrayBuilder, Int32Builder, MapBuilder, StringBuilder, TimestampMicrosecondBuilder,
+    ArrayBuilder, BooleanBuilder, Int32Builder, MapBuilder, StringBuilder,
+    TimestampMicrosecondBuilder,
 };
 use arrow_array::cast::AsArray;
 use arrow_array::{ArrayRef, RecordBatch};
@@ -20,6 +21,7 @@ use uuid::Uuid;
 
 pub use crate::batch::ArchiveError;
 use crate::batch::{column, utc_micros};
+use crate::canonical::{CanonicalFields, MARKER_COLUMN, TraceParts, Values, write_canonical};
 use crate::columns::{EventColumns, Text};
 use crate::event::{Actor, AuditEvent, EventTime, Outcome, Resource, TraceContext};
 use crate::fast::EventRef;
@@ -55,8 +57,21 @@ fn attributes_type() -> DataType {
     )
 }
 
-/// The Arrow schema of the events table.
+/// The Arrow schema of the events table: every value that is the canonical
+/// JSON of its row rebuilt rather than stored (`kafka_value_canonical`).
 pub fn archive_schema() -> SchemaRef {
+    let mut fields = archive_schema_raw().fields().to_vec();
+    fields.push(Arc::new(Field::new(
+        MARKER_COLUMN,
+        DataType::Boolean,
+        false,
+    )));
+    Arc::new(Schema::new(fields))
+}
+
+/// The Arrow schema of the events table with every value stored, as every
+/// events object was written before `kafka_value_canonical` (format 1).
+pub fn archive_schema_raw() -> SchemaRef {
     let s = |name: &str, nullable: bool| Field::new(name, DataType::Utf8, nullable);
     let mut fields = vec![
         Field::new("schema_version", DataType::Int32, false),
@@ -109,6 +124,10 @@ pub struct EventsBuilder {
     text: Vec<StringBuilder>,
     attrs: MapBuilder<StringBuilder, StringBuilder>,
     kafka: kafka_columns::Builder,
+    /// `kafka_value_canonical`; `None` stores every value (format 1).
+    canonical: Option<BooleanBuilder>,
+    /// The row's canonical JSON, compared with its value.
+    scratch: Vec<u8>,
 }
 
 impl std::fmt::Debug for EventsBuilder {
@@ -131,7 +150,16 @@ impl EventsBuilder {
                 .collect(),
             attrs: MapBuilder::new(None, StringBuilder::new(), StringBuilder::new()),
             kafka: kafka_columns::Builder::with_capacity(n),
+            canonical: Some(BooleanBuilder::with_capacity(n)),
+            scratch: Vec::with_capacity(512),
         }
+    }
+
+    /// Stores every value, canonical or not, without the marker column: the
+    /// events table as it was before `kafka_value_canonical` (format 1).
+    pub fn storing_every_value(mut self) -> Self {
+        self.canonical = None;
+        self
     }
 
     /// Rows appended so far.
@@ -160,14 +188,15 @@ impl EventsBuilder {
             e.reason.as_deref(),
         ];
         let attrs = e.attributes.iter().map(|(k, v)| (k.as_str(), v.as_str()));
-        let row = Row {
-            version: e.schema_version,
-            id: &e.event_id,
-            micros: e.event_time.micros(),
+        let mut id = Uuid::encode_buffer();
+        let row = CanonicalFields {
+            schema_version: i32::from(e.schema_version),
+            event_id: e.event_id.hyphenated().encode_lower(&mut id),
+            event_time: e.event_time.micros(),
             texts,
-            trace: e.trace.as_ref(),
+            trace: e.trace.as_ref().map(trace_parts),
         };
-        self.append_row(row, attrs, kafka)
+        self.append_row(&row, attrs, kafka)
     }
 
     /// Appends the row of a borrowed event whose id is `event_id` (its own,
@@ -192,42 +221,52 @@ impl EventsBuilder {
             e.reason.as_deref(),
         ];
         let attrs = e.attributes.iter().map(|(k, v)| (k.as_ref(), v.as_ref()));
-        let row = Row {
-            version: crate::SCHEMA_VERSION,
-            id: event_id,
-            micros: e.event_time.micros(),
+        let mut id = Uuid::encode_buffer();
+        let row = CanonicalFields {
+            schema_version: i32::from(crate::SCHEMA_VERSION),
+            event_id: event_id.hyphenated().encode_lower(&mut id),
+            event_time: e.event_time.micros(),
             texts,
-            trace: e.trace.as_ref(),
+            trace: e.trace.as_ref().map(trace_parts),
         };
-        self.append_row(row, attrs, kafka)
+        self.append_row(&row, attrs, kafka)
     }
 
     fn append_row<'r>(
         &mut self,
-        row: Row<'r>,
-        attrs: impl Iterator<Item = (&'r str, &'r str)>,
+        row: &CanonicalFields<'r>,
+        attrs: impl Iterator<Item = (&'r str, &'r str)> + Clone,
         kafka: &KafkaRecord,
     ) -> Result<(), ArchiveError> {
-        self.version.append_value(i32::from(row.version));
-        self.time.append_value(row.micros);
-        let mut id_buf = Uuid::encode_buffer();
-        let id: &str = row.id.hyphenated().encode_lower(&mut id_buf);
-        let trace = [
-            row.trace.map(|t| t.trace_id.as_str()),
-            row.trace.map(|t| t.span_id.as_str()),
-        ];
-        let values = std::iter::once(Some(id)).chain(row.texts).chain(trace);
+        self.version.append_value(row.schema_version);
+        self.time.append_value(row.event_time);
+        let trace = [row.trace.map(|t| t.trace_id), row.trace.map(|t| t.span_id)];
+        let values = std::iter::once(Some(row.event_id))
+            .chain(row.texts)
+            .chain(trace);
         for (b, v) in self.text.iter_mut().zip(values) {
             b.append_option(v);
         }
-        self.flags
-            .append_option(row.trace.map(|t| i32::from(t.flags)));
-        for (k, v) in attrs {
+        self.flags.append_option(row.trace.map(|t| t.flags));
+        for (k, v) in attrs.clone() {
             self.attrs.keys().append_value(k);
             self.attrs.values().append_value(v);
         }
         self.attrs.append(true)?;
-        self.kafka.append(kafka)?;
+        let canonical = match (&mut self.canonical, kafka.value.as_deref()) {
+            (Some(marker), Some(value)) => {
+                let same =
+                    write_canonical(row, attrs, &mut self.scratch).is_ok() && self.scratch == value;
+                marker.append_value(same);
+                same
+            }
+            (Some(marker), None) => {
+                marker.append_value(false);
+                false
+            }
+            (None, _) => false,
+        };
+        self.kafka.append(kafka, !canonical)?;
         Ok(())
     }
 
@@ -249,18 +288,23 @@ impl EventsBuilder {
         columns.push(Arc::new(self.flags.finish()));
         columns.push(Arc::new(self.attrs.finish()));
         columns.extend(self.kafka.finish());
-        Ok(RecordBatch::try_new(archive_schema(), columns)?)
+        let schema = match self.canonical.as_mut() {
+            Some(marker) => {
+                columns.push(Arc::new(marker.finish()));
+                archive_schema()
+            }
+            None => archive_schema_raw(),
+        };
+        Ok(RecordBatch::try_new(schema, columns)?)
     }
 }
 
-/// The fields of one row that both kinds of event hand to the builder.
-struct Row<'r> {
-    version: u16,
-    id: &'r Uuid,
-    micros: i64,
-    /// tenant … reason, in column order.
-    texts: [Option<&'r str>; 11],
-    trace: Option<&'r TraceContext>,
+fn trace_parts(t: &TraceContext) -> TraceParts<'_> {
+    TraceParts {
+        trace_id: &t.trace_id,
+        span_id: &t.span_id,
+        flags: i32::from(t.flags),
+    }
 }
 
 /// Builds one dead-letter batch, rows in the order given.
@@ -269,7 +313,7 @@ pub fn to_dead_letter_batch(rows: &[DeadLetter]) -> Result<RecordBatch, ArchiveE
     let mut kafka = kafka_columns::Builder::with_capacity(rows.len());
     for r in rows {
         reason.append_value(&r.reason);
-        kafka.append(&r.kafka)?;
+        kafka.append(&r.kafka, true)?;
     }
     let mut columns: Vec<ArrayRef> = vec![Arc::new(reason.finish())];
     columns.extend(kafka.finish());
@@ -294,6 +338,7 @@ pub fn dead_letters_from_batch(batch: &RecordBatch) -> Result<Vec<DeadLetter>, A
 pub fn from_record_batch(batch: &RecordBatch) -> Result<Vec<ArchivedRecord>, ArchiveError> {
     let c = EventColumns::new(batch)?;
     let kafka = KafkaColumns::new(batch).records()?;
+    let values = Values::new(batch)?;
     let text = |t: Text, row: usize| c.text(t, row).unwrap_or_default().to_owned();
     let opt = |t: Text, row: usize| c.text(t, row).map(str::to_owned);
     let mut out = Vec::with_capacity(batch.num_rows());
@@ -347,10 +392,9 @@ pub fn from_record_batch(batch: &RecordBatch) -> Result<Vec<ArchivedRecord>, Arc
             trace,
             attributes,
         };
-        out.push(ArchivedRecord {
-            event,
-            kafka: kafka.row(row),
-        });
+        let mut kafka = kafka.row(row);
+        kafka.value = values.get(row)?.map(std::borrow::Cow::into_owned);
+        out.push(ArchivedRecord { event, kafka });
     }
     Ok(out)
 }

@@ -115,14 +115,21 @@ impl Builder {
         }
     }
 
-    pub(crate) fn append(&mut self, k: &KafkaRecord) -> Result<(), ArchiveError> {
+    /// Appends `k`; its value is stored only if `store_value` (otherwise
+    /// null: the events table rebuilds it, `crate::canonical`).
+    pub(crate) fn append(
+        &mut self,
+        k: &KafkaRecord,
+        store_value: bool,
+    ) -> Result<(), ArchiveError> {
         self.topic.append_value(&k.topic);
         self.partition.append_value(k.partition);
         self.offset.append_value(k.offset);
         self.timestamp
             .append_option(k.timestamp_ms.map(ms_to_micros));
         self.key.append_option(k.key.as_deref());
-        self.value.append_option(k.value.as_deref());
+        self.value
+            .append_option(k.value.as_deref().filter(|_| store_value));
         let hs = self.headers.values();
         for (name, value) in &k.headers {
             hs.field_builder::<StringBuilder>(0)

@@ -16,6 +16,7 @@
 
 pub mod archive;
 mod batch;
+pub mod canonical;
 pub mod columns;
 pub mod event;
 mod fast;

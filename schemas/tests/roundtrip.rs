@@ -2,6 +2,8 @@
 
 use std::collections::BTreeMap;
 
+use arrow_array::Array;
+
 use proptest::prelude::*;
 use schemas::archive::{ArchivedRecord, KafkaRecord, from_record_batch, to_record_batch};
 use schemas::{Actor, AuditEvent, EventTime, Limits, Outcome, Resource, TraceContext, parse_event};
@@ -119,8 +121,67 @@ proptest! {
             .collect();
         let batch = to_record_batch(&rows).map_err(|e| TestCaseError::fail(e.to_string()))?;
         prop_assert_eq!(batch.num_rows(), rows.len());
+        // Every value is the canonical JSON of its row: none is stored, each is rebuilt.
+        let values = schemas::canonical::Values::new(&batch).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let stored = schemas::kafka_columns::KafkaColumns::new(&batch).value().map_err(|e| TestCaseError::fail(e.to_string()))?;
+        prop_assert_eq!(stored.null_count(), rows.len());
+        prop_assert!((0..rows.len()).all(|i| values.is_canonical(i)));
         let back = from_record_batch(&batch).map_err(|e| TestCaseError::fail(e.to_string()))?;
         prop_assert_eq!(back, rows);
+    }
+
+    #[test]
+    fn values_that_are_not_canonical_are_stored_and_come_back_byte_for_byte(
+        events in proptest::collection::vec((event(), 0..4u8), 1..20),
+    ) {
+        use schemas::canonical::Values;
+        // The same events as a foreign producer might write them: other
+        // spacing, another key order, a trailing newline, or canonical.
+        let rows: Vec<ArchivedRecord> = events
+            .into_iter()
+            .enumerate()
+            .map(|(i, (event, form))| {
+                let canonical = event.to_canonical_json();
+                let value = match form {
+                    0 => serde_json::to_vec_pretty(&event).unwrap_or_default(),
+                    1 => {
+                        let v: serde_json::Value = serde_json::from_slice(&canonical).unwrap_or_default();
+                        serde_json::to_vec(&v).unwrap_or_default()
+                    }
+                    2 => [canonical.as_slice(), b"\n"].concat(),
+                    _ => canonical,
+                };
+                ArchivedRecord { event, kafka: kafka(i64::try_from(i).unwrap_or_default(), value) }
+            })
+            .collect();
+        let batch = to_record_batch(&rows).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let values = Values::new(&batch).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let stored = schemas::kafka_columns::KafkaColumns::new(&batch).value().map_err(|e| TestCaseError::fail(e.to_string()))?;
+        for (i, r) in rows.iter().enumerate() {
+            let canonical = r.kafka.value == Some(r.event.to_canonical_json());
+            prop_assert_eq!(values.is_canonical(i), canonical);
+            prop_assert_eq!(stored.is_null(i), canonical);
+            let got = values.get(i).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            prop_assert_eq!(got.as_deref(), r.kafka.value.as_deref());
+        }
+        prop_assert_eq!(from_record_batch(&batch).map_err(|e| TestCaseError::fail(e.to_string()))?, rows);
+    }
+
+    #[test]
+    fn a_builder_storing_every_value_writes_the_format_1_table(events in proptest::collection::vec(event(), 1..10)) {
+        use schemas::archive::{EventsBuilder, archive_schema_raw};
+        let mut b = EventsBuilder::with_capacity(events.len()).storing_every_value();
+        let mut rows = Vec::new();
+        for (i, event) in events.into_iter().enumerate() {
+            let k = kafka(i64::try_from(i).unwrap_or_default(), event.to_canonical_json());
+            b.append(&event, &k).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            rows.push(ArchivedRecord { event, kafka: k });
+        }
+        let batch = b.finish().map_err(|e| TestCaseError::fail(e.to_string()))?;
+        prop_assert_eq!(batch.schema(), archive_schema_raw());
+        let stored = schemas::kafka_columns::KafkaColumns::new(&batch).value().map_err(|e| TestCaseError::fail(e.to_string()))?;
+        prop_assert_eq!(stored.null_count(), 0);
+        prop_assert_eq!(from_record_batch(&batch).map_err(|e| TestCaseError::fail(e.to_string()))?, rows);
     }
 
     #[test]

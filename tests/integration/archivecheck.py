@@ -13,6 +13,7 @@ import tomllib
 from datetime import datetime
 
 import pyarrow.parquet as pq
+from canonicalcheck import MARKER, record_value
 from derivedcheck import check_derived
 from chaincheck import digest, genesis, key_id, link, load_public, merkle_root, sha, well_formed
 from chaincheck import signing_message as seal_message
@@ -186,10 +187,14 @@ def check_retention(s3, bucket, key, vid, min_until, findings):
 
 
 def read_rows(body):
-    t = pq.read_table(io.BytesIO(body), columns=["kafka_offset", "kafka_timestamp", "kafka_key", "kafka_value"])
+    """→ [(offset, timestamp ms, key, value)]; values rebuilt where canonical (FORMAT.md §1a)."""
+    f = pq.ParquetFile(io.BytesIO(body))
+    chained = ["kafka_offset", "kafka_timestamp", "kafka_key", "kafka_value"]
+    t = f.read() if MARKER in f.schema_arrow.names else f.read(columns=chained)
     offs = t.column("kafka_offset").to_pylist()
     ts = t.column("kafka_timestamp").cast("int64").to_pylist()
-    keys, values = t.column("kafka_key").to_pylist(), t.column("kafka_value").to_pylist()
+    keys = t.column("kafka_key").to_pylist()
+    values = [record_value(r) for r in t.to_pylist()] if MARKER in t.column_names else t.column("kafka_value").to_pylist()
     return [(o, None if s is None else s // 1000, k, v) for o, s, k, v in zip(offs, ts, keys, values)]
 
 

@@ -45,3 +45,21 @@ def test_seal_key_merkle_and_manifest_vectors():
     assert m["key_id"] == published("archiver_key_id")
     assert manifest_digest(m) == published("manifest_digest")
     assert archiver.sign(manifest_message(m)).hex() == published("manifest_sig")
+
+
+def test_canonical_row_vectors():
+    """§1a: the two rows' canonical JSON, from canonicalcheck.py (json.dumps), is the published text."""
+    from canonicalcheck import canonical_json
+    full = {"schema_version": 1, "event_id": "0192f0c4-5e6a-7b1c-8d2e-3f4a5b6c7d8e",
+            "event_time": 1764000000123456, "tenant": "acme", "source": "billing", "action": "invoice.delete",
+            "actor_type": "user", "actor_id": "u-42", "actor_ip": "2001:db8::1", "actor_user_agent": "curl/8.5",
+            "resource_type": "invoice", "resource_id": "inv-7", "outcome": "failure",
+            "reason": 'line\nbreak, "quoted", café \x1f',
+            "trace_id": "4bf92f3577b34da6a3ce929d0e0e4736", "span_id": "00f067aa0ba902b7", "trace_flags": 1,
+            "attributes": [("ip.country", "DE"), ("z", "")]}
+    minimal = dict(full, actor_ip=None, actor_user_agent=None, reason=None, trace_id=None, span_id=None,
+                   trace_flags=None, attributes=[], outcome="success", event_time=-1)
+    section = DOC.split("### 1a.")[1].split("\n## ")[0]
+    for row in (full, minimal):
+        json_bytes = canonical_json(row)
+        assert f"\n{json_bytes.decode()}\n{sha(json_bytes).hex()}\n" in section

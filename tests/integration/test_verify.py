@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 import pytest
 from archivecheck import checkpoint_message, load_registry, manifest_digest, manifest_message, read_rows
 from archivecheck import verify as py_verify
+from canonicalcheck import MARKER, canonical_json
 from chaincheck import digest, key_id, link, load_secret, merkle_root, sha
 from chaincheck import sign as sign_seal
 from conftest import Sealers, make_event, wait_until
@@ -28,7 +29,7 @@ RETENTION_DAYS = 1
 EVENTS = 600
 SCENARIOS = ["clean", "edit", "remove", "swap", "append", "delete_version", "manifest_gap", "two_manifests",
              "tail", "unreferenced", "unknown_key", "old_key", "retention", "offset_gap", "fork", "html",
-             "ckpt_gap", "ckpt_forged", "derived"]
+             "ckpt_gap", "ckpt_forged", "derived", "canonical_resigned", "format1"]
 
 
 class Archives:
@@ -54,7 +55,9 @@ class Archives:
             archiver={"key_file": str(self.archiver_key), "seal_keys": [str(self.sealers.public)],
                       "prefix": self.prefix(scenario), "retention_days": RETENTION_DAYS,
                       "group_id": f"verify-{self.run_id}-{scenario}", "metrics_listen": "",
-                      "checkpoint_interval_secs": 2, "checkpoint_idle_secs": 2, "group_max_seals": 3, "group_max_age_ms": 2000})
+                      "checkpoint_interval_secs": 2, "checkpoint_idle_secs": 2, "group_max_seals": 3, "group_max_age_ms": 2000,
+                      # The archive as it was before kafka_value_canonical: every value stored.
+                      **({"store_every_value": True} if scenario == "format1" else {})})
 
     def rows_archived(self, scenario):
         total = 0
@@ -239,11 +242,19 @@ def _events_key(m):
     return next(o["key"] for o in m["objects"] if o["table"] == "events")
 
 
+def edit_source(row):
+    """Edits a canonical row (docs/FORMAT.md §1a) in place: its value is its columns, so changing
+    `source` is changing the record's bytes."""
+    assert row[MARKER] is True and row["kafka_value"] is None, "the publish path writes canonical rows"
+    row["source"] = row["source"].replace("pytest", "pwned!")
+    assert row["source"] == "pwned!"
+
+
 def test_1_edited_row_is_record_altered(archives):
     key = _events_key(archives.longest("edit")[1][1])
 
     def edit(rows):
-        rows[3]["kafka_value"] = rows[3]["kafka_value"].replace(b"pytest", b"pwned!")
+        edit_source(rows[3])
         return rows
     archives.rewrite_rows(key, edit)
     code, report = archives.verify("edit")
@@ -409,17 +420,16 @@ def test_12_offset_gap_between_consecutive_seals_is_reported(archives):
         ("history_rewritten", newest), ("offset_gap", [gap, gap])]
 
 
-def test_13_a_row_whose_columns_lie_about_its_kafka_value_is_derived_mismatch(archives):
-    """A dishonest (or buggy) archiver holding the real key rewrites the last object so that one
-    row's `tenant` says what its `kafka_value` does not, and signs a manifest for it. The chained
-    columns are untouched, so the chain checks out; re-deriving the columns shows it (and the
-    locked checkpoint that saw the real manifest)."""
-    key, m = archives.longest("derived")[-1]
+def resign_with_rows(archives, scenario, change):
+    """A dishonest (or buggy) archiver holding the real key rewrites the last events object of the
+    longest partition with `change(rows)` applied and signs a manifest for it; returns
+    (object key, rows as written, verify's exit code and report)."""
+    key, m = archives.longest(scenario)[-1]
     obj = _events_key(m)
     table = pq.read_table(io.BytesIO(archives.s3.get_object(Bucket=BUCKET, Key=obj)["Body"].read()))
     rows = table.to_pylist()
     assert len(rows) >= 2
-    rows[1]["tenant"] = "someone-else"
+    change(rows)
     buf = io.BytesIO()
     pq.write_table(pa.Table.from_pylist(rows, schema=table.schema), buf)
     body = buf.getvalue()
@@ -431,12 +441,54 @@ def test_13_a_row_whose_columns_lie_about_its_kafka_value_is_derived_mismatch(ar
     archives.sign_manifest(m, archives.archiver_key)
     archives.destroy(key)
     archives.put_locked(key, json.dumps(m).encode(), sealed)
-    code, report = archives.verify("derived")
+    code, report = archives.verify(scenario)
+    return obj, rows, code, report
+
+
+def test_13_a_row_whose_columns_lie_about_its_kafka_value_is_derived_mismatch(archives):
+    """The row keeps its exact value in `kafka_value` (as a foreign producer's would) while its
+    `tenant` says something else. The chained bytes are untouched, so the chain checks out;
+    re-deriving the columns shows it (and the locked checkpoint that saw the real manifest)."""
+    def lie(rows):
+        rows[1]["kafka_value"] = canonical_json(rows[1])
+        rows[1][MARKER] = False
+        rows[1]["tenant"] = "someone-else"
+    obj, rows, code, report = resign_with_rows(archives, "derived", lie)
     newest = archives.checkpoints("derived")[-1][0]
     assert code == 1 and {(f["kind"], f.get("key")) for f in report["findings"]} == {
         ("derived_mismatch", obj), ("history_rewritten", newest)}
     found = next(f for f in report["findings"] if f["kind"] == "derived_mismatch")
     assert "tenant" in found["detail"] and found["offsets"] == [rows[1]["kafka_offset"]] * 2, found
+
+
+def test_13b_a_canonical_rows_column_edited_and_resigned_is_record_altered(archives):
+    """The same forger edits `tenant` of a row whose value is rebuilt from its columns (FORMAT.md
+    §1a): the object's checksum and manifest signature are valid, but the rebuilt bytes no longer
+    hash to the sealed chain."""
+    def edit(rows):
+        assert rows[1][MARKER] is True and rows[1]["kafka_value"] is None
+        rows[1]["tenant"] = "someone-else"
+    obj, rows, code, report = resign_with_rows(archives, "canonical_resigned", edit)
+    newest = archives.checkpoints("canonical_resigned")[-1][0]
+    assert code == 1 and {(f["kind"], f.get("key")) for f in report["findings"]} == {
+        ("record_altered", obj), ("history_rewritten", newest)}, report["findings"]
+
+
+def test_an_archive_written_with_every_value_stored_still_verifies(archives):
+    """`archiver.store_every_value` writes events objects as before kafka_value_canonical (format 1):
+    no marker column, every value stored; both verifiers find it clean, as they find the default."""
+    _, m = archives.longest("format1")[0]
+    body = archives.s3.get_object(Bucket=BUCKET, Key=_events_key(m))["Body"].read()
+    f = pq.ParquetFile(io.BytesIO(body))
+    assert MARKER not in f.schema_arrow.names
+    assert f.metadata.metadata[b"auditlog.format"] == b"1"
+    assert None not in f.read(columns=["kafka_value"]).column("kafka_value").to_pylist()
+    _, m = archives.longest("clean")[0]
+    f = pq.ParquetFile(io.BytesIO(archives.s3.get_object(Bucket=BUCKET, Key=_events_key(m))["Body"].read()))
+    assert f.metadata.metadata[b"auditlog.format"] == b"2"
+    assert f.read(columns=[MARKER]).column(MARKER).to_pylist() == [True] * f.metadata.num_rows
+    code, report = archives.verify("format1")
+    assert code == 0 and report["findings"] == []
 
 
 def test_fork_two_seals_for_one_head_is_reported(archives):
@@ -560,7 +612,7 @@ def test_html_report_renders_in_headless_chromium(archives, tmp_path):
     key = _events_key(ms[1][1])
 
     def edit(rows):
-        rows[0]["kafka_value"] = rows[0]["kafka_value"].replace(b"pytest", b"pwned!")
+        edit_source(rows[0])
         return rows
     archives.rewrite_rows(key, edit)
     archives.destroy(ms[3][0])

@@ -5,6 +5,7 @@ use arrow_array::{Array, RecordBatch};
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use schemas::archive::ArchiveError;
+use schemas::canonical::{MARKER_COLUMN, Values};
 use schemas::kafka_columns::KafkaColumns;
 
 /// One archived record, as the chain sees it (`docs/FORMAT.md` §3).
@@ -16,7 +17,8 @@ pub struct Row {
     pub timestamp_ms: Option<i64>,
     /// `kafka_key`.
     pub key: Option<Vec<u8>>,
-    /// `kafka_value`.
+    /// `kafka_value`, or the canonical JSON rebuilt from the row's event
+    /// columns where `kafka_value_canonical` is true (`docs/FORMAT.md` §1a).
     pub value: Option<Vec<u8>>,
 }
 
@@ -50,6 +52,12 @@ fn read_rows_unguarded(bytes: Vec<u8>) -> Result<Vec<Row>, String> {
     let builder = ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(bytes))
         .map_err(|e| format!("not Parquet: {e}"))?;
     let schema = builder.parquet_schema();
+    let has =
+        |name: &str| (0..schema.num_columns()).any(|i| schema.column(i).path().string() == name);
+    // A table with rebuilt values needs its event columns to rebuild them.
+    if has(MARKER_COLUMN) {
+        return decode_all(builder);
+    }
     let mut indices = Vec::new();
     for name in COLUMNS {
         let i = (0..schema.num_columns())
@@ -58,10 +66,11 @@ fn read_rows_unguarded(bytes: Vec<u8>) -> Result<Vec<Row>, String> {
         indices.push(i);
     }
     let mask = ProjectionMask::leaves(schema, indices);
-    let reader = builder
-        .with_projection(mask)
-        .build()
-        .map_err(|e| e.to_string())?;
+    decode_all(builder.with_projection(mask))
+}
+
+fn decode_all(builder: ParquetRecordBatchReaderBuilder<bytes::Bytes>) -> Result<Vec<Row>, String> {
+    let reader = builder.build().map_err(|e| e.to_string())?;
     let mut rows = Vec::new();
     for batch in reader {
         let batch = batch.map_err(|e| e.to_string())?;
@@ -98,16 +107,22 @@ fn append(batch: &RecordBatch, rows: &mut Vec<Row>) -> Result<(), String> {
     let offsets = kafka.offset().map_err(unreadable)?;
     let ts = kafka.timestamp().map_err(unreadable)?;
     let keys = kafka.key().map_err(unreadable)?;
-    let values = kafka.value().map_err(unreadable)?;
+    let values = Values::new(batch).map_err(unreadable)?;
     for i in 0..batch.num_rows() {
         if offsets.is_null(i) {
             return Err(format!("row {i}: kafka_offset is null"));
         }
+        let value = values.get(i).map_err(|e| {
+            format!(
+                "the row at kafka_offset {}: its value cannot be rebuilt: {e}",
+                offsets.value(i)
+            )
+        })?;
         rows.push(Row {
             offset: offsets.value(i),
             timestamp_ms: ts.ms(i),
             key: (!keys.is_null(i)).then(|| keys.value(i).to_vec()),
-            value: (!values.is_null(i)).then(|| values.value(i).to_vec()),
+            value: value.map(std::borrow::Cow::into_owned),
         });
     }
     Ok(())

@@ -1,0 +1,399 @@
+//! The canonical JSON of an event (docs/FORMAT.md §1), written from the
+//! fields of an archive row, and the values of an events batch with the
+//! canonical ones rebuilt.
+//!
+//! The gateway and `auditlog publish` write [`AuditEvent::to_canonical_json`]
+//! to Kafka. Everything in those bytes is also in the row's typed columns,
+//! so the archiver stores the raw value only when it is *not* what
+//! [`write_canonical`] gives for the row (a foreign producer, a minted
+//! `event_id`, other spacing); otherwise `kafka_value` is null and
+//! `kafka_value_canonical` is true (§2). Readers get the exact record bytes
+//! back through [`Values`]. The chain then binds the typed columns too: a
+//! column edited in place rebuilds other bytes and breaks the hash.
+//!
+//! [`AuditEvent::to_canonical_json`]: crate::AuditEvent::to_canonical_json
+
+use std::borrow::Cow;
+use std::io::Write;
+
+use arrow_array::cast::AsArray;
+use arrow_array::{Array, BinaryArray, BooleanArray, RecordBatch};
+
+use crate::batch::ArchiveError;
+use crate::columns::{EventColumns, Text};
+use crate::event::EventTime;
+
+/// The name of the per-row marker column of the events table.
+pub const MARKER_COLUMN: &str = "kafka_value_canonical";
+
+/// The text fields of a row between `event_id` and `trace`, in canonical
+/// order (tenant, source, action, actor type, id, ip, user agent, resource
+/// type, id, outcome, reason): the text columns but the first and the
+/// last two.
+fn texts() -> &'static [Text] {
+    &Text::ALL[1..12]
+}
+
+/// A row's `traceparent` parts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TraceParts<'r> {
+    /// `trace_id`.
+    pub trace_id: &'r str,
+    /// `span_id`.
+    pub span_id: &'r str,
+    /// `trace_flags`.
+    pub flags: i32,
+}
+
+/// The fields of one row the canonical JSON is written from (attributes
+/// apart, as an iterator).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CanonicalFields<'r> {
+    /// `schema_version`.
+    pub schema_version: i32,
+    /// `event_id`, as stored.
+    pub event_id: &'r str,
+    /// `event_time`, µs since the epoch.
+    pub event_time: i64,
+    /// The text columns from `tenant` to `reason`, in schema order.
+    pub texts: [Option<&'r str>; 11],
+    /// The trace context, if the row has one.
+    pub trace: Option<TraceParts<'r>>,
+}
+
+/// `0001-01-01T00:00:00.000000Z` and `9999-12-31T23:59:59.999999Z` in µs:
+/// the years a canonical `event_time` may have (a row outside them keeps
+/// its value).
+const MIN_TIME: i64 = -62_135_596_800_000_000;
+const MAX_TIME: i64 = 253_402_300_799_999_999;
+
+/// Why a row's canonical JSON cannot be written.
+fn invalid(column: &'static str, reason: &str) -> ArchiveError {
+    ArchiveError::Invalid {
+        column,
+        row: 0,
+        reason: reason.into(),
+    }
+}
+
+fn string(out: &mut Vec<u8>, s: &str) -> Result<(), ArchiveError> {
+    serde_json::to_writer(&mut *out, s).map_err(|e| invalid("text", &e.to_string()))
+}
+
+/// Writes the canonical JSON of the row (`out` is cleared first): the bytes
+/// [`crate::AuditEvent::to_canonical_json`] gives for the event these
+/// columns hold. Fails when a required text is null, the trace columns are
+/// partly null or the flags are not a byte, or the time has no calendar
+/// date.
+pub fn write_canonical<'r>(
+    f: &CanonicalFields<'r>,
+    attributes: impl Iterator<Item = (&'r str, &'r str)>,
+    out: &mut Vec<u8>,
+) -> Result<(), ArchiveError> {
+    out.clear();
+    let time = || invalid("event_time", "not a calendar date");
+    write!(
+        out,
+        "{{\"schema_version\":{},\"event_id\":",
+        f.schema_version
+    )
+    .map_err(|_| time())?;
+    string(out, f.event_id)?;
+    if !(MIN_TIME..=MAX_TIME).contains(&f.event_time) {
+        return Err(time());
+    }
+    // Through a `String`: an instant with no calendar date is an error
+    // there, where `io::Write` would panic.
+    let mut when = String::with_capacity(27);
+    std::fmt::Write::write_fmt(&mut when, format_args!("{}", EventTime(f.event_time)))
+        .map_err(|_| time())?;
+    out.extend_from_slice(b",\"event_time\":\"");
+    out.extend_from_slice(when.as_bytes());
+    out.push(b'"');
+    // Name, whether it opens or closes an object around it, and whether it
+    // may be absent.
+    const LAYOUT: [(&str, &str, bool); 11] = [
+        (",\"tenant\":", "", false),
+        (",\"source\":", "", false),
+        (",\"action\":", "", false),
+        (",\"actor\":{\"type\":", "", false),
+        (",\"id\":", "", false),
+        (",\"ip\":", "", true),
+        (",\"user_agent\":", "}", true),
+        (",\"resource\":{\"type\":", "", false),
+        (",\"id\":", "}", false),
+        (",\"outcome\":", "", false),
+        (",\"reason\":", "", true),
+    ];
+    for ((name, close, optional), (value, column)) in LAYOUT.iter().zip(f.texts.iter().zip(texts())) {
+        match value {
+            Some(v) => {
+                out.extend_from_slice(name.as_bytes());
+                string(out, v)?;
+            }
+            None if *optional => {}
+            None => return Err(invalid(column.name(), "null")),
+        }
+        out.extend_from_slice(close.as_bytes());
+    }
+    if let Some(t) = f.trace {
+        let flags = u8::try_from(t.flags).map_err(|_| invalid("trace_flags", "not a byte"))?;
+        out.extend_from_slice(b",\"trace\":");
+        let parent = format!("00-{}-{}-{flags:02x}", t.trace_id, t.span_id);
+        string(out, &parent)?;
+    }
+    let mut attributes = attributes.peekable();
+    if attributes.peek().is_some() {
+        out.extend_from_slice(b",\"attributes\":{");
+        for (i, (k, v)) in attributes.enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            string(out, k)?;
+            out.push(b':');
+            string(out, v)?;
+        }
+        out.push(b'}');
+    }
+    out.push(b'}');
+    Ok(())
+}
+
+/// The fields of row `row` of an events batch.
+pub fn row_fields<'a>(
+    c: &EventColumns<'a>,
+    row: usize,
+) -> Result<CanonicalFields<'a>, ArchiveError> {
+    let trace = match (
+        c.text(Text::TraceId, row),
+        c.text(Text::SpanId, row),
+        c.trace_flags(row),
+    ) {
+        (None, None, None) => None,
+        (Some(trace_id), Some(span_id), Some(flags)) => Some(TraceParts {
+            trace_id,
+            span_id,
+            flags,
+        }),
+        _ => return Err(invalid("trace_id", "the trace columns are partly null")),
+    };
+    Ok(CanonicalFields {
+        schema_version: c.schema_version(row),
+        event_id: c
+            .text(Text::EventId, row)
+            .ok_or_else(|| invalid("event_id", "null"))?,
+        event_time: c.event_time(row),
+        texts: std::array::from_fn(|i| c.text(texts()[i], row)),
+        trace,
+    })
+}
+
+/// The record values of a batch of the events or dead-letter table, row by
+/// row: `kafka_value` as stored, or, where `kafka_value_canonical` is true,
+/// rebuilt from the event columns. A batch without the marker column (the
+/// dead-letter table, and events objects written before it existed) has
+/// every value stored.
+#[derive(Debug)]
+pub struct Values<'a> {
+    raw: &'a BinaryArray,
+    canonical: Option<(&'a BooleanArray, EventColumns<'a>)>,
+}
+
+impl<'a> Values<'a> {
+    /// The view of `batch`'s values; names the column that is missing or of
+    /// the wrong type.
+    pub fn new(batch: &'a RecordBatch) -> Result<Self, ArchiveError> {
+        let raw = crate::kafka_columns::KafkaColumns::new(batch).value()?;
+        let canonical = match batch.column_by_name(MARKER_COLUMN) {
+            None => None,
+            Some(m) => Some((
+                m.as_boolean_opt()
+                    .ok_or(ArchiveError::ColumnType(MARKER_COLUMN))?,
+                EventColumns::new(batch)?,
+            )),
+        };
+        Ok(Self { raw, canonical })
+    }
+
+    /// Whether row `row`'s value is rebuilt rather than stored.
+    pub fn is_canonical(&self, row: usize) -> bool {
+        self.canonical
+            .as_ref()
+            .is_some_and(|(m, _)| m.is_valid(row) && m.value(row))
+    }
+
+    /// The record value of `row` (`None`: a tombstone). Fails, naming the
+    /// column and row, when the marker is null, a canonical row also stores
+    /// a value, or its columns cannot be written as canonical JSON.
+    pub fn get(&self, row: usize) -> Result<Option<Cow<'a, [u8]>>, ArchiveError> {
+        let at_row = |e: ArchiveError| match e {
+            ArchiveError::Invalid { column, reason, .. } => ArchiveError::Invalid {
+                column,
+                row,
+                reason,
+            },
+            e => e,
+        };
+        let stored = (!self.raw.is_null(row)).then(|| Cow::Borrowed(self.raw.value(row)));
+        let Some((marker, columns)) = &self.canonical else {
+            return Ok(stored);
+        };
+        if marker.is_null(row) {
+            return Err(at_row(invalid(MARKER_COLUMN, "null")));
+        }
+        if !marker.value(row) {
+            return Ok(stored);
+        }
+        if stored.is_some() {
+            return Err(at_row(invalid(
+                MARKER_COLUMN,
+                "true, yet kafka_value is stored too",
+            )));
+        }
+        let fields = row_fields(columns, row).map_err(at_row)?;
+        let mut out = Vec::with_capacity(384);
+        write_canonical(&fields, columns.attributes(row), &mut out).map_err(at_row)?;
+        Ok(Some(Cow::Owned(out)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The full test vector of docs/FORMAT.md §1a.
+    fn full() -> CanonicalFields<'static> {
+        CanonicalFields {
+            schema_version: 1,
+            event_id: "0192f0c4-5e6a-7b1c-8d2e-3f4a5b6c7d8e",
+            event_time: 1_764_000_000_123_456,
+            texts: [
+                Some("acme"),
+                Some("billing"),
+                Some("invoice.delete"),
+                Some("user"),
+                Some("u-42"),
+                Some("2001:db8::1"),
+                Some("curl/8.5"),
+                Some("invoice"),
+                Some("inv-7"),
+                Some("failure"),
+                Some("line\nbreak, \"quoted\", caf\u{e9} \u{1f}"),
+            ],
+            trace: Some(TraceParts {
+                trace_id: "4bf92f3577b34da6a3ce929d0e0e4736",
+                span_id: "00f067aa0ba902b7",
+                flags: 1,
+            }),
+        }
+    }
+
+    const FULL_ATTRIBUTES: [(&str, &str); 2] = [("ip.country", "DE"), ("z", "")];
+
+    /// The minimal test vector of docs/FORMAT.md §1a: no optional field.
+    fn minimal() -> CanonicalFields<'static> {
+        let mut f = full();
+        f.texts[5] = None;
+        f.texts[6] = None;
+        f.texts[10] = None;
+        f.trace = None;
+        f.event_time = -1;
+        f.texts[9] = Some("success");
+        f
+    }
+
+    fn written<'r>(f: &CanonicalFields<'r>, attrs: &[(&'r str, &'r str)]) -> String {
+        let mut out = Vec::new();
+        write_canonical(f, attrs.iter().copied(), &mut out).expect("writes");
+        String::from_utf8(out).expect("utf-8")
+    }
+
+    #[test]
+    fn the_test_vectors_in_format_md_are_what_is_written() {
+        let doc = include_str!("../../docs/FORMAT.md");
+        for json in [written(&full(), &FULL_ATTRIBUTES), written(&minimal(), &[])] {
+            let line = format!("\n{json}\n");
+            assert!(
+                doc.contains(&line),
+                "docs/FORMAT.md §1a must contain:\n{json}"
+            );
+            let sha = sha256_hex(json.as_bytes());
+            assert!(doc.contains(&sha), "docs/FORMAT.md §1a must contain {sha}");
+        }
+    }
+
+    fn sha256_hex(b: &[u8]) -> String {
+        use sha2::{Digest, Sha256};
+        Sha256::digest(b)
+            .iter()
+            .map(|x| format!("{x:02x}"))
+            .collect()
+    }
+
+    #[test]
+    fn what_is_written_is_what_the_event_type_serialises() {
+        let json = written(&full(), &FULL_ATTRIBUTES);
+        let event: crate::AuditEvent = serde_json::from_str(&json).expect("an event");
+        assert_eq!(event.to_canonical_json(), json.as_bytes());
+        let json = written(&minimal(), &[]);
+        let event: crate::AuditEvent = serde_json::from_str(&json).expect("an event");
+        assert_eq!(event.to_canonical_json(), json.as_bytes());
+    }
+
+    #[test]
+    fn every_column_is_in_the_bytes() {
+        let base = written(&full(), &FULL_ATTRIBUTES);
+        let mut edits: Vec<CanonicalFields<'static>> = Vec::new();
+        for i in 0..11 {
+            let mut f = full();
+            f.texts[i] = Some("x");
+            edits.push(f);
+        }
+        let mut f = full();
+        f.schema_version = 2;
+        edits.push(f);
+        let mut f = full();
+        f.event_id = "0192f0c4-5e6a-7b1c-8d2e-3f4a5b6c7d8f";
+        edits.push(f);
+        let mut f = full();
+        f.event_time += 1;
+        edits.push(f);
+        for edit in [
+            |t: &mut TraceParts<'static>| t.flags = 0,
+            |t: &mut TraceParts<'static>| t.trace_id = "5bf92f3577b34da6a3ce929d0e0e4736",
+            |t: &mut TraceParts<'static>| t.span_id = "10f067aa0ba902b7",
+        ] {
+            let mut f = full();
+            f.trace.as_mut().map(edit);
+            edits.push(f);
+        }
+        for f in &edits {
+            assert_ne!(written(f, &FULL_ATTRIBUTES), base, "{f:?}");
+        }
+        assert_ne!(written(&full(), &FULL_ATTRIBUTES[..1]), base);
+        assert_ne!(written(&full(), &[("ip.country", "FR"), ("z", "")]), base);
+    }
+
+    #[test]
+    fn rows_that_cannot_be_written_say_which_column() {
+        let mut out = Vec::new();
+        let mut f = full();
+        f.texts[0] = None;
+        let e = write_canonical(&f, std::iter::empty(), &mut out).expect_err("no tenant");
+        assert!(e.to_string().contains("tenant"), "{e}");
+        let mut f = full();
+        f.trace = f.trace.map(|t| TraceParts { flags: 256, ..t });
+        let e = write_canonical(&f, std::iter::empty(), &mut out).expect_err("flags");
+        assert!(e.to_string().contains("trace_flags"), "{e}");
+        let mut f = full();
+        for t in [i64::MAX, MIN_TIME - 1, MAX_TIME + 1] {
+            f.event_time = t;
+            let e = write_canonical(&f, std::iter::empty(), &mut out).expect_err("time");
+            assert!(e.to_string().contains("event_time"), "{e}");
+        }
+        for t in [MIN_TIME, MAX_TIME] {
+            f.event_time = t;
+            write_canonical(&f, std::iter::empty(), &mut out).expect("in range");
+        }
+    }
+}
