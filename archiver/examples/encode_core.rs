@@ -58,26 +58,39 @@ fn main() {
     }
     let parse_ref = t.elapsed().as_secs_f64();
     assert_eq!(fast, total);
-    let t = Instant::now();
-    let batches: Vec<_> = records
-        .chunks(range)
-        .map(|chunk| {
-            let mut b = EventsBuilder::with_capacity(chunk.len());
-            for r in chunk {
-                let v = r.value.as_deref().unwrap_or_default();
-                let e = schemas::parse_event_ref(v, &limits).unwrap_or_else(|| panic!("invalid"));
-                b.append_ref(&e, &e.event_id.unwrap_or_else(uuid_fallback), r)
-                    .unwrap_or_else(|e| panic!("{e}"));
-            }
-            b.finish().unwrap_or_else(|e| panic!("{e}"))
-        })
-        .collect();
-    let build = t.elapsed().as_secs_f64();
-    let t = Instant::now();
-    for (s, batch) in seals.iter().zip(&batches) {
-        encode_events_table(&Seals::one(s.clone()), batch).unwrap_or_else(|e| panic!("{e}"));
-    }
-    let parquet = t.elapsed().as_secs_f64();
+    // The Arrow batch and its Parquet bytes twice: canonical values rebuilt
+    // (the default, docs/FORMAT.md §1a) and every value stored (format 1).
+    let stage = |store_every_value: bool| {
+        let t = Instant::now();
+        let batches: Vec<_> = records
+            .chunks(range)
+            .map(|chunk| {
+                let mut b = EventsBuilder::with_capacity(chunk.len());
+                if store_every_value {
+                    b = b.storing_every_value();
+                }
+                for r in chunk {
+                    let v = r.value.as_deref().unwrap_or_default();
+                    let e =
+                        schemas::parse_event_ref(v, &limits).unwrap_or_else(|| panic!("invalid"));
+                    b.append_ref(&e, &e.event_id.unwrap_or_else(uuid_fallback), r)
+                        .unwrap_or_else(|e| panic!("{e}"));
+                }
+                b.finish().unwrap_or_else(|e| panic!("{e}"))
+            })
+            .collect();
+        let build = t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        let mut bytes = 0usize;
+        for (s, batch) in seals.iter().zip(&batches) {
+            let e = encode_events_table(&Seals::one(s.clone()), batch)
+                .unwrap_or_else(|e| panic!("{e}"));
+            bytes += e.bytes.len();
+        }
+        (build, t.elapsed().as_secs_f64(), bytes)
+    };
+    let (build_raw, parquet_raw, bytes_raw) = stage(true);
+    let (build, parquet, bytes_canonical) = stage(false);
     let t = Instant::now();
     let mut out = 0usize;
     for (s, chunk) in seals.iter().zip(records.chunks(range)) {
@@ -113,9 +126,21 @@ fn main() {
         per_m(build)
     );
     println!(
-        "Parquet bytes from batch:    {:>8.0} events/s  {:>6.2} s per 1M",
+        "Parquet bytes from batch:    {:>8.0} events/s  {:>6.2} s per 1M  {:>5.1} bytes/event",
         total as f64 / parquet,
-        per_m(parquet)
+        per_m(parquet),
+        bytes_canonical as f64 / total as f64
+    );
+    println!(
+        "  every value stored: batch {:.2}, Parquet {:.2} s per 1M, {:.1} bytes/event",
+        per_m(build_raw),
+        per_m(parquet_raw),
+        bytes_raw as f64 / total as f64
+    );
+    println!(
+        "  canonical values rebuilt / every value stored: batch+Parquet CPU {:.2}, bytes {:.2}",
+        (build + parquet) / (build_raw + parquet_raw),
+        bytes_canonical as f64 / bytes_raw as f64
     );
     println!(
         "encode_range (check+parse+Parquet): {:>8.0} events/s  {:>6.2} s per 1M",

@@ -14,14 +14,12 @@
 //! [`AuditEvent::to_canonical_json`]: crate::AuditEvent::to_canonical_json
 
 use std::borrow::Cow;
-use std::io::Write;
 
 use arrow_array::cast::AsArray;
 use arrow_array::{Array, BinaryArray, BooleanArray, RecordBatch};
 
 use crate::batch::ArchiveError;
 use crate::columns::{EventColumns, Text};
-use crate::event::EventTime;
 
 /// The name of the per-row marker column of the events table.
 pub const MARKER_COLUMN: &str = "kafka_value_canonical";
@@ -76,8 +74,109 @@ fn invalid(column: &'static str, reason: &str) -> ArchiveError {
     }
 }
 
-fn string(out: &mut Vec<u8>, s: &str) -> Result<(), ArchiveError> {
-    serde_json::to_writer(&mut *out, s).map_err(|e| invalid("text", &e.to_string()))
+/// `s` as a JSON string, escaped exactly as `serde_json` escapes it: `"`,
+/// `\\` and the control characters below U+0020 (as `\b \f \n \r \t`
+/// where JSON has a short form, else `\u00xx` in lowercase hex); nothing
+/// else.
+fn string(out: &mut Vec<u8>, s: &str) {
+    out.push(b'"');
+    contents(out, s);
+    out.push(b'"');
+}
+
+/// Whether any of the 8 bytes of `w` is below 0x20, `"` or `\\`
+/// (the bit tricks of "Bit Twiddling Hacks": a zero byte of `w ^ c`, a byte
+/// of `w` below `n`; exact for bytes below 0x80, and bytes from 0x80 up,
+/// which are never escaped, can only make it say yes).
+fn may_escape(w: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
+    let below = w.wrapping_sub(ONES * 0x20) & !w & HIGH;
+    (below | zero(w ^ (ONES * u64::from(b'"'))) | zero(w ^ (ONES * u64::from(b'\\')))) != 0
+}
+
+/// The inside of [`string`].
+fn contents(out: &mut Vec<u8>, s: &str) {
+    let bytes = s.as_bytes();
+    // Most text needs no escape: skip it 8 bytes at a time.
+    let mut clean = 0;
+    for chunk in bytes.chunks_exact(8) {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(chunk);
+        if may_escape(u64::from_le_bytes(w)) {
+            break;
+        }
+        clean += 8;
+    }
+    out.extend_from_slice(&bytes[..clean]);
+    let bytes = &bytes[clean..];
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let short = match b {
+            b'"' => b'"',
+            b'\\' => b'\\',
+            0x08 => b'b',
+            0x0c => b'f',
+            b'\n' => b'n',
+            b'\r' => b'r',
+            b'\t' => b't',
+            0x00..=0x1f => b'u',
+            _ => continue,
+        };
+        out.extend_from_slice(&bytes[start..i]);
+        out.push(b'\\');
+        out.push(short);
+        if short == b'u' {
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            out.extend_from_slice(&[
+                b'0',
+                b'0',
+                HEX[usize::from(b >> 4)],
+                HEX[usize::from(b & 0xf)],
+            ]);
+        }
+        start = i + 1;
+    }
+    out.extend_from_slice(&bytes[start..]);
+}
+
+/// `micros` as `YYYY-MM-DDTHH:MM:SS.ffffffZ` (proleptic Gregorian, UTC),
+/// for the years 0001–9999 ([`MIN_TIME`]..=[`MAX_TIME`]); what
+/// [`crate::EventTime`]'s `Display` writes, without its calendar library.
+fn event_time(out: &mut Vec<u8>, micros: i64) {
+    let days = micros.div_euclid(86_400_000_000);
+    let in_day = micros.rem_euclid(86_400_000_000);
+    // Days since 1970-01-01 to a civil date (H. Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    let second = in_day / 1_000_000;
+    let fields: [(i64, usize, u8); 7] = [
+        (year, 4, b'-'),
+        (month, 2, b'-'),
+        (day, 2, b'T'),
+        (second / 3_600, 2, b':'),
+        (second / 60 % 60, 2, b':'),
+        (second % 60, 2, b'.'),
+        (in_day % 1_000_000, 6, b'Z'),
+    ];
+    for (value, width, after) in fields {
+        let mut digits = [b'0'; 6];
+        let mut v = value;
+        for d in digits[..width].iter_mut().rev() {
+            *d = b'0' + u8::try_from(v % 10).unwrap_or(0);
+            v /= 10;
+        }
+        out.extend_from_slice(&digits[..width]);
+        out.push(after);
+    }
 }
 
 /// Writes the canonical JSON of the row (`out` is cleared first): the bytes
@@ -91,24 +190,15 @@ pub fn write_canonical<'r>(
     out: &mut Vec<u8>,
 ) -> Result<(), ArchiveError> {
     out.clear();
-    let time = || invalid("event_time", "not a calendar date");
-    write!(
-        out,
-        "{{\"schema_version\":{},\"event_id\":",
-        f.schema_version
-    )
-    .map_err(|_| time())?;
-    string(out, f.event_id)?;
     if !(MIN_TIME..=MAX_TIME).contains(&f.event_time) {
-        return Err(time());
+        return Err(invalid("event_time", "not in the years 0001-9999"));
     }
-    // Through a `String`: an instant with no calendar date is an error
-    // there, where `io::Write` would panic.
-    let mut when = String::with_capacity(27);
-    std::fmt::Write::write_fmt(&mut when, format_args!("{}", EventTime(f.event_time)))
-        .map_err(|_| time())?;
+    out.extend_from_slice(b"{\"schema_version\":");
+    out.extend_from_slice(f.schema_version.to_string().as_bytes());
+    out.extend_from_slice(b",\"event_id\":");
+    string(out, f.event_id);
     out.extend_from_slice(b",\"event_time\":\"");
-    out.extend_from_slice(when.as_bytes());
+    event_time(out, f.event_time);
     out.push(b'"');
     // Name, whether it opens or closes an object around it, and whether it
     // may be absent.
@@ -125,11 +215,12 @@ pub fn write_canonical<'r>(
         (",\"outcome\":", "", false),
         (",\"reason\":", "", true),
     ];
-    for ((name, close, optional), (value, column)) in LAYOUT.iter().zip(f.texts.iter().zip(texts())) {
+    for ((name, close, optional), (value, column)) in LAYOUT.iter().zip(f.texts.iter().zip(texts()))
+    {
         match value {
             Some(v) => {
                 out.extend_from_slice(name.as_bytes());
-                string(out, v)?;
+                string(out, v);
             }
             None if *optional => {}
             None => return Err(invalid(column.name(), "null")),
@@ -138,9 +229,18 @@ pub fn write_canonical<'r>(
     }
     if let Some(t) = f.trace {
         let flags = u8::try_from(t.flags).map_err(|_| invalid("trace_flags", "not a byte"))?;
-        out.extend_from_slice(b",\"trace\":");
-        let parent = format!("00-{}-{}-{flags:02x}", t.trace_id, t.span_id);
-        string(out, &parent)?;
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        out.extend_from_slice(b",\"trace\":\"00-");
+        contents(out, t.trace_id);
+        out.push(b'-');
+        contents(out, t.span_id);
+        let flags = [
+            b'-',
+            HEX[usize::from(flags >> 4)],
+            HEX[usize::from(flags & 0xf)],
+            b'"',
+        ];
+        out.extend_from_slice(&flags);
     }
     let mut attributes = attributes.peekable();
     if attributes.peek().is_some() {
@@ -149,9 +249,9 @@ pub fn write_canonical<'r>(
             if i > 0 {
                 out.push(b',');
             }
-            string(out, k)?;
+            string(out, k);
             out.push(b':');
-            string(out, v)?;
+            string(out, v);
         }
         out.push(b'}');
     }
@@ -372,6 +472,43 @@ mod tests {
         }
         assert_ne!(written(&full(), &FULL_ATTRIBUTES[..1]), base);
         assert_ne!(written(&full(), &[("ip.country", "FR"), ("z", "")]), base);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn strings_are_escaped_as_serde_json_escapes_them(s in "(?s).{0,40}", bytes in proptest::collection::vec(0u8..0x80, 0..40)) {
+            for s in [s, String::from_utf8(bytes).unwrap_or_default()] {
+                let mut out = Vec::new();
+                string(&mut out, &s);
+                proptest::prop_assert_eq!(out, serde_json::to_vec(&s).unwrap_or_default());
+            }
+        }
+
+        #[test]
+        fn event_times_are_written_as_the_event_type_writes_them(micros in MIN_TIME..=MAX_TIME) {
+            let mut out = Vec::new();
+            event_time(&mut out, micros);
+            proptest::prop_assert_eq!(String::from_utf8(out).unwrap_or_default(), crate::EventTime(micros).to_string());
+        }
+    }
+
+    #[test]
+    fn the_ends_of_the_time_range_are_written_as_the_event_type_writes_them() {
+        for micros in [
+            MIN_TIME,
+            MAX_TIME,
+            -1,
+            0,
+            951_782_400_000_000,
+            4_107_542_400_000_000,
+        ] {
+            let mut out = Vec::new();
+            event_time(&mut out, micros);
+            assert_eq!(
+                String::from_utf8(out).unwrap_or_default(),
+                crate::EventTime(micros).to_string()
+            );
+        }
     }
 
     #[test]
