@@ -52,8 +52,9 @@ def bootstrap():
     return env['AUDITLOG_STACK_BOOTSTRAP']
 
 
-def produce(kafka, topic, bin_, events, partitions):
-    """Produces `events` sample events keyed by tenant; returns their mean size."""
+def produce(kafka, topic, bin_, events, partitions, records_file=None):
+    """Produces `events` sample events keyed by tenant; returns their mean size. Also writes each
+    record as `key TAB value` to `records_file`, for the SHA-256 floor (chain/examples/sha_floor.rs)."""
     print(f"producing {events} events of ~400 bytes to {topic} ({partitions} partitions)…", file=sys.stderr)
     prod = Producer({"bootstrap.servers": kafka, "linger.ms": 20, "log_level": 0, "enable.idempotence": True})
     sample = subprocess.run([bin_, "sample", "--count", str(events)], capture_output=True, check=True).stdout.splitlines()
@@ -65,6 +66,10 @@ def produce(kafka, topic, bin_, events, partitions):
             except BufferError:
                 prod.poll(0.1)
     prod.flush(120)
+    if records_file:
+        with open(records_file, "wb") as f:
+            for line in sample:
+                f.write(json.loads(line)["tenant"].encode() + b"\t" + line + b"\n")
     return sum(len(x) for x in sample) / len(sample)
 
 
@@ -124,6 +129,7 @@ def main():
     p.add_argument("--count-bin", required=True)
     p.add_argument("--events", type=int, default=200_000)
     p.add_argument("--partitions", type=int, default=6)
+    p.add_argument("--floor-bin", help="chain/examples/sha_floor: the sealer's SHA-256 floor on these records")
     a = p.parse_args()
     kafka = bootstrap()
     topic = f"bench.{uuid.uuid4().hex[:8]}"
@@ -132,7 +138,8 @@ def main():
     for f in fs.values():
         f.result(30)
 
-    size = produce(kafka, topic, a.bin, a.events, a.partitions)
+    records_file = os.path.join(tempfile.mkdtemp(), "records.tsv")
+    size = produce(kafka, topic, a.bin, a.events, a.partitions, records_file)
 
     base_rate, base_steady, base_cpu = count_baseline(a.count_bin, kafka, topic, a.events)
 
@@ -190,6 +197,15 @@ def main():
            f"{base_steady:.0f} rec/s steady, {base_rate:.0f} rec/s end to end", None, None, "–", None)
     record("sealer: rate", f"{seal_steady:.0f} rec/s", f"{base_steady:.0f} rec/s (plain consumer)", sr, ">= 0.95", sr >= 0.95, seal_rss)
     record("sealer: CPU", f"{seal_cpu:.2f} s per 1M", f"{base_cpu:.2f} s per 1M", cr, "<= 1.3", cr <= 1.3, seal_rss)
+    if a.floor_bin:
+        out = subprocess.run([a.floor_bin, records_file], capture_output=True, text=True, check=True).stdout
+        sha = float(re.search(r"^SHA_FLOOR_S_PER_1M=(\S+)$", out, re.M).group(1))
+        floor = base_cpu + sha
+        fr = seal_cpu / floor
+        print(f"sealer floor: plain consumer {base_cpu:.2f} + raw SHA-256 of the bytes FORMAT.md hashes per record "
+              f"{sha:.2f} = {floor:.2f} s per 1M; sealer / floor {fr:.2f} (goal <= 1.25 -> {'met' if fr <= 1.25 else 'NOT met'})")
+        record("sealer: CPU vs its floor (issue 23)", f"{seal_cpu:.2f} s per 1M",
+               f"{floor:.2f} s per 1M (plain consumer {base_cpu:.2f} + SHA-256 {sha:.2f})", fr, "<= 1.25", fr <= 1.25, seal_rss)
     print(f"sealer peak RSS {seal_rss:.0f} MiB")
     print("steady: from 10% to 90% of records (the sealer's figure counts records as their seals are logged, "
           "so its last seal's wait, up to sealer.max_interval_ms, is in end-to-end, not in steady); end-to-end: from process start, including the group join "

@@ -81,16 +81,18 @@ fn main() {
             .collect();
         let build = t.elapsed().as_secs_f64();
         let t = Instant::now();
-        let mut bytes = 0usize;
+        let mut objects = Vec::new();
         for (s, batch) in seals.iter().zip(&batches) {
             let e = encode_events_table(&Seals::one(s.clone()), batch)
                 .unwrap_or_else(|e| panic!("{e}"));
-            bytes += e.bytes.len();
+            objects.push(e.bytes);
         }
-        (build, t.elapsed().as_secs_f64(), bytes)
+        (build, t.elapsed().as_secs_f64(), objects)
     };
-    let (build_raw, parquet_raw, bytes_raw) = stage(true);
-    let (build, parquet, bytes_canonical) = stage(false);
+    let (build_raw, parquet_raw, objects_raw) = stage(true);
+    let (build, parquet, objects) = stage(false);
+    let bytes_raw: usize = objects_raw.iter().map(Vec::len).sum();
+    let bytes_canonical: usize = objects.iter().map(Vec::len).sum();
     let t = Instant::now();
     let mut out = 0usize;
     for (s, chunk) in seals.iter().zip(records.chunks(range)) {
@@ -142,6 +144,23 @@ fn main() {
         (build + parquet) / (build_raw + parquet_raw),
         bytes_canonical as f64 / bytes_raw as f64
     );
+    // Bytes per event of each column, compressed, in both formats.
+    let (before, after) = (column_bytes(&objects_raw), column_bytes(&objects));
+    println!("column bytes per event (every value stored -> canonical values rebuilt):");
+    for (name, b) in &before {
+        let a = after.iter().find(|(n, _)| n == name).map_or(0, |(_, a)| *a);
+        println!(
+            "  {name:<32} {:>6.2} -> {:>6.2}",
+            *b as f64 / total as f64,
+            a as f64 / total as f64
+        );
+    }
+    for (name, a) in after
+        .iter()
+        .filter(|(n, _)| !before.iter().any(|(m, _)| m == n))
+    {
+        println!("  {name:<32}      - -> {:>6.2}", *a as f64 / total as f64);
+    }
     println!(
         "encode_range (check+parse+Parquet): {:>8.0} events/s  {:>6.2} s per 1M",
         total as f64 / encode,
@@ -154,4 +173,25 @@ fn main() {
         per_m(encode),
         rate >= 300_000.0
     );
+}
+
+/// Compressed bytes of each leaf column summed over `objects`, in schema order.
+fn column_bytes(objects: &[Vec<u8>]) -> Vec<(String, usize)> {
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    let mut out: Vec<(String, usize)> = Vec::new();
+    for o in objects {
+        let r = SerializedFileReader::new(bytes::Bytes::from(o.clone()))
+            .unwrap_or_else(|e| panic!("{e}"));
+        for rg in r.metadata().row_groups() {
+            for c in rg.columns() {
+                let name = c.column_path().string();
+                let n = usize::try_from(c.compressed_size()).unwrap_or(0);
+                match out.iter_mut().find(|(m, _)| *m == name) {
+                    Some((_, b)) => *b += n,
+                    None => out.push((name, n)),
+                }
+            }
+        }
+    }
+    out
 }
