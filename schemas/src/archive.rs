@@ -21,7 +21,7 @@ use uuid::Uuid;
 
 pub use crate::batch::ArchiveError;
 use crate::batch::{column, utc_micros};
-use crate::canonical::{CanonicalFields, MARKER_COLUMN, TraceParts, Values, write_canonical};
+use crate::canonical::{CanonicalFields, MARKER_COLUMN, TraceParts, Values, is_canonical};
 use crate::columns::{EventColumns, Text};
 use crate::event::{Actor, AuditEvent, EventTime, Outcome, Resource, TraceContext};
 use crate::fast::EventRef;
@@ -126,8 +126,6 @@ pub struct EventsBuilder {
     kafka: kafka_columns::Builder,
     /// `kafka_value_canonical`; `None` stores every value (format 1).
     canonical: Option<BooleanBuilder>,
-    /// The row's canonical JSON, compared with its value.
-    scratch: Vec<u8>,
 }
 
 impl std::fmt::Debug for EventsBuilder {
@@ -151,7 +149,6 @@ impl EventsBuilder {
             attrs: MapBuilder::new(None, StringBuilder::new(), StringBuilder::new()),
             kafka: kafka_columns::Builder::with_capacity(n),
             canonical: Some(BooleanBuilder::with_capacity(n)),
-            scratch: Vec::with_capacity(512),
         }
     }
 
@@ -255,8 +252,7 @@ impl EventsBuilder {
         self.attrs.append(true)?;
         let canonical = match (&mut self.canonical, kafka.value.as_deref()) {
             (Some(marker), Some(value)) => {
-                let same =
-                    write_canonical(row, attrs, &mut self.scratch).is_ok() && self.scratch == value;
+                let same = is_canonical(row, attrs, value);
                 marker.append_value(same);
                 same
             }

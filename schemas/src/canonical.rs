@@ -78,7 +78,7 @@ fn invalid(column: &'static str, reason: &str) -> ArchiveError {
 /// `\\` and the control characters below U+0020 (as `\b \f \n \r \t`
 /// where JSON has a short form, else `\u00xx` in lowercase hex); nothing
 /// else.
-fn string(out: &mut Vec<u8>, s: &str) {
+fn string(out: &mut impl Sink, s: &str) {
     out.push(b'"');
     contents(out, s);
     out.push(b'"');
@@ -97,7 +97,7 @@ fn may_escape(w: u64) -> bool {
 }
 
 /// The inside of [`string`].
-fn contents(out: &mut Vec<u8>, s: &str) {
+fn contents(out: &mut impl Sink, s: &str) {
     let bytes = s.as_bytes();
     // Most text needs no escape: skip it 8 bytes at a time.
     let mut clean = 0;
@@ -144,7 +144,7 @@ fn contents(out: &mut Vec<u8>, s: &str) {
 /// `micros` as `YYYY-MM-DDTHH:MM:SS.ffffffZ` (proleptic Gregorian, UTC),
 /// for the years 0001–9999 ([`MIN_TIME`]..=[`MAX_TIME`]); what
 /// [`crate::EventTime`]'s `Display` writes, without its calendar library.
-fn event_time(out: &mut Vec<u8>, micros: i64) {
+fn event_time(out: &mut impl Sink, micros: i64) {
     let days = micros.div_euclid(86_400_000_000);
     let in_day = micros.rem_euclid(86_400_000_000);
     // Days since 1970-01-01 to a civil date (H. Hinnant's algorithm).
@@ -190,11 +190,80 @@ pub fn write_canonical<'r>(
     out: &mut Vec<u8>,
 ) -> Result<(), ArchiveError> {
     out.clear();
+    emit(f, attributes, out)
+}
+
+/// Whether `value` is exactly what [`write_canonical`] writes for the row,
+/// compared as it is written (no copy); `false` too when the row cannot be
+/// written.
+pub fn is_canonical<'r>(
+    f: &CanonicalFields<'r>,
+    attributes: impl Iterator<Item = (&'r str, &'r str)>,
+    value: &[u8],
+) -> bool {
+    let mut m = Matcher {
+        rest: value,
+        same: true,
+    };
+    emit(f, attributes, &mut m).is_ok() && m.same && m.rest.is_empty()
+}
+
+/// Where [`emit`] writes: a `Vec`, or a [`Matcher`].
+trait Sink {
+    fn extend_from_slice(&mut self, b: &[u8]);
+    fn push(&mut self, b: u8) {
+        self.extend_from_slice(&[b]);
+    }
+}
+
+impl Sink for Vec<u8> {
+    fn extend_from_slice(&mut self, b: &[u8]) {
+        Vec::extend_from_slice(self, b);
+    }
+    fn push(&mut self, b: u8) {
+        Vec::push(self, b);
+    }
+}
+
+/// Compares what is written with a value, front to back.
+struct Matcher<'v> {
+    rest: &'v [u8],
+    same: bool,
+}
+
+impl Sink for Matcher<'_> {
+    fn extend_from_slice(&mut self, b: &[u8]) {
+        match self.rest.strip_prefix(b) {
+            Some(rest) if self.same => self.rest = rest,
+            _ => self.same = false,
+        }
+    }
+}
+
+fn emit<'r>(
+    f: &CanonicalFields<'r>,
+    attributes: impl Iterator<Item = (&'r str, &'r str)>,
+    out: &mut impl Sink,
+) -> Result<(), ArchiveError> {
     if !(MIN_TIME..=MAX_TIME).contains(&f.event_time) {
         return Err(invalid("event_time", "not in the years 0001-9999"));
     }
     out.extend_from_slice(b"{\"schema_version\":");
-    out.extend_from_slice(f.schema_version.to_string().as_bytes());
+    let mut digits = [0u8; 11];
+    let mut at = digits.len();
+    let mut v = f.schema_version.unsigned_abs();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + u8::try_from(v % 10).unwrap_or(0);
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    if f.schema_version < 0 {
+        out.push(b'-');
+    }
+    out.extend_from_slice(&digits[at..]);
     out.extend_from_slice(b",\"event_id\":");
     string(out, f.event_id);
     out.extend_from_slice(b",\"event_time\":\"");
@@ -508,6 +577,36 @@ mod tests {
                 String::from_utf8(out).unwrap_or_default(),
                 crate::EventTime(micros).to_string()
             );
+        }
+    }
+
+    #[test]
+    fn the_comparison_agrees_with_writing_then_comparing() {
+        let json = written(&full(), &FULL_ATTRIBUTES).into_bytes();
+        let attrs = || FULL_ATTRIBUTES.iter().copied();
+        assert!(is_canonical(&full(), attrs(), &json));
+        assert!(!is_canonical(&full(), attrs(), &json[..json.len() - 1]));
+        assert!(!is_canonical(
+            &full(),
+            attrs(),
+            &[json.as_slice(), b" "].concat()
+        ));
+        assert!(!is_canonical(&full(), attrs(), b""));
+        let mut other = json.clone();
+        other[40] ^= 1;
+        assert!(!is_canonical(&full(), attrs(), &other));
+        let mut f = full();
+        f.texts[0] = None;
+        assert!(!is_canonical(&f, attrs(), &json));
+        for v in [0, 7, -3, i32::MIN, i32::MAX] {
+            let mut f = minimal();
+            f.schema_version = v;
+            let text = written(&f, &[]);
+            assert!(
+                text.starts_with(&format!("{{\"schema_version\":{v},")),
+                "{text}"
+            );
+            assert!(is_canonical(&f, std::iter::empty(), text.as_bytes()));
         }
     }
 

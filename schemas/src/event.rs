@@ -180,8 +180,15 @@ impl TraceContext {
     /// Parses `00-<trace-id>-<span-id>-<flags>`; `None` if it is not a valid
     /// version-00 traceparent.
     pub fn parse(s: &str) -> Option<Self> {
-        let parts: Vec<&str> = s.split('-').collect();
-        let [version, trace_id, span_id, flags] = parts.as_slice() else {
+        // Split without collecting: this runs for every archived event.
+        let mut parts = s.split('-');
+        let (Some(version), Some(trace_id), Some(span_id), Some(flags), None) = (
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+        ) else {
             return None;
         };
         let lower_hex = |p: &str, n: usize| {
@@ -190,7 +197,7 @@ impl TraceContext {
                     .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
         };
         let all_zero = |p: &str| p.bytes().all(|b| b == b'0');
-        if *version != "00"
+        if version != "00"
             || !lower_hex(trace_id, 32)
             || !lower_hex(span_id, 16)
             || !lower_hex(flags, 2)
@@ -200,8 +207,8 @@ impl TraceContext {
             return None;
         }
         Some(TraceContext {
-            trace_id: (*trace_id).to_owned(),
-            span_id: (*span_id).to_owned(),
+            trace_id: trace_id.to_owned(),
+            span_id: span_id.to_owned(),
             flags: u8::from_str_radix(flags, 16).ok()?,
         })
     }
