@@ -25,6 +25,7 @@ pub mod link;
 pub mod manifest;
 pub mod merkle;
 pub mod seal;
+mod short;
 
 pub use link::{Chain, Hash, RecordRef, genesis, record_digest};
 pub use seal::{KeyId, Seal, SealKind};

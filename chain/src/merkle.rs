@@ -13,11 +13,7 @@ use crate::link::Hash;
 const EMPTY: &[u8] = b"auditlog/v1/merkle-empty\0";
 
 fn node(l: &Hash, r: &Hash) -> Hash {
-    let mut h = Sha256::new();
-    h.update([0x01]);
-    h.update(l);
-    h.update(r);
-    h.finalize().into()
+    crate::short::pair(&[0x01], l, r)
 }
 
 /// The root of the empty tree (heartbeat seals).
