@@ -135,30 +135,12 @@ def metric(port, name):
     return sum(float(v) for v in re.findall(rf"^{name}(?:{{[^}}]*}})? (\S+)$", text, re.M))
 
 
-def main():
-    p = argparse.ArgumentParser()
-    p.add_argument("--bin", required=True)
-    p.add_argument("--count-bin", required=True)
-    p.add_argument("--events", type=int, default=200_000)
-    p.add_argument("--partitions", type=int, default=6)
-    p.add_argument("--floor-bin", help="chain/examples/sha_floor: the sealer's SHA-256 floor on these records")
-    a = p.parse_args()
-    kafka = bootstrap()
-    topic = f"bench.{uuid.uuid4().hex[:8]}"
-    admin = AdminClient({"bootstrap.servers": kafka, "log_level": 0})
-    fs = admin.create_topics([NewTopic(t, num_partitions=a.partitions, replication_factor=1) for t in (topic, topic + ".seals")])
-    for f in fs.values():
-        f.result(30)
-
-    records_file = os.path.join(tempfile.mkdtemp(), "records.tsv")
-    size = produce(kafka, topic, a.bin, a.events, a.partitions, records_file)
-
-    base_rate, base_steady, base_cpu = count_baseline(a.count_bin, kafka, topic, a.events)
-
-    # The sealer, from a fresh group, until every record is sealed. Progress comes from its
-    # debug log (one line per seal), not from /metrics: serving a scrape every 50 ms cost the
-    # sealer about a sixth of its CPU in this run, which no real scraper asks of it.
-    tmp, cfg, port = sealer_config(a.bin, kafka, topic)
+def seal_once(a, kafka, topic, seals_suffix):
+    """One `auditlog seal` from a fresh group and an empty seals topic, until every record is
+    sealed: (end-to-end rate, steady rate, CPU s per 1M, peak RSS MiB). Progress comes from its
+    debug log (one line per seal), not from /metrics: serving a scrape every 50 ms cost the
+    sealer about a sixth of its CPU, which no real scraper asks of it."""
+    tmp, cfg, port = sealer_config(a.bin, kafka, topic, f'seals_topic_suffix = "{seals_suffix}"\n')
     t0 = time.monotonic()
     prefix = os.environ.get("BENCH_SEAL_PREFIX", "").split()  # e.g. "perf record -g -o /tmp/seal.perf"
     log_path = os.path.join(tmp, "seal.log")
@@ -168,6 +150,7 @@ def main():
     ends = {}  # partition -> next offset after its last seal
     sealed = 0
     t10 = t90 = None
+    seal_cpu_total = seal_rss = 0.0
     deadline = time.monotonic() + 600
     log = LogTail(log_path)
     while sealed < a.events and time.monotonic() < deadline:
@@ -192,9 +175,44 @@ def main():
     seal.wait(30)
     if counted != sealed:
         sys.exit(f"the log says {sealed} records were sealed but /metrics says {counted:.0f}; log: {log_path}")
-    seal_rate = a.events / seal_wall
-    seal_steady = (t90[1] - t10[1]) / (t90[0] - t10[0])
-    seal_cpu = seal_cpu_total / a.events * 1e6
+    steady = (t90[1] - t10[1]) / (t90[0] - t10[0])
+    return a.events / seal_wall, steady, seal_cpu_total / a.events * 1e6, seal_rss
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--bin", required=True)
+    p.add_argument("--count-bin", required=True)
+    p.add_argument("--events", type=int, default=200_000)
+    p.add_argument("--partitions", type=int, default=6)
+    p.add_argument("--floor-bin", help="chain/examples/sha_floor: the sealer's SHA-256 floor on these records")
+    a = p.parse_args()
+    kafka = bootstrap()
+    topic = f"bench.{uuid.uuid4().hex[:8]}"
+    runs = max(1, int(os.environ.get("BENCH_SEAL_RUNS", "3")))
+    admin = AdminClient({"bootstrap.servers": kafka, "log_level": 0})
+    # Each sealer run writes its own seals topic, so every run seals every record from genesis.
+    names = [topic] + [f"{topic}.seals{i}" for i in range(runs)]
+    fs = admin.create_topics([NewTopic(t, num_partitions=a.partitions, replication_factor=1) for t in names])
+    for f in fs.values():
+        f.result(30)
+
+    records_file = os.path.join(tempfile.mkdtemp(), "records.tsv")
+    size = produce(kafka, topic, a.bin, a.events, a.partitions, records_file)
+
+    # A B A B: the plain consumer, then the sealer, BENCH_SEAL_RUNS times (default 3), so a
+    # drift in the machine's speed lands on both; each side's figure is its median-CPU run.
+    counts, seals = [], []
+    for i in range(runs):
+        counts.append(count_once(a.count_bin, kafka, topic, a.events))
+        seals.append(seal_once(a, kafka, topic, f".seals{i}"))
+    counts.sort(key=lambda r: r[2])
+    seals.sort(key=lambda r: r[2])
+    base_rate, base_steady, base_cpu = counts[runs // 2]
+    seal_rate, seal_steady, seal_cpu, seal_rss = seals[runs // 2]
+    print(f"{runs} run(s) each, A B: plain consumer CPU s per 1M "
+          f"{', '.join(f'{c[2]:.2f}' for c in counts)}; sealer {', '.join(f'{c[2]:.2f}' for c in seals)} "
+          "(sorted; the medians are compared)")
 
     print()
     print(f"sealer benchmark: {a.events} records of {size:.0f} bytes, {a.partitions} partitions, broker Apache Kafka (KRaft), dev profile")
