@@ -86,25 +86,10 @@ impl Reader {
         self.consumer.resume(&tpl).map_err(kafka_err)?;
         // Bounded by progress, not by size: a large range keeps reading as
         // long as records arrive.
-        // The clock is read after an empty poll or every 256 polls, not per
-        // record: progress since the last look moves the deadline then.
         let patience = self.timeout * 6;
         let mut deadline = Instant::now() + patience;
-        let mut progressed = false;
-        let mut polls = 0u32;
-        // While records flow, poll without a timeout (a timed poll reads the
-        // clock twice); after an empty poll, wait up to 50 ms.
-        let idle = Duration::from_millis(50);
-        let mut wait = idle;
-        let mut open = streams.len();
-        while open > 0 {
-            polls = polls.wrapping_add(1);
-            let look = wait == idle || polls % 256 == 0;
-            let now = if look { Some(Instant::now()) } else { None };
-            if let Some(now) = now.filter(|_| progressed) {
-                deadline = now + patience;
-                progressed = false;
-            } else if now.is_some_and(|now| now > deadline) {
+        while streams.iter().any(|s| !s.done) {
+            if Instant::now() > deadline {
                 let stuck: Vec<String> = streams
                     .iter()
                     .filter(|s| !s.done)
@@ -115,19 +100,14 @@ impl Reader {
                     stuck.join(", ")
                 )));
             }
-            let m = match self.consumer.poll(wait) {
-                None => {
-                    wait = idle;
-                    continue;
-                }
+            let m = match self.consumer.poll(Duration::from_millis(50)) {
+                None => continue,
                 Some(Err(e)) => {
                     tracing::warn!(error = %e, "reading");
-                    wait = idle;
                     continue;
                 }
                 Some(Ok(m)) => m,
             };
-            wait = Duration::ZERO;
             let Some(s) = streams
                 .iter_mut()
                 .find(|s| s.partition == m.partition() && s.topic == m.topic())
@@ -139,7 +119,7 @@ impl Reader {
                 continue;
             }
             s.next = o + 1;
-            progressed = true;
+            deadline = Instant::now() + patience;
             if let Some(&i) = s
                 .ranges
                 .iter()
@@ -165,7 +145,6 @@ impl Reader {
             }
             if s.next > s.end {
                 s.done = true;
-                open -= 1;
                 let mut one = TopicPartitionList::new();
                 one.add_partition(s.topic, s.partition);
                 if let Err(error) = self.consumer.pause(&one) {

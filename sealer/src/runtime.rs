@@ -169,15 +169,9 @@ impl Sealer {
         // Reading the clock for every record showed up in profiles: look at
         // it every 256 records, or whenever a poll came back empty.
         let mut since_clock = 0u32;
-        // While records flow, poll without a timeout: a timed poll reads the
-        // clock twice (rdkafka's deadline, then librdkafka's), per record.
-        // An empty poll makes the next one wait up to a tick, so an idle
-        // sealer still sleeps in librdkafka rather than spinning.
-        let mut wait = tick;
         while !stop.load(Ordering::Relaxed) {
-            let polled = consumer.poll(wait);
+            let polled = consumer.poll(tick);
             let empty = polled.is_none();
-            wait = if empty { tick } else { Duration::ZERO };
             self.apply_changes();
             match polled {
                 None => {}
