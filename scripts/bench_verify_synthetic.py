@@ -4,7 +4,13 @@ straight into S3 with the archiver's own encoder, signer and layout (the
 ways: a full run (first run with a fresh --state), an incremental run after
 1% growth, and a --deep run. Requests and bytes are counted at an HTTP proxy
 in front of S3 (scripts/s3count.py); peak RSS is the verify process's own
-(wait4)."""
+(wait4).
+
+--objects small (default): 1,000 records per seal, 5 seals per events object
+(5,000 events, ~0.26 MiB): many small objects, so many versions to list.
+--objects default: the archiver's own defaults, `sealer.max_records` 10,000 and
+`archiver.group_max_seals` 8 (80,000 events, ~4.2 MiB per object), which a busy
+partition fills before `archiver.group_max_age_ms`."""
 import argparse
 import json
 import os
@@ -17,7 +23,8 @@ from collections import Counter
 from bench_verify import naive_check, s3_client
 from s3count import CountingProxy
 
-RANGE = 5_000  # events per range in synthetic_archive.rs (SEAL x SEALS_PER_RANGE)
+# Records per seal and seals per range (one events object and one manifest) for synthetic_archive.rs.
+SHAPES = {"small": (1_000, 5), "default": (10_000, 8)}
 
 
 def stack_env():
@@ -29,8 +36,12 @@ def main():
     p.add_argument("--bin", required=True)
     p.add_argument("--example", required=True)
     p.add_argument("--events", type=int, required=True)
+    p.add_argument("--objects", choices=sorted(SHAPES), default="small")
     a = p.parse_args()
-    events = max(RANGE, -(-a.events // RANGE) * RANGE)
+    seal, per_range = SHAPES[a.objects]
+    span = seal * per_range
+    print(f"objects: {a.objects}, {seal} records per seal, {per_range} seals ({span} events) per object")
+    events = max(span, -(-a.events // span) * span)
     if events != a.events:
         print(f"note: {a.events} events rounded up to {events}, a whole number of ranges, so growth appends")
     grown = events + max(1, events // 100)
@@ -58,7 +69,8 @@ retention_days = 1
 """)
 
     def build(n):
-        subprocess.run([a.example, s3url, bucket, prefix, str(n), str(base_ms), work], check=True, env=env)
+        subprocess.run([a.example, s3url, bucket, prefix, str(n), str(base_ms), work, str(seal), str(per_range)],
+                       check=True, env=env)
 
     # The same config straight to S3, without the counting proxy (which caps every run near 25-30 MiB/s).
     open(f"{work}/direct.toml", "w").write(open(f"{work}/verify.toml").read().replace(proxy.url, s3url))

@@ -77,6 +77,11 @@ pub struct VerifyArgs {
     /// S3 requests in flight at once.
     #[arg(long, default_value_t = 16)]
     concurrency: usize,
+    /// MiB that manifests being checked may hold at once (their objects'
+    /// bodies and decoded rows, estimated from the manifest before any
+    /// object is read); a manifest heavier than this runs alone.
+    #[arg(long, default_value_t = 160)]
+    memory_mib: u64,
     /// An empty selection (no manifest, no object) is expected: exit 0
     /// instead of 2. Without it, a run that verified nothing never passes.
     #[arg(long)]
@@ -247,6 +252,7 @@ async fn run(config: Config, args: VerifyArgs) -> Result<u8> {
             by_action: config.archiver.retention_by_action.clone(),
         },
         concurrency: args.concurrency,
+        memory_mib: args.memory_mib,
         since_ms: args.since,
         until_ms: args.until,
         deep: args.deep,

@@ -1,11 +1,15 @@
 //! A synthetic archive straight into S3, for `scripts/bench-verify
 //! --synthetic`: realistic events (`schemas::sample`), chained and sealed
-//! (one signed seal per `SEAL` records), encoded by the archiver's own
+//! (one signed seal per `RECORDS_PER_SEAL` records, `SEALS_PER_RANGE`
+//! seals per events object and manifest), encoded by the archiver's own
 //! `encode_range`, named by `archive::layout`, PUT create-only under
 //! COMPLIANCE retention with signed, chained manifests. No Kafka, no
 //! checkpoints.
 //!
 //! Usage: synthetic_archive ENDPOINT BUCKET PREFIX EVENTS BASE_MS KEY_DIR
+//! [RECORDS_PER_SEAL SEALS_PER_RANGE] (default 1,000 and 5: small objects,
+//! many versions; the archiver's own defaults, `sealer.max_records` and
+//! `archiver.group_max_seals`, are 10,000 and 8)
 //!
 //! Everything is a function of the arguments (keys come from fixed seeds,
 //! times from BASE_MS), so running it again with more EVENTS re-creates the
@@ -27,23 +31,49 @@ use ed25519_dalek::SigningKey;
 use schemas::Limits;
 use schemas::archive::KafkaRecord;
 
-/// Records per seal.
+/// Records per seal, unless given.
 const SEAL: usize = 1_000;
-/// Seals per range (one events object and one manifest each).
+/// Seals per range (one events object and one manifest each), unless given.
 const SEALS_PER_RANGE: usize = 5;
 const TOPIC: &str = "audit.events";
 const RETENTION: std::time::Duration = std::time::Duration::from_secs(86_400);
 
+const USAGE: &str = "usage: synthetic_archive ENDPOINT BUCKET PREFIX EVENTS BASE_MS KEY_DIR \
+                     [RECORDS_PER_SEAL SEALS_PER_RANGE]";
+
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
+
+/// What to build: how many records, cut how (per seal, seals per range).
+#[derive(Clone, Copy)]
+struct Plan {
+    total: usize,
+    seal: usize,
+    seals_per_range: usize,
+}
 
 fn main() -> Res<()> {
     let a: Vec<String> = std::env::args().skip(1).collect();
-    let [endpoint, bucket, prefix, events, base_ms, key_dir] = a.as_slice() else {
-        return Err(
-            "usage: synthetic_archive ENDPOINT BUCKET PREFIX EVENTS BASE_MS KEY_DIR".into(),
-        );
+    let (fixed, shape) = a.split_at(a.len().min(6));
+    let [endpoint, bucket, prefix, events, base_ms, key_dir] = fixed else {
+        return Err(USAGE.into());
     };
     let (total, base_ms): (usize, i64) = (events.parse()?, base_ms.parse()?);
+    let plan = match shape {
+        [] => Plan {
+            total,
+            seal: SEAL,
+            seals_per_range: SEALS_PER_RANGE,
+        },
+        [seal, per_range] => Plan {
+            total,
+            seal: seal.parse()?,
+            seals_per_range: per_range.parse()?,
+        },
+        _ => return Err(USAGE.into()),
+    };
+    if plan.seal == 0 || plan.seals_per_range == 0 {
+        return Err("RECORDS_PER_SEAL and SEALS_PER_RANGE must be positive".into());
+    }
     let sealer = SigningKey::from_bytes(&[7; 32]);
     let archiver = SigningKey::from_bytes(&[9; 32]);
     for (name, k) in [("sealer", &sealer), ("archiver", &archiver)] {
@@ -56,7 +86,7 @@ fn main() -> Res<()> {
         .enable_all()
         .build()?;
     rt.block_on(build(
-        endpoint, bucket, prefix, total, base_ms, &sealer, &archiver,
+        endpoint, bucket, prefix, plan, base_ms, &sealer, &archiver,
     ))
 }
 
@@ -64,14 +94,14 @@ async fn build(
     endpoint: &str,
     bucket: &str,
     prefix: &str,
-    total: usize,
+    plan: Plan,
     base_ms: i64,
     sealer: &SigningKey,
     archiver: &SigningKey,
 ) -> Res<()> {
     let started = Instant::now();
     let store = Store::connect(Some(endpoint), "us-east-1", bucket, true).await;
-    let records: Vec<KafkaRecord> = schemas::sample::sample_events(total, 1, 8)
+    let records: Vec<KafkaRecord> = schemas::sample::sample_events(plan.total, 1, 8)
         .enumerate()
         .map(|(i, e)| KafkaRecord {
             topic: TOPIC.into(),
@@ -87,11 +117,11 @@ async fn build(
     let mut prev_manifest = None;
     let (mut seal_seq, mut bytes) = (0u64, 0u64);
     let limits = Limits::default();
-    let ranges = records.chunks(SEAL * SEALS_PER_RANGE);
+    let ranges = records.chunks(plan.seal * plan.seals_per_range);
     let n_ranges = ranges.len();
     for (mseq, range) in ranges.enumerate() {
         let mut seals = Vec::new();
-        for chunk in range.chunks(SEAL) {
+        for chunk in range.chunks(plan.seal) {
             let mut c = Chain::resume(head, None);
             let mut leaves = Vec::with_capacity(chunk.len());
             for r in chunk {
@@ -174,7 +204,8 @@ async fn build(
         prev_manifest = Some(m.digest());
     }
     println!(
-        "synthetic archive: {total} events, {n_ranges} manifests, {:.1} MiB in {:.1} s",
+        "synthetic archive: {} events, {n_ranges} manifests, {:.1} MiB in {:.1} s",
+        plan.total,
         bytes as f64 / 1_048_576.0,
         started.elapsed().as_secs_f64()
     );

@@ -38,6 +38,9 @@ pub struct Options {
     pub retention: Retention,
     /// Requests in flight at once.
     pub concurrency: usize,
+    /// MiB that manifests being checked may hold at once, by
+    /// [`crate::budget::weight_kib`]'s estimate (`--memory-mib`).
+    pub memory_mib: u64,
     /// Only ranges sealed at or after this time (ms since the epoch).
     pub since_ms: Option<i64>,
     /// Only ranges sealed before this time (ms since the epoch).
@@ -131,12 +134,14 @@ pub async fn verify(
     // What earlier clean runs verified, unless everything is to be read.
     let verified = state.map(|s| &s.verified).filter(|_| !opts.deep);
     let total = manifest_keys.len() as u64;
+    let budget = crate::budget::Budget::new(opts.memory_mib);
     let done = std::sync::atomic::AtomicU64::new(0);
     let checked: Vec<Result<Checked, VerifyError>> = futures::stream::iter(manifest_keys.iter())
         .map(|(key, topic, partition)| {
             let versions = by_key.get(key).map(Vec::as_slice).unwrap_or_default();
             let by_key = &by_key;
             let done = &done;
+            let budget = &budget;
             let log = opts.logs_expected || logged.contains(&(topic.clone(), *partition));
             async move {
                 let r = match verified.and_then(|v| Some((v.manifest(key, by_key)?, v))) {
@@ -149,7 +154,8 @@ pub async fn verify(
                     )),
                     None => {
                         manifest::check_manifest(
-                            store, registry, opts, key, topic, *partition, versions, by_key, log,
+                            store, registry, opts, budget, key, topic, *partition, versions,
+                            by_key, log,
                         )
                         .await
                     }

@@ -3,13 +3,13 @@
 
 use archive::layout::manifest_key;
 use archive::store::{Retention, VersionEntry};
-use chain::link::{Hash, RecordRef, genesis, link, record_digest};
+use chain::link::{Hash, genesis, link};
 use chain::manifest::{Manifest, Seals};
 use chain::{Seal, SealKind, merkle};
 
 use crate::finding::{Finding, FindingKind as K};
 use crate::registry::{KeyProblem, Registry, Role, utc};
-use crate::rows::Row;
+use crate::rows::{Hashed, Row};
 
 fn key_finding(
     problem: KeyProblem,
@@ -284,6 +284,19 @@ pub fn check_rows_hashed(
     seals: &Seals,
     objects: Vec<(String, Vec<Row>)>,
 ) -> (Vec<Finding>, Vec<Hash>) {
+    let hashed = objects
+        .into_iter()
+        .map(|(k, rows)| (k, rows.iter().map(Row::hashed).collect()))
+        .collect();
+    check_digests(seals, hashed)
+}
+
+/// [`check_rows_hashed`] over rows already reduced to their offsets and
+/// record digests (what `verify` holds while a manifest is checked).
+pub fn check_digests(
+    seals: &Seals,
+    objects: Vec<(String, Vec<Hashed>)>,
+) -> (Vec<Finding>, Vec<Hash>) {
     let mut out = Vec::new();
     let mut digests = Vec::new();
     let key = objects.first().map(|(k, _)| k.clone()).unwrap_or_default();
@@ -357,7 +370,7 @@ pub fn check_rows_hashed(
 /// record digests when they were computed.
 fn check_seal_rows(
     seal: &Seal,
-    rows: &[Row],
+    rows: &[Hashed],
     key: &str,
     f: &impl Fn(K, &str, String, &Seal) -> Finding,
 ) -> (Option<Finding>, Vec<Hash>) {
@@ -392,17 +405,7 @@ fn check_seal_rows(
         };
         return (Some(f(K::RecordMissing, key, detail, seal)), Vec::new());
     }
-    let digests: Vec<Hash> = rows
-        .iter()
-        .map(|r| {
-            record_digest(&RecordRef {
-                offset: r.offset,
-                timestamp_ms: r.timestamp_ms,
-                key: r.key.as_deref(),
-                value: r.value.as_deref(),
-            })
-        })
-        .collect();
+    let digests: Vec<Hash> = rows.iter().map(|r| r.digest).collect();
     let head = digests.iter().fold(seal.prev_head, |h, d| link(&h, d));
     let altered = (head != seal.head || merkle::root(&digests) != seal.merkle_root).then(|| {
         f(

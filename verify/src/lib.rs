@@ -14,6 +14,7 @@
 use std::path::PathBuf;
 
 pub mod audit;
+pub mod budget;
 pub mod checkpoints;
 pub mod checks;
 pub mod derived;

@@ -2,6 +2,7 @@
 
 use arrow_array::cast::AsArray;
 use arrow_array::{Array, RecordBatch};
+use chain::link::{Hash, RecordRef, record_digest};
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use schemas::archive::ArchiveError;
@@ -20,6 +21,49 @@ pub struct Row {
     /// `kafka_value`, or the canonical JSON rebuilt from the row's event
     /// columns where `kafka_value_canonical` is true (`docs/FORMAT.md` §1a).
     pub value: Option<Vec<u8>>,
+}
+
+impl Row {
+    /// The row as the chain check needs it: its offset and record digest.
+    pub fn hashed(&self) -> Hashed {
+        Hashed::of(
+            self.offset,
+            self.timestamp_ms,
+            self.key.as_deref(),
+            self.value.as_deref(),
+        )
+    }
+}
+
+/// A row reduced to what the chain check needs: its offset and its record
+/// digest (docs/FORMAT.md §3). A run holds these, 40 bytes a row, not the
+/// rows' keys and values, while a manifest's objects are checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Hashed {
+    /// `kafka_offset`.
+    pub offset: i64,
+    /// The record digest of the row's offset, timestamp, key and value.
+    pub digest: Hash,
+}
+
+impl Hashed {
+    /// The digest of one row's chained fields.
+    pub fn of(
+        offset: i64,
+        timestamp_ms: Option<i64>,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+    ) -> Self {
+        Hashed {
+            offset,
+            digest: record_digest(&RecordRef {
+                offset,
+                timestamp_ms,
+                key,
+                value,
+            }),
+        }
+    }
 }
 
 const COLUMNS: [&str; 4] = [
@@ -103,6 +147,29 @@ fn unreadable(e: ArchiveError) -> String {
 }
 
 fn append(batch: &RecordBatch, rows: &mut Vec<Row>) -> Result<(), String> {
+    each_row(batch, |offset, timestamp_ms, key, value| {
+        rows.push(Row {
+            offset,
+            timestamp_ms,
+            key: key.map(<[u8]>::to_vec),
+            value: value.map(<[u8]>::to_vec),
+        });
+    })
+}
+
+/// Like [`append`], keeping only each row's offset and record digest.
+fn append_hashed(batch: &RecordBatch, rows: &mut Vec<Hashed>) -> Result<(), String> {
+    each_row(batch, |offset, timestamp_ms, key, value| {
+        rows.push(Hashed::of(offset, timestamp_ms, key, value));
+    })
+}
+
+/// Calls `f` with every row's chained fields (offset, timestamp, key, the
+/// value stored or rebuilt), in stored order.
+fn each_row(
+    batch: &RecordBatch,
+    mut f: impl FnMut(i64, Option<i64>, Option<&[u8]>, Option<&[u8]>),
+) -> Result<(), String> {
     let kafka = KafkaColumns::new(batch);
     let offsets = kafka.offset().map_err(unreadable)?;
     let ts = kafka.timestamp().map_err(unreadable)?;
@@ -118,12 +185,12 @@ fn append(batch: &RecordBatch, rows: &mut Vec<Row>) -> Result<(), String> {
                 offsets.value(i)
             )
         })?;
-        rows.push(Row {
-            offset: offsets.value(i),
-            timestamp_ms: ts.ms(i),
-            key: (!keys.is_null(i)).then(|| keys.value(i).to_vec()),
-            value: value.map(std::borrow::Cow::into_owned),
-        });
+        f(
+            offsets.value(i),
+            ts.ms(i),
+            (!keys.is_null(i)).then(|| keys.value(i)),
+            value.as_deref(),
+        );
     }
     Ok(())
 }
@@ -131,8 +198,9 @@ fn append(batch: &RecordBatch, rows: &mut Vec<Row>) -> Result<(), String> {
 /// An events object, decoded once and in full.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EventsObject {
-    /// Its rows as the chain sees them, in stored order.
-    pub rows: Vec<Row>,
+    /// Its rows as the chain sees them (offset and record digest), in
+    /// stored order: each row's key and value are dropped once hashed.
+    pub rows: Vec<Hashed>,
     /// The distinct values of its `action` column (the event classes that
     /// may lengthen its range's retention).
     pub actions: std::collections::BTreeSet<String>,
@@ -158,7 +226,7 @@ pub fn read_events(bytes: Vec<u8>, topic: &str, partition: i32) -> Result<Events
         };
         for batch in reader {
             let batch = batch.map_err(|e| e.to_string())?;
-            append(&batch, &mut out.rows)?;
+            append_hashed(&batch, &mut out.rows)?;
             if let Some(actions) = batch
                 .column_by_name("action")
                 .and_then(|a| a.as_string_opt::<i32>())

@@ -42,6 +42,24 @@ fn the_fixture_reads_back() {
     assert_eq!(read_rows(parquet()).map(|r| r.len()), Ok(50));
 }
 
+#[test]
+fn read_events_keeps_each_rows_offset_and_record_digest() {
+    let rows = read_rows(parquet()).unwrap_or_else(|e| panic!("{e}"));
+    let hashed = read_events(parquet(), "t", 0)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .rows;
+    assert_eq!(hashed.len(), rows.len());
+    for (r, h) in rows.iter().zip(&hashed) {
+        let want = chain::link::record_digest(&chain::link::RecordRef {
+            offset: r.offset,
+            timestamp_ms: r.timestamp_ms,
+            key: r.key.as_deref(),
+            value: r.value.as_deref(),
+        });
+        assert_eq!((h.offset, h.digest), (r.offset, want));
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
 

@@ -11,18 +11,18 @@ use sha2::{Digest, Sha256};
 
 use super::Options;
 use crate::VerifyError;
+use crate::budget::Budget;
 use crate::checks::{
-    check_fork, check_placement, check_retention, check_rows_hashed, check_signatures,
-    current_version,
+    check_digests, check_fork, check_placement, check_retention, check_signatures, current_version,
 };
 use crate::finding::{Finding, FindingKind};
 use crate::registry::Registry;
 use crate::rows::{read_events, read_rows};
 use crate::tlogcheck::digests_root;
 
-/// An object's rows, decoded off the IO task.
+/// An object's rows, decoded and hashed off the IO task.
 enum Decoded {
-    Rows(Vec<crate::rows::Row>),
+    Rows(Vec<crate::rows::Hashed>),
     Events(crate::rows::EventsObject),
 }
 
@@ -108,6 +108,7 @@ pub(super) async fn check_manifest(
     store: &Store,
     registry: &Registry,
     opts: &Options,
+    budget: &Budget,
     key: &str,
     topic: &str,
     partition: i32,
@@ -147,6 +148,12 @@ pub(super) async fn check_manifest(
         c.manifest = Some(m);
         return Ok(c);
     }
+    // Its objects' bodies and rows are held until the chain is re-hashed:
+    // wait until they fit in the run's memory budget.
+    let _held = budget
+        .take(&m.objects)
+        .await
+        .ok_or_else(|| VerifyError::Internal("the memory budget was closed".into()))?;
     c.json = String::from_utf8(bytes)
         .ok()
         .and_then(|s| RawValue::from_string(s).ok());
@@ -222,7 +229,8 @@ pub(super) async fn check_manifest(
             let sha: [u8; 32] = Sha256::digest(&body).into();
             let decoded = match table {
                 Table::Events => read_events(body, &t, partition).map(Decoded::Events),
-                Table::DeadLetters => read_rows(body).map(Decoded::Rows),
+                Table::DeadLetters => read_rows(body)
+                    .map(|rows| Decoded::Rows(rows.iter().map(crate::rows::Row::hashed).collect())),
             };
             (sha, decoded)
         })
@@ -290,7 +298,7 @@ pub(super) async fn check_manifest(
         // Re-hashing the chain is CPU-bound too.
         let seals = m.seals.clone();
         let (row_findings, root) = tokio::task::spawn_blocking(move || {
-            let (findings, digests) = check_rows_hashed(&seals, rows);
+            let (findings, digests) = check_digests(&seals, rows);
             let root = (logged && findings.is_empty()).then(|| digests_root(&digests));
             (findings, root)
         })
