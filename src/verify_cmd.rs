@@ -79,13 +79,23 @@ pub struct VerifyArgs {
     concurrency: usize,
     /// MiB that manifests being checked may hold at once (their objects'
     /// bodies and decoded rows, estimated from the manifest before any
-    /// object is read); a manifest heavier than this runs alone.
-    #[arg(long, default_value_t = 160)]
-    memory_mib: u64,
+    /// object is read); a manifest heavier than this runs alone. Fractions
+    /// are allowed (0.5 is 512 KiB).
+    #[arg(long, default_value_t = 128.0, value_parser = parse_memory_mib)]
+    memory_mib: f64,
     /// An empty selection (no manifest, no object) is expected: exit 0
     /// instead of 2. Without it, a run that verified nothing never passes.
     #[arg(long)]
     allow_empty: bool,
+}
+
+fn parse_memory_mib(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 && v <= 1_048_576.0 => Ok(v),
+        _ => Err(format!(
+            "{s:?} is not a memory budget: a number of MiB above 0 and at most 1048576, such as 128 or 0.5"
+        )),
+    }
 }
 
 /// Partitions given as `3`, `0-5` or `1,3,8-11`.
@@ -252,7 +262,8 @@ async fn run(config: Config, args: VerifyArgs) -> Result<u8> {
             by_action: config.archiver.retention_by_action.clone(),
         },
         concurrency: args.concurrency,
-        memory_mib: args.memory_mib,
+        // In range by `parse_memory_mib`: a positive number of KiB that fits.
+        memory_kib: (args.memory_mib * 1024.0).ceil() as u64,
         since_ms: args.since,
         until_ms: args.until,
         deep: args.deep,

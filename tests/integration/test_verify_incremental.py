@@ -141,6 +141,27 @@ def test_incremental_run_after_growth_reads_only_the_new_objects(grown):
     assert theirs == set(), "the independent verifier agrees the grown archive is clean"
 
 
+def test_manifests_heavier_than_the_memory_budget_each_run_alone_and_change_nothing(grown):
+    """`--memory-mib` bounds the manifests checked at once by their estimated weight (their
+    objects' bytes plus 128 bytes a row, verify/src/budget.rs); one heavier than the whole budget
+    runs alone. With 6 KiB (0.005 MiB) every manifest of this archive is heavier, so they are
+    checked one at a time, and the run ends clean with the very report of the default budget."""
+    s = "grow"
+    budget = 6 * 1024  # ceil(0.005 MiB in KiB), as the CLI rounds it
+    weights = [sum(o["bytes"] + 128 * o["rows"] for o in m["objects"])
+               for ms in grown.manifests(s).values() for _, m in ms]
+    assert len(weights) > 1 and min(weights) > budget, (weights, budget)
+    reports = []
+    for extra in ((), ("--memory-mib", "0.005")):
+        r = grown.run(s, "--deep", "--format", "json", *extra)
+        assert r.returncode == 0, r.stdout + r.stderr
+        reports.append(json.loads(r.stdout))
+    assert reports[0]["findings"] == [] and reports[0]["coverage"]["manifests_full"] == len(weights)
+    assert reports[1] == reports[0]
+    bad = grown.run(s, "--memory-mib", "0")
+    assert bad.returncode == 2 and "--memory-mib" in bad.stderr and "not a memory budget" in bad.stderr, bad.stderr
+
+
 def _old_manifests(grown, s):
     return [(k, m) for k, m in grown.longest(s) if k in grown.before[s]]
 

@@ -38,9 +38,9 @@ pub struct Options {
     pub retention: Retention,
     /// Requests in flight at once.
     pub concurrency: usize,
-    /// MiB that manifests being checked may hold at once, by
+    /// KiB that manifests being checked may hold at once, by
     /// [`crate::budget::weight_kib`]'s estimate (`--memory-mib`).
-    pub memory_mib: u64,
+    pub memory_kib: u64,
     /// Only ranges sealed at or after this time (ms since the epoch).
     pub since_ms: Option<i64>,
     /// Only ranges sealed before this time (ms since the epoch).
@@ -134,7 +134,7 @@ pub async fn verify(
     // What earlier clean runs verified, unless everything is to be read.
     let verified = state.map(|s| &s.verified).filter(|_| !opts.deep);
     let total = manifest_keys.len() as u64;
-    let budget = crate::budget::Budget::new(opts.memory_mib);
+    let budget = crate::budget::Budget::new(opts.memory_kib);
     let done = std::sync::atomic::AtomicU64::new(0);
     let checked: Vec<Result<Checked, VerifyError>> = futures::stream::iter(manifest_keys.iter())
         .map(|(key, topic, partition)| {

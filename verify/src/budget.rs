@@ -32,9 +32,9 @@ pub struct Budget {
 }
 
 impl Budget {
-    /// A budget of `mib` MiB (at least 1).
-    pub fn new(mib: u64) -> Self {
-        let total_kib = u32::try_from(mib.max(1).saturating_mul(1024)).unwrap_or(u32::MAX);
+    /// A budget of `kib` KiB (at least 1).
+    pub fn new(kib: u64) -> Self {
+        let total_kib = u32::try_from(kib.max(1)).unwrap_or(u32::MAX);
         Budget {
             sem: Semaphore::new(total_kib as usize),
             total_kib,
@@ -91,7 +91,7 @@ mod tests {
 
     #[test]
     fn a_manifest_waits_while_others_hold_the_budget() {
-        let b = Budget::new(1);
+        let b = Budget::new(1024);
         // 4,800 rows: one fits in 1 MiB, two do not.
         let heavy = [object(0, 4_800)];
         assert!(weight_kib(&heavy) > 512 && weight_kib(&heavy) <= 1024);
@@ -113,7 +113,7 @@ mod tests {
 
     #[test]
     fn a_manifest_heavier_than_the_budget_runs_alone() {
-        let b = Budget::new(1);
+        let b = Budget::new(1024);
         let huge = [object(10 << 20, 1_000_000)];
         let alone = b.take(&huge).now_or_never().flatten();
         assert!(alone.is_some(), "it takes the whole budget");
