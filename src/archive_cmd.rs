@@ -126,6 +126,7 @@ pub async fn archive(config: Config) -> Result<ExitCode> {
     let flag = Arc::clone(&stop);
     tokio::spawn(async move {
         shutdown_signal().await;
+        tracing::info!("stop requested; finishing the batch in hand");
         flag.store(true, std::sync::atomic::Ordering::Relaxed);
     });
     let handle = tokio::runtime::Handle::current();

@@ -24,6 +24,7 @@
 //! The member holding seals partition 0 of the first topic also writes the
 //! periodic checkpoint (`crate::checkpoint`), and a last one when it stops.
 
+use auditlog_kafka::close::{CLOSE_GRACE, close_within};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -156,6 +157,7 @@ impl Archiver {
         let consumer: BaseConsumer<Ctx> = client::client_config(props)
             .create_with_context(Ctx::default())
             .map_err(kafka_err)?;
+        auditlog_kafka::rebootstrap::attach(consumer.client(), &s.kafka.bootstrap_servers);
         let mut rprops = client::reader(&s.kafka, &format!("{}.reader", s.group_id));
         // The reader reads one sealed range at a time; what it prefetches
         // beyond that range is bounded too (16 MiB), so the archiver's memory
@@ -165,10 +167,11 @@ impl Archiver {
         let timeout = s.kafka.request_timeout.max(Duration::from_secs(10));
         let reader = Reader {
             consumer: client::client_config(rprops)
-                .create_with_context(auditlog_kafka::quiet::Quiet)
+                .create_with_context(auditlog_kafka::quiet::Quiet::default())
                 .map_err(kafka_err)?,
             timeout,
         };
+        auditlog_kafka::rebootstrap::attach(reader.consumer.client(), &s.kafka.bootstrap_servers);
         let refs: Vec<&str> = seals.iter().map(String::as_str).collect();
         consumer.subscribe(&refs).map_err(kafka_err)?;
         let checkpoints = s.checkpoint_interval.map(|every| {
@@ -300,10 +303,28 @@ impl Archiver {
             });
             (looped, uploaded)
         });
+        let stopping = Instant::now();
+        tracing::info!("reading stopped; committing what was stored");
         self.commit_done(&done, CommitMode::Sync);
+        if uploaded.is_ok() && looped.is_ok() {
+            self.maybe_checkpoint(true);
+        }
+        tracing::info!(
+            ms = stopping.elapsed().as_millis() as u64,
+            "committed and checkpointed; closing the Kafka clients"
+        );
+        let Self {
+            consumer, reader, ..
+        } = self;
+        close_within(
+            vec![
+                ("seals consumer", Box::new(consumer)),
+                ("events reader", Box::new(reader)),
+            ],
+            CLOSE_GRACE,
+        );
         uploaded?;
         looped?;
-        self.maybe_checkpoint(true);
         Ok(())
     }
 

@@ -84,8 +84,8 @@ impl EventProducer {
     pub fn new(cfg: &KafkaConfig) -> Result<(Self, Vec<ForcedOverride>), IngestError> {
         let (props, overrides) = producer_properties(cfg);
         let memo = ErrorMemo::default();
-        let producer: Inner = client_config(&props)
-            .create_with_context(memo.clone())
+        let producer: Inner = memo
+            .future_producer(&client_config(&props))
             .map_err(IngestError::Client)?;
         Ok((
             Self {
@@ -127,14 +127,13 @@ impl EventProducer {
             return;
         };
         tracing::error!(?code, %reason, "producer hit a fatal error; rebuilding it");
-        let fresh =
-            match client_config(&self.props).create_with_context::<_, Inner>(self.memo.clone()) {
-                Ok(fresh) => fresh,
-                Err(error) => {
-                    tracing::error!(%error, "rebuilding the producer failed");
-                    return;
-                }
-            };
+        let fresh = match self.memo.future_producer(&client_config(&self.props)) {
+            Ok(fresh) => fresh,
+            Err(error) => {
+                tracing::error!(%error, "rebuilding the producer failed");
+                return;
+            }
+        };
         let discarded = {
             let mut session = match self.inner.write() {
                 Ok(s) => s,

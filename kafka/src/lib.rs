@@ -10,7 +10,10 @@
 //! - [`admin`]: reaching the cluster, creating and describing topics;
 //! - [`settings`]: the start-up check of the topic settings that durability
 //!   depends on (pure assessment, thin describe-configs edge);
+//! - [`close`]: closing clients on the way out within a grace period;
 //! - [`commit`]: readings of rdkafka's commit results;
+//! - [`rebootstrap`]: bootstrap servers added back when all brokers are
+//!   down, so librdkafka cannot be left with none after a broker restart;
 //! - [`quiet`]: librdkafka's errors and log lines, rate-limited per kind.
 //!
 //! Architecture Invariant: an unreachable broker or a failed authentication
@@ -20,9 +23,13 @@
 
 pub mod admin;
 pub mod client;
+pub mod close;
 pub mod commit;
+#[allow(unsafe_code)] // attaches a future producer's Rebootstrap; see `rebootstrap`
 pub mod memo;
 pub mod quiet;
+#[allow(unsafe_code)] // the one FFI call; see the module's docs
+pub mod rebootstrap;
 pub mod settings;
 pub mod telemetry;
 

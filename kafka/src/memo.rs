@@ -5,15 +5,51 @@
 
 use std::sync::{Arc, Mutex};
 
-use rdkafka::ClientContext;
+use rdkafka::error::KafkaResult;
+use rdkafka::producer::{FutureProducer, Producer};
+use rdkafka::{ClientConfig, ClientContext};
+
+use crate::rebootstrap::{HasRebootstrap, Rebootstrap};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 
 /// Remembers the last global error other than "all brokers down" (which
 /// only repeats that the specific one happened). Clones share the memory, so
 /// a rebuilt producer keeps reporting into the same place.
+/// Clones share a [`Rebootstrap`] too: [`Self::future_producer`] gives each
+/// client it creates its own.
 #[derive(Debug, Default, Clone)]
 pub struct ErrorMemo {
     last: Arc<Mutex<Option<String>>>,
+    rebootstrap: Arc<Rebootstrap>,
+}
+
+impl HasRebootstrap for ErrorMemo {
+    fn rebootstrap(&self) -> &Rebootstrap {
+        &self.rebootstrap
+    }
+}
+
+impl ErrorMemo {
+    /// A producer whose context remembers into this memo, with a
+    /// [`Rebootstrap`] of its own attached to it (rdkafka's future producer
+    /// hides its context, so [`crate::rebootstrap::attach`] cannot reach it).
+    pub fn future_producer(&self, config: &ClientConfig) -> KafkaResult<FutureProducer<ErrorMemo>> {
+        let own = ErrorMemo {
+            last: Arc::clone(&self.last),
+            rebootstrap: Arc::default(),
+        };
+        let producer: FutureProducer<ErrorMemo> = config.create_with_context(own.clone())?;
+        if let Some(servers) = config.get("bootstrap.servers") {
+            // SAFETY: `own.rebootstrap` is shared only with the context just
+            // moved into `producer` (`own` is dropped below), so librdkafka
+            // reaches it only while `producer` is alive.
+            unsafe {
+                own.rebootstrap
+                    .attach(producer.client().native_ptr(), servers);
+            }
+        }
+        Ok(producer)
+    }
 }
 
 impl ErrorMemo {
@@ -41,6 +77,7 @@ impl ClientContext for ErrorMemo {
 
     fn error(&self, error: KafkaError, reason: &str) {
         crate::quiet::client_error(&error, reason);
+        self.rebootstrap.on_error(&error);
         if error == KafkaError::Global(RDKafkaErrorCode::AllBrokersDown) {
             return;
         }

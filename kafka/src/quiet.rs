@@ -143,10 +143,14 @@ pub fn client_log(level: RDKafkaLogLevel, facility: &str, message: &str) {
     }
 }
 
-/// A client context that only rate-limits what librdkafka reports, for
-/// clients that need nothing else (readers, admin-like consumers).
-#[derive(Debug, Default, Clone, Copy)]
-pub struct Quiet;
+/// A client context that only rate-limits what librdkafka reports (and
+/// gives the client its bootstrap servers back when all brokers are down,
+/// see [`crate::rebootstrap`]), for clients that need nothing else
+/// (readers, admin-like consumers).
+#[derive(Debug, Default, Clone)]
+pub struct Quiet {
+    rebootstrap: crate::rebootstrap::Rebootstrap,
+}
 
 impl ClientContext for Quiet {
     fn log(&self, level: RDKafkaLogLevel, fac: &str, log_message: &str) {
@@ -155,6 +159,13 @@ impl ClientContext for Quiet {
 
     fn error(&self, error: KafkaError, reason: &str) {
         client_error(&error, reason);
+        self.rebootstrap.on_error(&error);
+    }
+}
+
+impl crate::rebootstrap::HasRebootstrap for Quiet {
+    fn rebootstrap(&self) -> &crate::rebootstrap::Rebootstrap {
+        &self.rebootstrap
     }
 }
 

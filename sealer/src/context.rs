@@ -2,6 +2,7 @@
 //! callbacks hand to the loop. The callbacks only push into mutexes and
 //! return; they never do IO.
 
+use auditlog_kafka::rebootstrap::{HasRebootstrap, Rebootstrap};
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -25,6 +26,13 @@ pub(crate) struct Ctx {
     /// (topic, partition) → high watermark, from librdkafka statistics
     /// (refreshed every second without extra requests).
     high_watermarks: Mutex<HashMap<(String, i32), i64>>,
+    rebootstrap: Rebootstrap,
+}
+
+impl HasRebootstrap for Ctx {
+    fn rebootstrap(&self) -> &Rebootstrap {
+        &self.rebootstrap
+    }
 }
 
 fn partitions(tpl: &TopicPartitionList) -> Vec<(String, i32)> {
@@ -73,6 +81,7 @@ impl ClientContext for Ctx {
 
     fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
         auditlog_kafka::quiet::client_error(&error, reason);
+        self.rebootstrap.on_error(&error);
     }
 
     fn stats(&self, stats: rdkafka::Statistics) {

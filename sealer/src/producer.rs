@@ -12,10 +12,19 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use auditlog_kafka::rebootstrap::{HasRebootstrap, Rebootstrap};
 use rdkafka::ClientContext;
-use rdkafka::error::KafkaError;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message;
 use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
+
+/// Deliveries in a row that time out before the producer is rebuilt. After
+/// a broker restart librdkafka normally recovers by itself (it bumps the
+/// epoch, KIP-360); in CI a producer was seen to time out every seal for
+/// 90 s after the broker was back. A fresh producer gets a fresh producer
+/// id and connection; the seal whose fate is unknown is settled by folding
+/// the seals log, as for any seal.
+const REBUILD_AFTER_TIMEOUTS: u32 = 2;
 
 /// How long the polling thread's `poll` lasts; also how long an abandoned
 /// producer lives on after it was replaced.
@@ -38,8 +47,15 @@ impl Reports {
     }
 }
 
+/// Clones share the reports; each has its own [`Rebootstrap`].
 #[derive(Clone, Default)]
-struct Ctx(Arc<Reports>);
+struct Ctx(Arc<Reports>, Rebootstrap);
+
+impl HasRebootstrap for Ctx {
+    fn rebootstrap(&self) -> &Rebootstrap {
+        &self.1
+    }
+}
 
 impl ClientContext for Ctx {
     fn log(&self, level: rdkafka::config::RDKafkaLogLevel, fac: &str, log_message: &str) {
@@ -48,6 +64,7 @@ impl ClientContext for Ctx {
 
     fn error(&self, error: KafkaError, reason: &str) {
         auditlog_kafka::quiet::client_error(&error, reason);
+        self.1.on_error(&error);
     }
 }
 
@@ -85,7 +102,8 @@ impl Drop for Session {
 /// It is replaced after librdkafka declared it dead (a fatal idempotence
 /// error). After a delivery that timed out librdkafka bumps the producer
 /// epoch itself (KIP-360), which Apache Kafka accepts, so the producer goes
-/// on. Only one seal is ever in flight (the caller waits for its report), so
+/// on; it is replaced too when deliveries keep timing out
+/// ([`REBUILD_AFTER_TIMEOUTS`]). Only one seal is ever in flight (the caller waits for its report), so
 /// dropping the old producer loses nothing.
 pub(crate) struct SealProducer {
     session: Session,
@@ -95,12 +113,17 @@ pub(crate) struct SealProducer {
     next_id: usize,
     /// How many times it was rebuilt.
     generation: u64,
+    /// Deliveries in a row that timed out.
+    timed_out_in_a_row: u32,
 }
 
 fn start(props: &BTreeMap<String, String>) -> Result<Session, KafkaError> {
     let cc = auditlog_kafka::client::client_config(props);
     let reports = Ctx::default();
     let producer: Arc<BaseProducer<Ctx>> = Arc::new(cc.create_with_context(reports.clone())?);
+    if let Some(servers) = props.get("bootstrap.servers") {
+        auditlog_kafka::rebootstrap::attach(producer.client(), servers);
+    }
     let stop = Arc::new(AtomicBool::new(false));
     let (p, s) = (Arc::clone(&producer), Arc::clone(&stop));
     std::thread::Builder::new()
@@ -134,6 +157,7 @@ impl SealProducer {
             wait: message_timeout + Duration::from_secs(10),
             next_id: 0,
             generation: 0,
+            timed_out_in_a_row: 0,
         })
     }
 
@@ -180,22 +204,43 @@ impl SealProducer {
         let outcome = latest.take().map(|(_, r)| r);
         drop(latest);
         match outcome {
-            Some(Ok(offset)) => Ok(offset),
+            Some(Ok(offset)) => {
+                self.timed_out_in_a_row = 0;
+                Ok(offset)
+            }
             Some(Err(e)) => {
-                self.heal();
+                self.heal(&e);
                 Err(e.to_string())
             }
             None => Err("delivery report lost".into()),
         }
     }
 
-    /// Rebuilds the producer if librdkafka declared it dead (see the type's
-    /// docs).
-    fn heal(&mut self) {
-        let Some((code, reason)) = self.session.producer.client().fatal_error() else {
-            return;
+    /// Rebuilds the producer if librdkafka declared it dead, or after
+    /// [`REBUILD_AFTER_TIMEOUTS`] deliveries in a row timed out (see the
+    /// type's docs).
+    fn heal(&mut self, error: &KafkaError) {
+        let timed_out = matches!(
+            error,
+            KafkaError::MessageProduction(RDKafkaErrorCode::MessageTimedOut)
+        );
+        self.timed_out_in_a_row = if timed_out {
+            self.timed_out_in_a_row + 1
+        } else {
+            0
         };
-        tracing::error!(?code, %reason, generation = self.generation, "seal producer hit a fatal error; rebuilding it");
+        if let Some((code, reason)) = self.session.producer.client().fatal_error() {
+            tracing::error!(?code, %reason, generation = self.generation, "seal producer hit a fatal error; rebuilding it");
+        } else if self.timed_out_in_a_row >= REBUILD_AFTER_TIMEOUTS {
+            tracing::warn!(
+                timed_out = self.timed_out_in_a_row,
+                generation = self.generation,
+                "seal deliveries keep timing out; rebuilding the seal producer"
+            );
+        } else {
+            return;
+        }
+        self.timed_out_in_a_row = 0;
         match start(&self.props) {
             Ok(fresh) => {
                 self.session = fresh;

@@ -22,6 +22,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use auditlog_config::KafkaConfig;
 use auditlog_kafka::client;
+use auditlog_kafka::close::{CLOSE_GRACE, close_within};
 use auditlog_kafka::settings::TopicRole;
 use chain::link::RecordRef;
 use chain::seal::{Seal, SealKind};
@@ -144,6 +145,7 @@ impl Sealer {
         let pprops = client::producer(&s.kafka, &[("linger.ms", "0")]);
         let consumer: BaseConsumer<Ctx> =
             client::client_config(cprops).create_with_context(Ctx::default())?;
+        auditlog_kafka::rebootstrap::attach(consumer.client(), &s.kafka.bootstrap_servers);
         let producer = SealProducer::new(pprops)?;
         let seals = SealsLog::new(&s.kafka, &s.group_id)?;
         let timeout = s.kafka.request_timeout.max(Duration::from_secs(5));
@@ -217,6 +219,21 @@ impl Sealer {
             }
         }
         self.consumer.unsubscribe();
+        drop(consumer);
+        let Self {
+            consumer,
+            producer,
+            seals,
+            ..
+        } = self;
+        close_within(
+            vec![
+                ("events consumer", Box::new(consumer)),
+                ("seal producer", Box::new(producer)),
+                ("seals log reader", Box::new(seals)),
+            ],
+            CLOSE_GRACE,
+        );
         Ok(())
     }
 

@@ -116,10 +116,11 @@ fn consumer(
 ) -> Result<BaseConsumer<auditlog_kafka::quiet::Quiet>, SealerError> {
     // A reader: read-backs wait on its short fetch wait; the seals
     // partition is tiny.
-    Ok(
+    let reader: BaseConsumer<auditlog_kafka::quiet::Quiet> =
         auditlog_kafka::client::client_config(auditlog_kafka::client::reader(cfg, group))
-            .create_with_context(auditlog_kafka::quiet::Quiet)?,
-    )
+            .create_with_context(auditlog_kafka::quiet::Quiet::default())?;
+    auditlog_kafka::rebootstrap::attach(reader.client(), &cfg.bootstrap_servers);
+    Ok(reader)
 }
 
 impl SealsLog {

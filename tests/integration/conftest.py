@@ -46,6 +46,36 @@ def wait_until(what, predicate, timeout=30.0, interval=0.1):
     pytest.fail(f"timed out after {timeout}s waiting for {what} (last error: {last})")
 
 
+def stop_processes(procs, what, timeout=60.0, fail=True):
+    """SIGTERMs every process still running, then waits for all of them within one `timeout`.
+    Kills any left and names it, with the tail of its log (`p.log_path`, when set): it fails the
+    test if `fail` (a component must stop on its own well within the 30 s most supervisors give),
+    else prints it."""
+    for p in procs:
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    stuck = []
+    for p in procs:
+        try:
+            p.wait(max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            stuck.append(p)
+    for p in stuck:
+        p.kill()
+        p.wait()
+    if stuck:
+        tails = []
+        for p in stuck:
+            log = getattr(p, "log_path", None)
+            tail = "\n".join(Path(log).read_text(errors="replace").splitlines()[-30:]) if log else "(no log)"
+            tails.append(f"--- {' '.join(map(str, p.args))}\n{tail}")
+        message = f"{len(stuck)} {what} did not stop within {timeout}s of SIGTERM:\n" + "\n".join(tails)
+        if fail:
+            pytest.fail(message)
+        print(message)
+
+
 def go_build(tmp_path_factory, name):
     """Builds the Go program tests/<name> once per session (Go's build cache makes a rebuild cheap);
     returns the binary's path."""
@@ -349,14 +379,9 @@ class Sealers:
         return {key_id(pub).hex(): pub}
 
     def stop_all(self):
-        for p in self.procs:
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-        for p in self.procs:
-            try:
-                p.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        # Not a failure here: a sealer stopping while its broker is down waits for its last
+        # seal up to message.timeout.ms, and tests stop sealers in every state.
+        stop_processes(self.procs, "sealers", timeout=30.0, fail=False)
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from archivecheck import verify as py_verify
 from canonicalcheck import MARKER, canonical_json
 from chaincheck import digest, key_id, link, load_secret, merkle_root, sha
 from chaincheck import sign as sign_seal
-from conftest import Sealers, make_event, wait_until
+from conftest import Sealers, make_event, stop_processes, wait_until
 from test_archiver import s3client
 
 BUCKET = "audit-archive"
@@ -156,6 +156,7 @@ def archives(stack, tmp_path_factory):
             log = open(tmp / f"archiver-{s}.log", "w")
             procs.append(subprocess.Popen([stack.bin, "--config", str(a.config(s)), "archive"],
                                           stdout=log, stderr=subprocess.STDOUT, env=a.env))
+            procs[-1].log_path = log.name
         events = [make_event(f"tenant-{i % 7}", i) for i in range(EVENTS)]
         src = tmp / "events.ndjson"
         src.write_text("".join(json.dumps(e) + "\n" for e in events))
@@ -169,11 +170,10 @@ def archives(stack, tmp_path_factory):
             wait_until(f"three checkpoints under {s}", lambda s=s: len(a.checkpoints(s)) >= 3, timeout=60, interval=0.5)
         assert all(p.poll() is None for p in procs), "an archiver exited"
     finally:
-        for p in procs:
-            p.terminate()
-        for p in procs:
-            p.wait(30)
-        sealers.stop_all()
+        try:
+            stop_processes(procs, "archivers")
+        finally:
+            sealers.stop_all()
     assert len(a.longest("clean")) >= 5, "too few manifests for the gap scenarios"
     assert any(len(m["seals"]) > 1 for _, m in a.longest("clean")), "ranges of several seals are what is checked"
     return a

@@ -84,8 +84,9 @@ def test_a_delivery_that_timed_out_does_not_wedge_the_gateway(stack, gateway_fac
 
 def test_a_seal_whose_delivery_timed_out_does_not_wedge_the_sealer(stack, sealers_factory):
     """With the broker down, the sealer's next (heartbeat) seal times out; librdkafka then bumps
-    the seal producer's epoch (KIP-360), which Apache Kafka accepts. After the broker returns,
-    later records are sealed by the same process and the chain stays whole. The group session outlasts the outage, so the sealer
+    the seal producer's epoch (KIP-360), which Apache Kafka accepts (and after two timeouts in a
+    row the sealer rebuilds its seal producer). After the broker returns, later records are sealed
+    by the same process and the chain stays whole. The group session outlasts the outage, so the sealer
     keeps its partition and goes on trying to seal it (with the suite's 6 s session, the
     partition could be revoked before any seal attempt timed out)."""
     from confluent_kafka import Producer

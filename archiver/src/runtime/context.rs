@@ -1,6 +1,7 @@
 //! The archiver's consumer context: revocations recorded for the loop,
 //! ownership for the metric, and failed asynchronous commits logged.
 
+use auditlog_kafka::rebootstrap::{HasRebootstrap, Rebootstrap};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 
 use crate::telemetry;
@@ -10,6 +11,13 @@ use crate::telemetry;
 #[derive(Default)]
 pub(super) struct Ctx {
     pub(super) revoked: std::sync::Mutex<Vec<(String, i32)>>,
+    rebootstrap: Rebootstrap,
+}
+
+impl HasRebootstrap for Ctx {
+    fn rebootstrap(&self) -> &Rebootstrap {
+        &self.rebootstrap
+    }
 }
 
 impl rdkafka::ClientContext for Ctx {
@@ -19,6 +27,7 @@ impl rdkafka::ClientContext for Ctx {
 
     fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
         auditlog_kafka::quiet::client_error(&error, reason);
+        self.rebootstrap.on_error(&error);
     }
 }
 
