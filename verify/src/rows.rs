@@ -89,10 +89,19 @@ fn guarded<T>(decode: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
 
 /// Decodes an object's rows in stored order, or says why it cannot.
 pub fn read_rows(bytes: Vec<u8>) -> Result<Vec<Row>, String> {
-    guarded(move || read_rows_unguarded(bytes))
+    guarded(move || read_rows_unguarded(bytes, append))
 }
 
-fn read_rows_unguarded(bytes: Vec<u8>) -> Result<Vec<Row>, String> {
+/// Like [`read_rows`], keeping only each row's offset and record digest
+/// (what the chain check needs): no row's key or value is copied.
+pub fn read_hashed(bytes: Vec<u8>) -> Result<Vec<Hashed>, String> {
+    guarded(move || read_rows_unguarded(bytes, append_hashed))
+}
+
+fn read_rows_unguarded<T>(
+    bytes: Vec<u8>,
+    append: fn(&RecordBatch, &mut Vec<T>) -> Result<(), String>,
+) -> Result<Vec<T>, String> {
     let builder = ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(bytes))
         .map_err(|e| format!("not Parquet: {e}"))?;
     let schema = builder.parquet_schema();
@@ -100,7 +109,7 @@ fn read_rows_unguarded(bytes: Vec<u8>) -> Result<Vec<Row>, String> {
         |name: &str| (0..schema.num_columns()).any(|i| schema.column(i).path().string() == name);
     // A table with rebuilt values needs its event columns to rebuild them.
     if has(MARKER_COLUMN) {
-        return decode_all(builder);
+        return decode_all(builder, append);
     }
     let mut indices = Vec::new();
     for name in COLUMNS {
@@ -110,10 +119,13 @@ fn read_rows_unguarded(bytes: Vec<u8>) -> Result<Vec<Row>, String> {
         indices.push(i);
     }
     let mask = ProjectionMask::leaves(schema, indices);
-    decode_all(builder.with_projection(mask))
+    decode_all(builder.with_projection(mask), append)
 }
 
-fn decode_all(builder: ParquetRecordBatchReaderBuilder<bytes::Bytes>) -> Result<Vec<Row>, String> {
+fn decode_all<T>(
+    builder: ParquetRecordBatchReaderBuilder<bytes::Bytes>,
+    append: fn(&RecordBatch, &mut Vec<T>) -> Result<(), String>,
+) -> Result<Vec<T>, String> {
     let reader = builder.build().map_err(|e| e.to_string())?;
     let mut rows = Vec::new();
     for batch in reader {

@@ -9,7 +9,7 @@ use proptest::prelude::*;
 use std::sync::Arc;
 use verify::proof::{Proof, check};
 use verify::registry::Registry;
-use verify::rows::{find_event, read_events, read_rows};
+use verify::rows::{find_event, read_events, read_hashed, read_rows};
 
 fn parquet() -> Vec<u8> {
     let mut o = Int64Builder::new();
@@ -60,6 +60,23 @@ fn read_events_keeps_each_rows_offset_and_record_digest() {
     }
 }
 
+#[test]
+fn read_hashed_is_read_rows_hashed_and_fails_alike() {
+    let rows = read_rows(parquet()).unwrap_or_else(|e| panic!("{e}"));
+    let hashed = read_hashed(parquet()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        hashed,
+        rows.iter()
+            .map(verify::rows::Row::hashed)
+            .collect::<Vec<_>>()
+    );
+    let cut = parquet()[..100].to_vec();
+    assert_eq!(
+        read_hashed(cut.clone()).map(|r| r.len()),
+        read_rows(cut).map(|r| r.len())
+    );
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
 
@@ -74,6 +91,7 @@ proptest! {
             bytes[at] = b;
         }
         let _ = read_rows(bytes.clone());
+        let _ = read_hashed(bytes.clone());
         let _ = find_event(bytes.clone(), "x");
         let _ = read_events(bytes.clone(), "t", 0);
         let n = cut.index(bytes.len());

@@ -17,7 +17,7 @@ use crate::checks::{
 };
 use crate::finding::{Finding, FindingKind};
 use crate::registry::Registry;
-use crate::rows::{read_events, read_rows};
+use crate::rows::{read_events, read_hashed};
 use crate::tlogcheck::digests_root;
 
 /// An object's rows, decoded and hashed off the IO task.
@@ -229,8 +229,7 @@ pub(super) async fn check_manifest(
             let sha: [u8; 32] = Sha256::digest(&body).into();
             let decoded = match table {
                 Table::Events => read_events(body, &t, partition).map(Decoded::Events),
-                Table::DeadLetters => read_rows(body)
-                    .map(|rows| Decoded::Rows(rows.iter().map(crate::rows::Row::hashed).collect())),
+                Table::DeadLetters => read_hashed(body).map(Decoded::Rows),
             };
             (sha, decoded)
         })
