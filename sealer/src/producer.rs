@@ -145,7 +145,8 @@ impl SealProducer {
     /// Creates the producer from librdkafka properties.
     pub(crate) fn new(props: BTreeMap<String, String>) -> Result<Self, KafkaError> {
         // librdkafka reports every message within its message timeout
-        // (default 300 s); waiting longer only guards against a lost report.
+        // (`kafka.message_timeout_ms`, which the config always sets);
+        // waiting longer only guards against a lost report.
         let message_timeout = ["message.timeout.ms", "delivery.timeout.ms"]
             .iter()
             .filter_map(|k| props.get(*k)?.parse::<u64>().ok())
@@ -159,6 +160,13 @@ impl SealProducer {
             generation: 0,
             timed_out_in_a_row: 0,
         })
+    }
+
+    /// Waits at most `d` for each later delivery report (a stopping sealer's
+    /// bound); the record itself stays with librdkafka until it is sent or
+    /// the producer is dropped.
+    pub(crate) fn wait_at_most(&mut self, d: Duration) {
+        self.wait = self.wait.min(d);
     }
 
     /// Publishes one record to `topic`/`partition` and waits for the broker
@@ -191,10 +199,7 @@ impl SealProducer {
             }
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                return Err(format!(
-                    "no delivery report within {:?} (message.timeout.ms + 10 s)",
-                    self.wait
-                ));
+                return Err(format!("no delivery report within {:?}", self.wait));
             }
             latest = match reports.arrived.wait_timeout(latest, left) {
                 Ok((g, _)) => g,

@@ -75,6 +75,13 @@ struct Owned {
     stopped: bool,
 }
 
+/// How long a stopping sealer spends sealing what is pending, in all. A seal
+/// not acknowledged by then is left to the partition's next owner, which
+/// settles its fate from the seals log; without this bound a sealer asked to
+/// stop while the broker is down would wait `kafka.message_timeout_ms` plus
+/// 10 s (25 s by default, minutes where it is raised) per partition.
+const STOP_SEAL_GRACE: Duration = Duration::from_secs(10);
+
 fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -207,12 +214,19 @@ impl Sealer {
         tracing::info!("stopping: sealing pending records");
         self.apply_changes();
         let owned: Vec<(String, i32)> = self.owned_partitions();
+        let deadline = Instant::now() + STOP_SEAL_GRACE;
         for (t, p) in owned {
             if self
                 .get(&t, p)
                 .and_then(|o| o.sealer.as_ref())
                 .is_some_and(|s| s.pending() > 0)
             {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    tracing::warn!(topic = %t, partition = p, "no time left to seal pending records at shutdown; the next owner will");
+                    continue;
+                }
+                self.producer.wait_at_most(left);
                 if let Err(error) = self.seal(&t, p) {
                     tracing::warn!(topic = %t, partition = p, %error, "could not seal pending records at shutdown; the next owner will");
                 }

@@ -1,5 +1,6 @@
 """The gateway and the sealer with the broker stopped and restarted (runs last: it stops the
 shared broker)."""
+import signal
 import subprocess
 import time
 
@@ -127,3 +128,42 @@ def test_a_seal_whose_delivery_timed_out_does_not_wedge_the_sealer(stack, sealer
         raise
     assert proc.poll() is None, "the sealer exited"
     assert r["findings"] == []
+
+
+def test_a_sealer_stopped_while_the_broker_is_down_exits_within_seconds(stack, sealers_factory):
+    """SIGTERM while the broker is down and records are pending: the sealer tries their seal for
+    at most 10 s, leaves them to the next owner, closes its clients within their 10 s grace, and
+    exits 0. The message timeout is raised to 60 s, as a cluster with slow failovers would: without
+    those bounds the sealer would wait for the seal's report for 70 s."""
+    from confluent_kafka import Producer
+
+    topic = stack.create_topic(1, seals=True)
+    # Five records make a seal at once; the three after them stay pending (no interval cuts them).
+    s = sealers_factory(topic, kafka={"message_timeout_ms": 60_000}, max_records=5, max_interval_ms=600_000,
+                        heartbeat_interval_ms=600_000)
+    proc = s.start()
+    publics = s.publics()
+    prod = Producer({"bootstrap.servers": stack.kafka, "log_level": 0})
+    for i in range(8):
+        prod.produce(topic, json.dumps(make_event("acme", i)).encode(), partition=0)
+    assert prod.flush(30) == 0
+    # The sealer read the eight in one fetch: once the first five are sealed, the last three are
+    # pending (were they not, the assertion on the log below fails; it cannot pass vacuously).
+    wait_until("the first 5 records sealed",
+               lambda: check_partition(stack.kafka, topic, 0, publics)["records_covered"] == 5,
+               timeout=60, interval=1.0)
+    stack_cmd("broker-stop")
+    try:
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        try:
+            code = proc.wait(45)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise AssertionError("the sealer did not exit within 45 s of SIGTERM:\n" + s.log(proc)[-4000:])
+        print(f"the sealer exited {time.monotonic() - started:.1f} s after SIGTERM")
+    finally:
+        stack_cmd("broker-start")
+    log = s.log(proc)
+    assert code == 0, log[-4000:]
+    assert "could not seal pending records at shutdown; the next owner will" in log, log[-4000:]
