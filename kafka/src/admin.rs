@@ -28,10 +28,9 @@ struct Admin {
 impl Admin {
     fn new(cfg: &KafkaConfig) -> Result<Self, KafkaError> {
         let memo = ErrorMemo::default();
-        let client: AdminClient<ErrorMemo> = client_config(admin_properties(cfg))
+        let client = client_config(admin_properties(cfg))
             .create_with_context(memo.clone())
             .map_err(KafkaError::Client)?;
-        crate::rebootstrap::attach(client.inner(), &cfg.bootstrap_servers);
         Ok(Self {
             client,
             memo,

@@ -5,28 +5,22 @@
 
 use std::sync::{Arc, Mutex};
 
-use rdkafka::error::KafkaResult;
+use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
 use rdkafka::producer::{FutureProducer, Producer};
 use rdkafka::{ClientConfig, ClientContext};
 
-use crate::rebootstrap::{HasRebootstrap, Rebootstrap};
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use crate::rebootstrap::Rebootstrap;
 
 /// Remembers the last global error other than "all brokers down" (which
 /// only repeats that the specific one happened). Clones share the memory, so
 /// a rebuilt producer keeps reporting into the same place.
-/// Clones share a [`Rebootstrap`] too: [`Self::future_producer`] gives each
-/// client it creates its own.
+/// Clones share a [`Rebootstrap`] too, so it is attached only by
+/// [`Self::future_producer`], which gives each client it creates its own
+/// (and `ErrorMemo` is no [`crate::rebootstrap::HasRebootstrap`]).
 #[derive(Debug, Default, Clone)]
 pub struct ErrorMemo {
     last: Arc<Mutex<Option<String>>>,
     rebootstrap: Arc<Rebootstrap>,
-}
-
-impl HasRebootstrap for ErrorMemo {
-    fn rebootstrap(&self) -> &Rebootstrap {
-        &self.rebootstrap
-    }
 }
 
 impl ErrorMemo {

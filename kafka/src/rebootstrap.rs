@@ -106,7 +106,9 @@ impl Rebootstrap {
     }
 }
 
-/// A client context that holds a [`Rebootstrap`].
+/// A client context that holds a [`Rebootstrap`] of its own: one that no
+/// other context shares (a plain field, whose clone starts unattached, not
+/// an `Arc`), which is what makes [`attach`] sound.
 pub trait HasRebootstrap {
     /// The context's [`Rebootstrap`].
     fn rebootstrap(&self) -> &Rebootstrap;
