@@ -4,10 +4,13 @@ bytes downloaded as the server saw them, not as the verifier reports itself.
 
 As a library: `p = CountingProxy("http://127.0.0.1:PORT")`, point the client
 at `p.url`, then `p.take()` returns [(method, key, query, response bytes)]
-logged since the last call.
+logged since the last call, and `p.take_seconds()` the seconds the server
+took for each of them, as [(method, key, seconds)], from the request sent to
+the response read.
 """
 import http.client
 import threading
+import time
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -18,7 +21,7 @@ class CountingProxy:
     def __init__(self, target):
         url = urllib.parse.urlsplit(target)
         upstream = (url.hostname, url.port)
-        self.log, lock = [], threading.Lock()
+        self.log, self.seconds, lock = [], [], threading.Lock()
         proxy = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -31,16 +34,20 @@ class CountingProxy:
                 n = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(n) if n else None
                 conn = http.client.HTTPConnection(*upstream, timeout=60)
+                t0 = time.monotonic()
                 headers = {k: v for k, v in self.headers.items() if k.lower() != "connection"}
                 conn.request(self.command, self.path, body=body, headers=headers)
                 r = conn.getresponse()
                 data = r.read()
+                took = time.monotonic() - t0
                 conn.close()
                 split = urllib.parse.urlsplit(self.path)
                 # Path style: /<bucket>/<key>; bucket-level requests have no key.
                 parts = urllib.parse.unquote(split.path).lstrip("/").split("/", 1)
                 with lock:
-                    proxy.log.append((self.command, parts[1] if len(parts) > 1 else "", split.query, len(data)))
+                    key = parts[1] if len(parts) > 1 else ""
+                    proxy.log.append((self.command, key, split.query, len(data)))
+                    proxy.seconds.append((self.command, key, took))
                 self.send_response_only(r.status, r.reason)
                 for k, v in r.getheaders():
                     if k.lower() in ("connection", "transfer-encoding") or (
@@ -62,6 +69,11 @@ class CountingProxy:
     def take(self):
         """The requests logged since the last call."""
         out, self.log = self.log, []
+        return out
+
+    def take_seconds(self):
+        """The server's time per request logged since the last call: [(method, key, seconds)]."""
+        out, self.seconds = self.seconds, []
         return out
 
     def close(self):

@@ -15,6 +15,10 @@
 //! times from BASE_MS), so running it again with more EVENTS re-creates the
 //! same objects (the create-only PUT adopts them) and appends the rest:
 //! that is how the bench grows an archive by 1%.
+//!
+//! With `SYNTHETIC_RECORDS=FILE` in the environment it also writes every
+//! record as a line `key TAB value` to FILE, the input of the SHA-256 floor
+//! (`chain/examples/sha_floor.rs`) that the bench sets beside a deep run.
 
 use std::time::Instant;
 
@@ -113,6 +117,9 @@ async fn build(
             headers: vec![],
         })
         .collect();
+    if let Some(path) = std::env::var_os("SYNTHETIC_RECORDS") {
+        write_records(std::path::Path::new(&path), &records)?;
+    }
     let mut head = genesis(TOPIC, 0);
     let mut prev_manifest = None;
     let (mut seal_seq, mut bytes) = (0u64, 0u64);
@@ -209,5 +216,19 @@ async fn build(
         bytes as f64 / 1_048_576.0,
         started.elapsed().as_secs_f64()
     );
+    Ok(())
+}
+
+/// Every record as `key TAB value`, one per line, for `sha_floor`.
+fn write_records(path: &std::path::Path, records: &[KafkaRecord]) -> Res<()> {
+    use std::io::Write;
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
+    for r in records {
+        out.write_all(r.key.as_deref().unwrap_or_default())?;
+        out.write_all(b"\t")?;
+        out.write_all(r.value.as_deref().unwrap_or_default())?;
+        out.write_all(b"\n")?;
+    }
+    out.flush()?;
     Ok(())
 }
