@@ -1,7 +1,10 @@
 """A TCP proxy that can refuse connections for a while: how the tests and
 scripts/chaos take S3 away without losing moto's in-memory state.
 
-As a library: `Proxy(target_port)`, then `.down()` and `.restore()`.
+As a library: `Proxy(target_port)`, then `.down()` and `.restore()`; or
+`.hold()`, which keeps every connection open but forwards nothing (a server
+that stopped answering), `.held()` (bytes received since, not forwarded) and
+`.release()`, which forwards them and goes on.
 As a process: `python tcpproxy.py TARGET_PORT PORT_FILE`; it writes its own
 port to PORT_FILE, SIGUSR1 takes the target away, SIGUSR2 brings it back.
 """
@@ -22,12 +25,19 @@ class Proxy:
         self.up = True
         self.conns = []
         self.lock = threading.Lock()
+        self.flowing = threading.Event()
+        self.flowing.set()
+        self.held_bytes = 0
         self.sock.listen(128)
         threading.Thread(target=self._accept, daemon=True).start()
 
     def _pipe(self, a, b):
         try:
             while data := a.recv(65536):
+                if not self.flowing.is_set():
+                    with self.lock:
+                        self.held_bytes += len(data)
+                    self.flowing.wait()
                 b.sendall(data)
         except OSError:
             pass
@@ -76,6 +86,20 @@ class Proxy:
 
     def restore(self):
         self.up = True
+
+    def hold(self):
+        """Forwards nothing from now on, in either direction, until `release()`."""
+        with self.lock:
+            self.held_bytes = 0
+        self.flowing.clear()
+
+    def held(self):
+        """Bytes received since `hold()` and not forwarded."""
+        with self.lock:
+            return self.held_bytes
+
+    def release(self):
+        self.flowing.set()
 
 
 def main():

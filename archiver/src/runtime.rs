@@ -243,8 +243,9 @@ impl Archiver {
         }
     }
 
-    /// Commits the next seals offset of each partition in one request.
-    fn commit(&self, next: &BTreeMap<(String, i32), i64>, mode: CommitMode) {
+    /// Commits the next seals offset of each partition in one asynchronous
+    /// request (the context's commit callback reports a failure).
+    fn commit(&self, next: &BTreeMap<(String, i32), i64>) {
         let mut tpl = TopicPartitionList::new();
         for ((topic, partition), offset) in next {
             if let Err(error) = tpl.add_partition_offset(topic, *partition, Offset::Offset(*offset))
@@ -255,7 +256,7 @@ impl Archiver {
         if tpl.count() == 0 {
             return;
         }
-        if let Err(error) = self.consumer.commit(&tpl, mode) {
+        if let Err(error) = self.consumer.commit(&tpl, CommitMode::Async) {
             tracing::warn!(partitions = tpl.count(), %error, "commit failed");
         }
     }
@@ -297,6 +298,7 @@ impl Archiver {
                 scope.spawn(move || c.run(&collector_rx, stop));
             }
             let looped = self.run_loop(stop, &jobs, &done);
+            tracing::info!("reading stopped; waiting for the uploader to finish the range in hand");
             drop(jobs);
             let uploaded = up.join().unwrap_or_else(|_| {
                 Err(ArchiverError::Kafka("the uploader thread panicked".into()))
@@ -304,14 +306,19 @@ impl Archiver {
             (looped, uploaded)
         });
         let stopping = Instant::now();
-        tracing::info!("reading stopped; committing what was stored");
-        self.commit_done(&done, CommitMode::Sync);
+        tracing::info!("uploader finished; committing what was stored");
+        // Asynchronous, like every commit: a synchronous one waits for a
+        // coordinator as long as socket.timeout.ms when the broker is
+        // unreachable. Closing the consumer (below) waits for the commit to
+        // finish, within the close grace; a commit lost to that grace only
+        // means the range is redone and adopted by the next owner.
+        self.commit_done(&done);
         if uploaded.is_ok() && looped.is_ok() {
             self.maybe_checkpoint(true);
         }
         tracing::info!(
             ms = stopping.elapsed().as_millis() as u64,
-            "committed and checkpointed; closing the Kafka clients"
+            "commit sent and checkpoint written; closing the Kafka clients (closing waits for the commit)"
         );
         let Self {
             consumer, reader, ..
@@ -333,9 +340,10 @@ impl Archiver {
     /// one commit request however many seals (heartbeats included) finished.
     /// The loop commits asynchronously (what it commits is already durable,
     /// and a lost commit only means a range is redone and adopted), so a
-    /// backlog of heartbeats does not wait for a broker round trip each;
-    /// the last commit on the way out is synchronous.
-    fn commit_done(&self, done: &Receiver<Done>, mode: CommitMode) {
+    /// backlog of heartbeats does not wait for a broker round trip each.
+    /// The last one on the way out is asynchronous too; closing the consumer
+    /// waits for it, within the close grace.
+    fn commit_done(&self, done: &Receiver<Done>) {
         let mut next = BTreeMap::new();
         for d in done.try_iter() {
             let at = (d.topic, d.partition);
@@ -343,7 +351,7 @@ impl Archiver {
                 next.insert(at, d.next);
             }
         }
-        self.commit(&next, mode);
+        self.commit(&next);
     }
 
     /// Hands a job to the uploader, committing what it finishes meanwhile.
@@ -363,7 +371,7 @@ impl Archiver {
             _ => 0,
         };
         loop {
-            self.commit_done(done, CommitMode::Async);
+            self.commit_done(done);
             let held = self.in_flight.load(Ordering::Acquire);
             let sent = if batch::has_room(held, bytes, &self.s.memory) {
                 // Counted before the uploader can see it (and subtract it).
@@ -459,7 +467,7 @@ impl Archiver {
     ) -> Result<(), ArchiverError> {
         let mut batch: Vec<Pending> = Vec::new();
         while !stop.load(Ordering::Relaxed) {
-            self.commit_done(done, CommitMode::Async);
+            self.commit_done(done);
             self.maybe_checkpoint(false);
             // With ranges waiting, take only seals already fetched, then read.
             let wait = if batch.is_empty() { 200 } else { 0 };

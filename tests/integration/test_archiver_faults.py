@@ -207,3 +207,44 @@ def test_an_archiver_started_while_s3_is_down_waits_and_then_archives(stack, tmp
     finally:
         arch.stop_all()
         sealers.stop_all()
+
+
+def test_the_range_finished_on_the_way_out_is_committed(stack, tmp_path):
+    """SIGTERM while a range is still being stored (S3 holds its PUT until reading has stopped):
+    the uploader finishes it, and its offset commit, sent after the loop's last one and left to
+    the consumer's close, reaches the group before the archiver exits."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    topic = stack.create_topic(1, seals=True)
+    sealers = Sealers(stack, tmp_path, topic, max_records=50, max_interval_ms=300)
+    sealers.start()
+    proxy = Proxy(int(stack.s3.rsplit(":", 1)[1]))
+    arch = Archivers(stack, tmp_path, sealers, topic, endpoint=f"http://127.0.0.1:{proxy.port}")
+    proc = arch.start()
+    log = lambda: open(proc.log_path).read()  # noqa: E731
+    group = Consumer({"bootstrap.servers": stack.kafka, "group.id": arch.settings["group_id"], "log_level": 0})
+    seals = TopicPartition(f"{topic}.seals", 0)
+
+    def committed():
+        return group.committed([seals], timeout=10)[0].offset
+
+    try:
+        wait_until("the archiver to resume its partition", lambda: "archiver resumed" in log(), timeout=60)
+        proxy.hold()
+        ids = publish(stack, tmp_path, topic, 200, seed=11)
+        wait_until("the archiver's PUT to reach S3", lambda: proxy.held() > 0, timeout=60)
+        # Nothing after the held range can be committed yet: the uploader finishes in order.
+        before = committed()
+        proc.send_signal(signal.SIGTERM)
+        wait_until("the archiver to stop reading", lambda: "waiting for the uploader" in log(), timeout=30)
+        proxy.release()
+        assert proc.wait(60) == 0, log()[-4000:]
+        after = committed()
+        assert after > before, f"the last range's commit was lost: committed {before} before, {after} after"
+        assert arch.rows() == 200
+        arch.assert_exact(ids)
+    finally:
+        proxy.release()
+        group.close()
+        arch.stop_all()
+        sealers.stop_all()

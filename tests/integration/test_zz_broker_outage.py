@@ -1,5 +1,6 @@
 """The gateway and the sealer with the broker stopped and restarted (runs last: it stops the
 shared broker)."""
+import os
 import signal
 import subprocess
 import time
@@ -167,3 +168,58 @@ def test_a_sealer_stopped_while_the_broker_is_down_exits_within_seconds(stack, s
     log = s.log(proc)
     assert code == 0, log[-4000:]
     assert "could not seal pending records at shutdown; the next owner will" in log, log[-4000:]
+
+
+def test_an_archiver_stopped_with_the_broker_unreachable_exits_within_its_grace(stack, tmp_path, sealers_factory):
+    """The worst moment to stop an archiver: SIGTERM while the broker is unreachable (paused: its
+    connections stay open and nothing answers) and a range is still being stored. The range's
+    store finishes, its offset commit is left to the client's close (asynchronous, so no wait for
+    a coordinator; the close waits for it at most its 10 s grace), the last checkpoint goes to S3,
+    and the archiver exits 0 well within Kubernetes' default 30 s termination grace. A synchronous
+    commit there waited up to socket.timeout.ms (60 s). Nothing is lost: the range is in S3, and
+    the archive verifies clean and exact."""
+    from tcpproxy import Proxy
+    from test_archiver_faults import Archivers, publish
+
+    topic = stack.create_topic(1, seals=True)
+    sealers = sealers_factory(topic, max_records=50, max_interval_ms=300)
+    sealers.start()
+    proxy = Proxy(int(stack.s3.rsplit(":", 1)[1]))
+    arch = Archivers(stack, tmp_path, sealers, topic, endpoint=f"http://127.0.0.1:{proxy.port}")
+    proc = arch.start()
+    log = lambda: open(proc.log_path).read()  # noqa: E731
+    broker = int((ROOT / ".stack" / "kafka-1.pid").read_text())
+    paused = False
+    try:
+        wait_until("the archiver to resume its partition", lambda: "archiver resumed" in log(), timeout=60)
+        # S3 stops answering; the first range's PUT arrives and waits at the proxy.
+        proxy.hold()
+        ids = publish(stack, tmp_path, topic, 200, seed=7)
+        wait_until("the archiver's PUT to reach S3", lambda: proxy.held() > 0, timeout=60)
+        os.kill(broker, signal.SIGSTOP)
+        paused = True
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        # Only once reading has stopped does S3 answer: the range finishes after the loop's last
+        # asynchronous commit, so its offset is committed on the way out.
+        wait_until("the archiver to stop reading", lambda: "waiting for the uploader" in log(), timeout=30)
+        proxy.release()
+        try:
+            code = proc.wait(90)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise AssertionError("the archiver did not exit within 90 s of SIGTERM:\n" + log()[-4000:])
+        took = time.monotonic() - started
+        print(f"the archiver exited {took:.1f} s after SIGTERM")
+    finally:
+        proxy.release()
+        if paused:
+            os.kill(broker, signal.SIGCONT)
+    try:
+        assert code == 0, log()[-4000:]
+        assert "uploader finished; committing what was stored" in log(), log()[-4000:]
+        assert took < 25, f"the archiver took {took:.1f} s to exit with the broker unreachable:\n{log()[-4000:]}"
+        assert arch.rows() == 200, "the range in hand was stored"
+        arch.assert_exact(ids)
+    finally:
+        arch.stop_all()
