@@ -418,6 +418,31 @@ impl<'a> Values<'a> {
     /// column and row, when the marker is null, a canonical row also stores
     /// a value, or its columns cannot be written as canonical JSON.
     pub fn get(&self, row: usize) -> Result<Option<Cow<'a, [u8]>>, ArchiveError> {
+        let mut out = Vec::with_capacity(512);
+        Ok(match self.locate(row, &mut out)? {
+            Value::Tombstone => None,
+            Value::Stored(v) => Some(Cow::Borrowed(v)),
+            Value::Rebuilt => Some(Cow::Owned(out)),
+        })
+    }
+
+    /// Like [`Values::get`], rebuilding into `buf` (cleared first) instead
+    /// of a new allocation: for a reader that hashes each value and moves
+    /// on, one buffer serves every row.
+    pub fn get_in<'b>(
+        &'b self,
+        row: usize,
+        buf: &'b mut Vec<u8>,
+    ) -> Result<Option<&'b [u8]>, ArchiveError> {
+        Ok(match self.locate(row, buf)? {
+            Value::Tombstone => None,
+            Value::Stored(v) => Some(v),
+            Value::Rebuilt => Some(buf.as_slice()),
+        })
+    }
+
+    /// Where row `row`'s value is; a rebuilt one is written to `out`.
+    fn locate(&self, row: usize, out: &mut Vec<u8>) -> Result<Value<'a>, ArchiveError> {
         let at_row = |e: ArchiveError| match e {
             ArchiveError::Invalid { column, reason, .. } => ArchiveError::Invalid {
                 column,
@@ -426,7 +451,11 @@ impl<'a> Values<'a> {
             },
             e => e,
         };
-        let stored = (!self.raw.is_null(row)).then(|| Cow::Borrowed(self.raw.value(row)));
+        let stored = if self.raw.is_null(row) {
+            Value::Tombstone
+        } else {
+            Value::Stored(self.raw.value(row))
+        };
         let Some((marker, columns)) = &self.canonical else {
             return Ok(stored);
         };
@@ -436,17 +465,24 @@ impl<'a> Values<'a> {
         if !marker.value(row) {
             return Ok(stored);
         }
-        if stored.is_some() {
+        if !matches!(stored, Value::Tombstone) {
             return Err(at_row(invalid(
                 MARKER_COLUMN,
                 "true, yet kafka_value is stored too",
             )));
         }
         let fields = row_fields(columns, row).map_err(at_row)?;
-        let mut out = Vec::with_capacity(384);
-        write_canonical(&fields, columns.attributes(row), &mut out).map_err(at_row)?;
-        Ok(Some(Cow::Owned(out)))
+        out.clear();
+        write_canonical(&fields, columns.attributes(row), out).map_err(at_row)?;
+        Ok(Value::Rebuilt)
     }
+}
+
+/// Where a row's value is, for [`Values::locate`].
+enum Value<'a> {
+    Tombstone,
+    Stored(&'a [u8]),
+    Rebuilt,
 }
 
 #[cfg(test)]

@@ -187,11 +187,13 @@ fn each_row(
     let ts = kafka.timestamp().map_err(unreadable)?;
     let keys = kafka.key().map_err(unreadable)?;
     let values = Values::new(batch).map_err(unreadable)?;
+    // One buffer for every rebuilt value of the batch: each is hashed and dropped.
+    let mut buf = Vec::with_capacity(1024);
     for i in 0..batch.num_rows() {
         if offsets.is_null(i) {
             return Err(format!("row {i}: kafka_offset is null"));
         }
-        let value = values.get(i).map_err(|e| {
+        let value = values.get_in(i, &mut buf).map_err(|e| {
             format!(
                 "the row at kafka_offset {}: its value cannot be rebuilt: {e}",
                 offsets.value(i)
@@ -201,7 +203,7 @@ fn each_row(
             offsets.value(i),
             ts.ms(i),
             (!keys.is_null(i)).then(|| keys.value(i)),
-            value.as_deref(),
+            value,
         );
     }
     Ok(())
