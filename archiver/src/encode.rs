@@ -298,9 +298,20 @@ pub fn encode_range_keeping(
         }
     };
     // Valid events go straight from the record's bytes into the columns (no
-    // owned event); anything the fast path doubts is walked, which names
-    // every problem for the dead-letter table.
+    // owned event): a canonical one (nearly all: the gateway and `publish`
+    // send only those) in one pass that also proves it canonical, any other
+    // through the borrowing parse; anything that doubts is walked, which
+    // names every problem for the dead-letter table.
     for r in &records {
+        if let Some(c) = r
+            .value
+            .as_deref()
+            .and_then(|v| schemas::parse_canonical_ref(v, limits))
+        {
+            note(&c.event().action);
+            events.append_canonical(&c, r)?;
+            continue;
+        }
         let mint = || derived_event_id(&r.topic, r.partition, r.offset);
         if let Some(e) = r
             .value

@@ -22,6 +22,7 @@ use uuid::Uuid;
 pub use crate::batch::ArchiveError;
 use crate::batch::{column, utc_micros};
 use crate::canonical::{CanonicalFields, MARKER_COLUMN, TraceParts, Values, is_canonical};
+use crate::canonical_read::Canonical;
 use crate::columns::{EventColumns, Text};
 use crate::event::{Actor, AuditEvent, EventTime, Outcome, Resource, TraceContext};
 use crate::fast::EventRef;
@@ -193,7 +194,7 @@ impl EventsBuilder {
             texts,
             trace: e.trace.as_ref().map(trace_parts),
         };
-        self.append_row(&row, attrs, kafka)
+        self.append_row(&row, attrs, kafka, false)
     }
 
     /// Appends the row of a borrowed event whose id is `event_id` (its own,
@@ -203,6 +204,32 @@ impl EventsBuilder {
         e: &EventRef<'_>,
         event_id: &Uuid,
         kafka: &KafkaRecord,
+    ) -> Result<(), ArchiveError> {
+        self.append_event_ref(e, event_id, kafka, false)
+    }
+
+    /// Appends the row of an event read from a value that is its canonical
+    /// JSON: marked as rebuilt without writing the JSON again to compare,
+    /// when `kafka`'s value is the very slice `c` was read from (else it is
+    /// compared as [`EventsBuilder::append_ref`] does).
+    pub fn append_canonical(
+        &mut self,
+        c: &Canonical<'_>,
+        kafka: &KafkaRecord,
+    ) -> Result<(), ArchiveError> {
+        let read_from = kafka
+            .value
+            .as_deref()
+            .is_some_and(|v| std::ptr::eq(v, c.bytes()));
+        self.append_event_ref(c.event(), &c.id(), kafka, read_from)
+    }
+
+    fn append_event_ref(
+        &mut self,
+        e: &EventRef<'_>,
+        event_id: &Uuid,
+        kafka: &KafkaRecord,
+        known_canonical: bool,
     ) -> Result<(), ArchiveError> {
         let texts = [
             Some(e.tenant.as_ref()),
@@ -226,7 +253,7 @@ impl EventsBuilder {
             texts,
             trace: e.trace.as_ref().map(trace_parts),
         };
-        self.append_row(&row, attrs, kafka)
+        self.append_row(&row, attrs, kafka, known_canonical)
     }
 
     fn append_row<'r>(
@@ -234,6 +261,7 @@ impl EventsBuilder {
         row: &CanonicalFields<'r>,
         attrs: impl Iterator<Item = (&'r str, &'r str)> + Clone,
         kafka: &KafkaRecord,
+        known_canonical: bool,
     ) -> Result<(), ArchiveError> {
         self.version.append_value(row.schema_version);
         self.time.append_value(row.event_time);
@@ -252,7 +280,7 @@ impl EventsBuilder {
         self.attrs.append(true)?;
         let canonical = match (&mut self.canonical, kafka.value.as_deref()) {
             (Some(marker), Some(value)) => {
-                let same = is_canonical(row, attrs, value);
+                let same = known_canonical || is_canonical(row, attrs, value);
                 marker.append_value(same);
                 same
             }

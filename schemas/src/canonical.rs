@@ -91,7 +91,7 @@ fn string(out: &mut impl Sink, s: &str) {
 /// (the bit tricks of "Bit Twiddling Hacks": a zero byte of `w ^ c`, a byte
 /// of `w` below `n`; exact for bytes below 0x80, and bytes from 0x80 up,
 /// which are never escaped, can only make it say yes).
-fn may_escape(w: u64) -> bool {
+pub(crate) fn may_escape(w: u64) -> bool {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
     let zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;

@@ -210,17 +210,8 @@ fn parse_ref<'a>(bytes: &'a [u8], limits: &Limits) -> Option<EventRef<'a>> {
         None => None,
         Some(s) => Some(uuid_rule(s).ok()?),
     };
-    let ident = |s: Cow<'a, str>| -> Option<Cow<'a, str>> {
-        (!s.is_empty() && text_rule(&s, limits.max_string_len).is_none()).then_some(s)
-    };
-    let text = |s: Option<Cow<'a, str>>| -> Option<Option<Cow<'a, str>>> {
-        match s {
-            None => Some(None),
-            Some(s) => text_rule(&s, limits.max_text_len)
-                .is_none()
-                .then_some(Some(s)),
-        }
-    };
+    let ident = |s| ident(s, limits);
+    let text = |s| free_text(s, limits);
     let actor_ip = match w.actor.ip {
         None => None,
         // Dotted-quad text that parses is already canonical (the parser
@@ -251,6 +242,26 @@ fn parse_ref<'a>(bytes: &'a [u8], limits: &Limits) -> Option<EventRef<'a>> {
         trace,
         attributes: attributes(w.attributes.unwrap_or_default(), limits)?,
     })
+}
+
+/// An identifier field that keeps its rules: non-empty, within
+/// `max_string_len`, no control character.
+pub(crate) fn ident<'a>(s: Cow<'a, str>, limits: &Limits) -> Option<Cow<'a, str>> {
+    (!s.is_empty() && text_rule(&s, limits.max_string_len).is_none()).then_some(s)
+}
+
+/// An optional free-text field that keeps its rules: within
+/// `max_text_len`, no control character (`Some(None)` when absent).
+pub(crate) fn free_text<'a>(
+    s: Option<Cow<'a, str>>,
+    limits: &Limits,
+) -> Option<Option<Cow<'a, str>>> {
+    match s {
+        None => Some(None),
+        Some(s) => text_rule(&s, limits.max_text_len)
+            .is_none()
+            .then_some(Some(s)),
+    }
 }
 
 fn attributes<'a>(

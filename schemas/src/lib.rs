@@ -17,6 +17,7 @@
 pub mod archive;
 mod batch;
 pub mod canonical;
+mod canonical_read;
 pub mod columns;
 pub mod event;
 mod fast;
@@ -28,6 +29,7 @@ mod rules;
 pub mod sample;
 pub mod validate;
 
+pub use canonical_read::{Canonical, parse_canonical_ref};
 pub use event::{Actor, AuditEvent, EventTime, Outcome, Resource, TraceContext};
 pub use fast::{EventRef, parse_event_ref};
 pub use limits::Limits;
