@@ -88,19 +88,32 @@ impl Reader {
         // long as records arrive.
         let patience = self.timeout * 6;
         let mut deadline = Instant::now() + patience;
+        // The clock is read after an empty poll and every 256 polls, not per
+        // record: progress since the last look moves the deadline on.
+        let (mut polls, mut progressed) = (0u32, false);
         while streams.iter().any(|s| !s.done) {
-            if Instant::now() > deadline {
-                let stuck: Vec<String> = streams
-                    .iter()
-                    .filter(|s| !s.done)
-                    .map(|s| format!("{}/{} at {} of ..={}", s.topic, s.partition, s.next, s.end))
-                    .collect();
-                return Err(ArchiverError::Kafka(format!(
-                    "timed out reading {}",
-                    stuck.join(", ")
-                )));
+            let m = self.consumer.poll(Duration::from_millis(50));
+            polls = polls.wrapping_add(1);
+            if m.is_none() || polls % 256 == 0 {
+                let now = Instant::now();
+                if std::mem::take(&mut progressed) {
+                    deadline = now + patience;
+                }
+                if now > deadline {
+                    let stuck: Vec<String> = streams
+                        .iter()
+                        .filter(|s| !s.done)
+                        .map(|s| {
+                            format!("{}/{} at {} of ..={}", s.topic, s.partition, s.next, s.end)
+                        })
+                        .collect();
+                    return Err(ArchiverError::Kafka(format!(
+                        "timed out reading {}",
+                        stuck.join(", ")
+                    )));
+                }
             }
-            let m = match self.consumer.poll(Duration::from_millis(50)) {
+            let m = match m {
                 None => continue,
                 Some(Err(e)) => {
                     tracing::warn!(error = %e, "reading");
@@ -119,7 +132,7 @@ impl Reader {
                 continue;
             }
             s.next = o + 1;
-            deadline = Instant::now() + patience;
+            progressed = true;
             if let Some(&i) = s
                 .ranges
                 .iter()

@@ -251,7 +251,11 @@ impl EventsBuilder {
             event_id: event_id.hyphenated().encode_lower(&mut id),
             event_time: e.event_time.micros(),
             texts,
-            trace: e.trace.as_ref().map(trace_parts),
+            trace: e.trace.as_ref().map(|t| TraceParts {
+                trace_id: t.trace_id(),
+                span_id: t.span_id(),
+                flags: i32::from(t.flags()),
+            }),
         };
         self.append_row(&row, attrs, kafka, known_canonical)
     }

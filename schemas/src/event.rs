@@ -180,37 +180,76 @@ impl TraceContext {
     /// Parses `00-<trace-id>-<span-id>-<flags>`; `None` if it is not a valid
     /// version-00 traceparent.
     pub fn parse(s: &str) -> Option<Self> {
-        // Split without collecting: this runs for every archived event.
-        let mut parts = s.split('-');
-        let (Some(version), Some(trace_id), Some(span_id), Some(flags), None) = (
-            parts.next(),
-            parts.next(),
-            parts.next(),
-            parts.next(),
-            parts.next(),
-        ) else {
-            return None;
+        let t = TraceRef::parse(std::borrow::Cow::Borrowed(s))?;
+        Some(TraceContext {
+            trace_id: t.trace_id().to_owned(),
+            span_id: t.span_id().to_owned(),
+            flags: t.flags(),
+        })
+    }
+}
+
+/// A valid version-00 `traceparent`, kept as the text it was read from
+/// (borrowed where it can be): what [`TraceContext`] holds, without an
+/// allocation per part.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TraceRef<'a> {
+    text: std::borrow::Cow<'a, str>,
+    flags: u8,
+}
+
+impl<'a> TraceRef<'a> {
+    /// Checks `00-<trace-id>-<span-id>-<flags>` (32, 16 and 2 lowercase hex
+    /// digits, neither id all zero); `None` if it is not one.
+    pub fn parse(s: std::borrow::Cow<'a, str>) -> Option<Self> {
+        let b = s.as_bytes();
+        let lower_hex = |r: std::ops::Range<usize>| {
+            b.get(r).is_some_and(|p| {
+                p.iter()
+                    .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(c))
+            })
         };
-        let lower_hex = |p: &str, n: usize| {
-            p.len() == n
-                && p.bytes()
-                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-        };
-        let all_zero = |p: &str| p.bytes().all(|b| b == b'0');
-        if version != "00"
-            || !lower_hex(trace_id, 32)
-            || !lower_hex(span_id, 16)
-            || !lower_hex(flags, 2)
-            || all_zero(trace_id)
-            || all_zero(span_id)
+        let all_zero =
+            |r: std::ops::Range<usize>| b.get(r).is_some_and(|p| p.iter().all(|&c| c == b'0'));
+        let shape = b.len() == 55
+            && b.starts_with(b"00-")
+            && b.get(35) == Some(&b'-')
+            && b.get(52) == Some(&b'-');
+        if !shape
+            || !lower_hex(3..35)
+            || !lower_hex(36..52)
+            || !lower_hex(53..55)
+            || all_zero(3..35)
+            || all_zero(36..52)
         {
             return None;
         }
-        Some(TraceContext {
-            trace_id: trace_id.to_owned(),
-            span_id: span_id.to_owned(),
-            flags: u8::from_str_radix(flags, 16).ok()?,
-        })
+        let flags = u8::from_str_radix(s.get(53..55)?, 16).ok()?;
+        Some(TraceRef { text: s, flags })
+    }
+
+    /// The 32 hex digits of the trace id.
+    pub fn trace_id(&self) -> &str {
+        self.text.get(3..35).unwrap_or_default()
+    }
+
+    /// The 16 hex digits of the parent span id.
+    pub fn span_id(&self) -> &str {
+        self.text.get(36..52).unwrap_or_default()
+    }
+
+    /// The trace flags byte.
+    pub fn flags(&self) -> u8 {
+        self.flags
+    }
+
+    /// The owned context.
+    pub fn to_context(&self) -> TraceContext {
+        TraceContext {
+            trace_id: self.trace_id().to_owned(),
+            span_id: self.span_id().to_owned(),
+            flags: self.flags,
+        }
     }
 }
 
@@ -279,6 +318,43 @@ mod tests {
             "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7",
         ] {
             assert!(TraceContext::parse(bad).is_none(), "{bad}");
+        }
+    }
+
+    /// The W3C rule read plainly: four `-`-separated parts, `00`, 32, 16 and
+    /// 2 lowercase hex digits, neither id all zero.
+    fn by_parts(s: &str) -> Option<(String, String, u8)> {
+        let p: Vec<&str> = s.split('-').collect();
+        let hex = |x: &str, n: usize| {
+            x.len() == n
+                && x.bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        };
+        let zero = |x: &str| x.bytes().all(|b| b == b'0');
+        let ok = p.len() == 4
+            && p[0] == "00"
+            && hex(p[1], 32)
+            && hex(p[2], 16)
+            && hex(p[3], 2)
+            && !zero(p[1])
+            && !zero(p[2]);
+        ok.then(|| {
+            (
+                p[1].to_owned(),
+                p[2].to_owned(),
+                u8::from_str_radix(p[3], 16).unwrap_or(0),
+            )
+        })
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_positional_check_is_the_w3c_rule(
+            s in "00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}|(00|01|0)-[0-9a-fA-F-]{30,34}-[0-9a-f]{15,17}-[0-9a-fg]{1,3}|00-0{32}-[0-9a-f]{16}-01|00-[0-9a-f]{32}-0{16}-00",
+        ) {
+            let t = TraceRef::parse(std::borrow::Cow::Borrowed(&s));
+            let got = t.map(|t| (t.trace_id().to_owned(), t.span_id().to_owned(), t.flags()));
+            proptest::prop_assert_eq!(got, by_parts(&s));
         }
     }
 }

@@ -18,7 +18,7 @@ use serde::de::{Deserializer, Visitor};
 use uuid::Uuid;
 
 use crate::SCHEMA_VERSION;
-use crate::event::{Actor, AuditEvent, EventTime, Outcome, Resource, TraceContext};
+use crate::event::{Actor, AuditEvent, EventTime, Outcome, Resource, TraceRef};
 use crate::limits::Limits;
 use crate::rules::{text_rule, uuid_rule};
 
@@ -141,7 +141,7 @@ pub struct EventRef<'a> {
     /// See [`AuditEvent::reason`].
     pub reason: Option<Cow<'a, str>>,
     /// See [`AuditEvent::trace`].
-    pub trace: Option<TraceContext>,
+    pub trace: Option<TraceRef<'a>>,
     /// The attributes in key order, each key once.
     pub attributes: Vec<(Cow<'a, str>, Cow<'a, str>)>,
 }
@@ -168,7 +168,7 @@ impl EventRef<'_> {
             },
             outcome: self.outcome,
             reason: self.reason.map(Cow::into_owned),
-            trace: self.trace,
+            trace: self.trace.as_ref().map(TraceRef::to_context),
             attributes: self
                 .attributes
                 .into_iter()
@@ -223,7 +223,7 @@ fn parse_ref<'a>(bytes: &'a [u8], limits: &Limits) -> Option<EventRef<'a>> {
     };
     let trace = match w.trace {
         None => None,
-        Some(s) => Some(TraceContext::parse(&s)?),
+        Some(s) => Some(TraceRef::parse(s)?),
     };
     Some(EventRef {
         event_id,

@@ -30,7 +30,7 @@ pub mod sample;
 pub mod validate;
 
 pub use canonical_read::{Canonical, parse_canonical_ref};
-pub use event::{Actor, AuditEvent, EventTime, Outcome, Resource, TraceContext};
+pub use event::{Actor, AuditEvent, EventTime, Outcome, Resource, TraceContext, TraceRef};
 pub use fast::{EventRef, parse_event_ref};
 pub use limits::Limits;
 pub use validate::{FieldError, parse_event, parse_event_with};
