@@ -145,7 +145,22 @@ impl Sealer {
     /// Connects, checks the topics, and subscribes.
     pub fn connect(s: Settings) -> Result<Self, SealerError> {
         preflight(&s)?;
-        let cprops = client::consumer(&s.kafka, &s.group_id, &[("statistics.interval.ms", "1000")]);
+        // Prefetch at most 16 MiB (librdkafka's default is 64): the sealer
+        // hashes slower than a broker serves, so its queue runs full, and
+        // every MiB of it is memory faulted in and copied once more. A full
+        // queue postpones the next fetch by `fetch.queue.backoff.ms`
+        // (librdkafka's default 1 s, an idle second whenever the sealer
+        // catches up); 16 MiB is ~0.1 s of hashing, so look again after
+        // 10 ms. A user's own settings still win.
+        let cprops = client::consumer(
+            &s.kafka,
+            &s.group_id,
+            &[
+                ("statistics.interval.ms", "1000"),
+                ("queued.max.messages.kbytes", "16384"),
+                ("fetch.queue.backoff.ms", "10"),
+            ],
+        );
         // One seal is in flight at a time and the loop waits for it: there is
         // nothing to batch, so lingering (librdkafka's default 5 ms) only adds
         // to every seal's round trip. A user's own setting still wins.
