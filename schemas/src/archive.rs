@@ -192,7 +192,10 @@ impl EventsBuilder {
             event_id: e.event_id.hyphenated().encode_lower(&mut id),
             event_time: e.event_time.micros(),
             texts,
-            trace: e.trace.as_ref().map(trace_parts),
+            trace: e
+                .trace
+                .as_ref()
+                .map(|t| trace_parts(&t.trace_id, &t.span_id, t.flags)),
         };
         self.append_row(&row, attrs, kafka, false)
     }
@@ -251,11 +254,10 @@ impl EventsBuilder {
             event_id: event_id.hyphenated().encode_lower(&mut id),
             event_time: e.event_time.micros(),
             texts,
-            trace: e.trace.as_ref().map(|t| TraceParts {
-                trace_id: t.trace_id(),
-                span_id: t.span_id(),
-                flags: i32::from(t.flags()),
-            }),
+            trace: e
+                .trace
+                .as_ref()
+                .map(|t| trace_parts(t.trace_id(), t.span_id(), t.flags())),
         };
         self.append_row(&row, attrs, kafka, known_canonical)
     }
@@ -327,11 +329,11 @@ impl EventsBuilder {
     }
 }
 
-fn trace_parts(t: &TraceContext) -> TraceParts<'_> {
+fn trace_parts<'t>(trace_id: &'t str, span_id: &'t str, flags: u8) -> TraceParts<'t> {
     TraceParts {
-        trace_id: &t.trace_id,
-        span_id: &t.span_id,
-        flags: i32::from(t.flags),
+        trace_id,
+        span_id,
+        flags: i32::from(flags),
     }
 }
 

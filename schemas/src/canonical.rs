@@ -91,7 +91,7 @@ fn string(out: &mut impl Sink, s: &str) {
 /// (the bit tricks of "Bit Twiddling Hacks": a zero byte of `w ^ c`, a byte
 /// of `w` below `n`; exact for bytes below 0x80, and bytes from 0x80 up,
 /// which are never escaped, can only make it say yes).
-pub(crate) fn may_escape(w: u64) -> bool {
+fn may_escape(w: u64) -> bool {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
     let zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
@@ -99,10 +99,9 @@ pub(crate) fn may_escape(w: u64) -> bool {
     (below | zero(w ^ (ONES * u64::from(b'"'))) | zero(w ^ (ONES * u64::from(b'\\')))) != 0
 }
 
-/// The inside of [`string`].
-fn contents(out: &mut impl Sink, s: &str) {
-    let bytes = s.as_bytes();
-    // Most text needs no escape: skip it 8 bytes at a time.
+/// How many leading bytes of `bytes`, a multiple of 8, certainly need no
+/// escape: most text has none, so it is skipped 8 bytes at a time.
+pub(crate) fn clean_prefix(bytes: &[u8]) -> usize {
     let mut clean = 0;
     for chunk in bytes.chunks_exact(8) {
         let mut w = [0u8; 8];
@@ -112,6 +111,13 @@ fn contents(out: &mut impl Sink, s: &str) {
         }
         clean += 8;
     }
+    clean
+}
+
+/// The inside of [`string`].
+fn contents(out: &mut impl Sink, s: &str) {
+    let bytes = s.as_bytes();
+    let clean = clean_prefix(bytes);
     out.extend_from_slice(&bytes[..clean]);
     let bytes = &bytes[clean..];
     let mut start = 0;
@@ -472,7 +478,6 @@ impl<'a> Values<'a> {
             )));
         }
         let fields = row_fields(columns, row).map_err(at_row)?;
-        out.clear();
         write_canonical(&fields, columns.attributes(row), out).map_err(at_row)?;
         Ok(Value::Rebuilt)
     }

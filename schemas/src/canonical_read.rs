@@ -23,6 +23,7 @@ use std::borrow::Cow;
 use std::net::{IpAddr, Ipv6Addr};
 
 use crate::SCHEMA_VERSION;
+use crate::canonical::clean_prefix;
 use crate::event::{EventTime, Outcome, TraceRef};
 use crate::fast::{EventRef, free_text, ident};
 use crate::limits::Limits;
@@ -291,16 +292,7 @@ impl<'a> Cursor<'a> {
         self.lit(b"\"")?;
         let bytes = self.text.as_bytes();
         let start = self.at;
-        let mut i = start;
-        // Most text needs no escape: skip it 8 bytes at a time.
-        while let Some(w) = bytes.get(i..i + 8) {
-            let mut word = [0u8; 8];
-            word.copy_from_slice(w);
-            if crate::canonical::may_escape(u64::from_le_bytes(word)) {
-                break;
-            }
-            i += 8;
-        }
+        let mut i = start + clean_prefix(bytes.get(start..)?);
         loop {
             match *bytes.get(i)? {
                 b'"' => {

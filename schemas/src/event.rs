@@ -180,12 +180,7 @@ impl TraceContext {
     /// Parses `00-<trace-id>-<span-id>-<flags>`; `None` if it is not a valid
     /// version-00 traceparent.
     pub fn parse(s: &str) -> Option<Self> {
-        let t = TraceRef::parse(std::borrow::Cow::Borrowed(s))?;
-        Some(TraceContext {
-            trace_id: t.trace_id().to_owned(),
-            span_id: t.span_id().to_owned(),
-            flags: t.flags(),
-        })
+        TraceRef::parse(std::borrow::Cow::Borrowed(s)).map(|t| t.to_context())
     }
 }
 
